@@ -1,0 +1,327 @@
+package v1alpha1_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/hack/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
+
+// validPipeline is the base every invalid case differs from by one thing.
+func validPipeline(name string) map[string]any {
+	return map[string]any{
+		"apiVersion": "sync.sisporta.io/v1alpha1",
+		"kind":       "SyncPipeline",
+		"metadata":   map[string]any{"name": name, "namespace": "default"},
+		"spec": map[string]any{
+			"schedule": "*/15 * * * *",
+			"source":   map[string]any{"driver": "sqlserver", "dsnSecretRef": map[string]any{"name": "erp", "key": "dsn"}},
+			"target":   map[string]any{"driver": "mysql", "dsnSecretRef": map[string]any{"name": "mirror", "key": "dsn"}},
+			"workers":  map[string]any{"minReplicas": int64(0), "maxReplicas": int64(4), "targetPendingPerReplica": int64(50)},
+			"entities": []any{
+				map[string]any{
+					"name":    "products",
+					"source":  map[string]any{"table": "dbo.Produtos", "keyColumns": []any{"CodProduto"}, "where": "Ativo = 1"},
+					"target":  map[string]any{"table": "products"},
+					"columns": []any{map[string]any{"source": "CodProduto", "target": "id"}, map[string]any{"source": "Descricao", "target": "name"}},
+					"cleanup": map[string]any{"mode": "Delete", "maxDeletePercent": int64(20)},
+				},
+				map[string]any{
+					"name":   "dealers",
+					"source": map[string]any{"table": "dbo.Revendedores"},
+					"target": map[string]any{"table": "dealers"},
+				},
+			},
+		},
+	}
+}
+
+func create(ctx context.Context, obj map[string]any) error {
+	return env.Client.Create(ctx, &unstructured.Unstructured{Object: obj})
+}
+
+func spec(o map[string]any) map[string]any { return o["spec"].(map[string]any) }
+func entity(o map[string]any, i int) map[string]any {
+	return spec(o)["entities"].([]any)[i].(map[string]any)
+}
+func entitySource(o map[string]any, i int) map[string]any {
+	return entity(o, i)["source"].(map[string]any)
+}
+
+func TestValidPipelineIsAccepted(t *testing.T) {
+	if err := create(context.Background(), validPipeline("valid-base")); err != nil {
+		t.Fatalf("the base of the invalid cases must itself be valid: %v", err)
+	}
+}
+
+func TestInvalidPipelinesAreRefused(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(o map[string]any)
+		want   string
+	}{
+		{"no entities", func(o map[string]any) { spec(o)["entities"] = []any{} },
+			"should have at least 1 items"},
+		{"duplicate entity names", func(o map[string]any) { entity(o, 1)["name"] = "products" },
+			"entity names must be unique"},
+		{"entity name not a DNS label", func(o map[string]any) { entity(o, 0)["name"] = "Products_2024" },
+			"entity name must be a DNS label"},
+		{"two entities on one target table", func(o map[string]any) {
+			entity(o, 1)["target"] = map[string]any{"table": "products"}
+		}, "target tables must be unique across entities"},
+		{"quote in source table", func(o map[string]any) { entitySource(o, 0)["table"] = "dbo.Produtos'--" },
+			"must not contain quotes"},
+		{"semicolon in target table", func(o map[string]any) {
+			entity(o, 0)["target"] = map[string]any{"table": "products; DROP TABLE x"}
+		}, "must not contain quotes"},
+		{"backtick in column", func(o map[string]any) {
+			entity(o, 0)["columns"] = []any{map[string]any{"source": "Cod`Produto", "target": "id"}}
+		}, "must not contain quotes"},
+		{"control character in key column", func(o map[string]any) { entitySource(o, 0)["keyColumns"] = []any{"Cod\nProduto"} },
+			"must not contain quotes"},
+		{"unknown source driver", func(o map[string]any) { spec(o)["source"].(map[string]any)["driver"] = "oracle" },
+			`supported values: "sqlserver", "mysql"`},
+		{"unknown target driver", func(o map[string]any) { spec(o)["target"].(map[string]any)["driver"] = "postgres" },
+			`supported values: "mysql"`},
+		{"minReplicas above maxReplicas", func(o map[string]any) {
+			spec(o)["workers"] = map[string]any{"minReplicas": int64(5), "maxReplicas": int64(2)}
+		}, "workers.minReplicas must not be greater than workers.maxReplicas"},
+		{"targetPendingPerReplica zero", func(o map[string]any) {
+			spec(o)["workers"].(map[string]any)["targetPendingPerReplica"] = int64(0)
+		}, "targetPendingPerReplica: Invalid value: 0: spec.workers.targetPendingPerReplica in body should be greater than or equal to 1"},
+		{"batchSize zero", func(o map[string]any) { spec(o)["batchSize"] = int64(0) },
+			"batchSize in body should be greater than or equal to 1"},
+		{"batchSize too large", func(o map[string]any) { spec(o)["batchSize"] = int64(1_000_000) },
+			"batchSize in body should be less than or equal to 50000"},
+		{"maxDeletePercent above 100", func(o map[string]any) {
+			entity(o, 0)["cleanup"] = map[string]any{"mode": "Delete", "maxDeletePercent": int64(150)}
+		}, "maxDeletePercent in body should be less than or equal to 100"},
+		{"unknown cleanup mode", func(o map[string]any) {
+			entity(o, 0)["cleanup"] = map[string]any{"mode": "Truncate"}
+		}, `supported values: "Delete", "SoftDelete", "Off"`},
+		{"empty schedule", func(o map[string]any) { spec(o)["schedule"] = "" },
+			"spec.schedule in body should be at least 1 chars long"},
+		{"schedule with four fields", func(o map[string]any) { spec(o)["schedule"] = "*/15 * * *" },
+			"schedule must be a cron expression of five fields"},
+		{"schedule with TZ prefix", func(o map[string]any) { spec(o)["schedule"] = "TZ=UTC */15 * * * *" },
+			"schedule must be a cron expression of five fields"},
+		{"table and query both set", func(o map[string]any) { entitySource(o, 0)["query"] = "SELECT 1 AS x" },
+			"set exactly one of source.table or source.query"},
+		{"query without key columns", func(o map[string]any) {
+			entity(o, 1)["source"] = map[string]any{"query": "SELECT * FROM dbo.Revendedores"}
+		}, "source.query needs source.keyColumns"},
+		{"where with a second statement", func(o map[string]any) { entitySource(o, 0)["where"] = "1=1; DELETE FROM dbo.Produtos" },
+			"source.where must be a single boolean expression without ';'"},
+		{"rowversion cursor on a mysql source", func(o map[string]any) {
+			spec(o)["source"].(map[string]any)["driver"] = "mysql"
+			entitySource(o, 0)["cursor"] = map[string]any{"column": "rv", "kind": "RowVersion"}
+		}, "cursor kind RowVersion needs source.driver sqlserver"},
+		{"missing target secret", func(o map[string]any) { delete(spec(o)["target"].(map[string]any), "dsnSecretRef") },
+			"spec.target.dsnSecretRef: Required value"},
+		{"secret name with capitals", func(o map[string]any) {
+			spec(o)["source"].(map[string]any)["dsnSecretRef"] = map[string]any{"name": "ERP", "key": "dsn"}
+		}, "must be a Secret name"},
+	}
+	if len(cases) < 15 {
+		t.Fatalf("the issue asks for at least 15 invalid cases, have %d", len(cases))
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := validPipeline(fmt.Sprintf("invalid-%d", i))
+			tc.mutate(o)
+			err := create(context.Background(), o)
+			if err == nil {
+				t.Fatalf("the API server accepted an invalid pipeline; want an error containing %q", tc.want)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("want an Invalid error, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error does not say what to fix:\n got: %v\nwant: %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreApplied(t *testing.T) {
+	ctx := context.Background()
+	o := validPipeline("defaults")
+	delete(spec(o), "workers")
+	delete(entity(o, 0), "cleanup")
+	delete(spec(o)["target"].(map[string]any), "driver")
+	if err := create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var got syncv1alpha1.SyncPipeline
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "defaults"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	s := got.Spec
+	if s.BatchSize != 1000 {
+		t.Errorf("batchSize = %d, want 1000", s.BatchSize)
+	}
+	wantWorkers := syncv1alpha1.WorkersSpec{MinReplicas: 0, MaxReplicas: 4, TargetPendingPerReplica: 50, ScaleDownStabilizationSeconds: 300, Concurrency: 4}
+	if s.Workers != wantWorkers {
+		t.Errorf("workers = %+v, want %+v", s.Workers, wantWorkers)
+	}
+	if s.Queue.MaxRetry != 12 {
+		t.Errorf("queue.maxRetry = %d, want 12", s.Queue.MaxRetry)
+	}
+	if s.Target.Driver != syncv1alpha1.TargetMySQL {
+		t.Errorf("target.driver = %q, want mysql", s.Target.Driver)
+	}
+	for _, e := range s.Entities {
+		if e.Cleanup.Mode != syncv1alpha1.CleanupDelete || e.Cleanup.MaxDeletePercent != 20 || e.Cleanup.DryRun {
+			t.Errorf("entity %s cleanup = %+v, want Delete, 20%%, not dry-run", e.Name, e.Cleanup)
+		}
+	}
+}
+
+func TestSamplesAreAccepted(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "config", "samples", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := 0
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		for _, obj := range readObjects(t, f) {
+			obj.SetNamespace("samples")
+			if created == 0 {
+				ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "samples"}}}
+				if err := env.Client.Create(context.Background(), ns); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := env.Client.Create(context.Background(), obj); err != nil {
+				t.Errorf("%s: %s %s refused: %v", filepath.Base(f), obj.GetKind(), obj.GetName(), err)
+			}
+			created++
+		}
+	}
+	var list syncv1alpha1.SyncPipelineList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace("samples")); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) < 2 {
+		t.Fatalf("want at least 2 sample SyncPipelines, found %d", len(list.Items))
+	}
+}
+
+func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*unstructured.Unstructured
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if m != nil {
+			out = append(out, &unstructured.Unstructured{Object: m})
+		}
+	}
+	return out
+}
+
+func TestPrinterColumns(t *testing.T) {
+	ctx := context.Background()
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "syncpipelines.sync.sisporta.io"}, &crd); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ name, typ, path string }{
+		{"Ready", "string", `.status.conditions[?(@.type=="Ready")].status`},
+		{"Schedule", "string", ".spec.schedule"},
+		{"Last Sync", "date", ".status.lastSuccessfulRun.sourceSnapshotTime"},
+		{"Lag", "string", ".status.lag"},
+		{"Queue", "integer", ".status.queue.pending"},
+		{"Workers", "integer", ".status.workers.ready"},
+		{"Age", "date", ".metadata.creationTimestamp"},
+	}
+	cols := crd.Spec.Versions[0].AdditionalPrinterColumns
+	if len(cols) < len(want) {
+		t.Fatalf("have %d printer columns, want at least %d", len(cols), len(want))
+	}
+	for i, w := range want {
+		c := cols[i]
+		if c.Name != w.name || c.Type != w.typ || c.JSONPath != w.path {
+			t.Errorf("column %d = %s/%s/%s, want %s/%s/%s", i, c.Name, c.Type, c.JSONPath, w.name, w.typ, w.path)
+		}
+	}
+	if got := crd.Spec.Names.ShortNames; len(got) == 0 || got[0] != "sp" {
+		t.Errorf("short names = %v, want sp first", got)
+	}
+
+	// What kubectl shows: ask the API server for a Table, as kubectl get does.
+	if err := create(ctx, validPipeline("table-view")); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(env.Config.Host, "/")+"/apis/sync.sisporta.io/v1alpha1/namespaces/default/syncpipelines/table-view", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("table view %s: %d %s %v", req.URL, resp.StatusCode, raw, err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range table.ColumnDefinitions {
+		if c.Priority == 0 {
+			names = append(names, strings.ToUpper(c.Name))
+		}
+	}
+	if got := strings.Join(names, " "); got != "NAME READY SCHEDULE LAST SYNC LAG QUEUE WORKERS AGE" {
+		t.Errorf("kubectl get columns = %q", got)
+	}
+	if len(table.Rows) != 1 || table.Rows[0].Cells[2] != "*/15 * * * *" {
+		t.Errorf("table row = %v, want the schedule in the SCHEDULE cell", table.Rows)
+	}
+}
