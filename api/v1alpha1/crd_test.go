@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -160,6 +161,14 @@ func TestInvalidPipelinesAreRefused(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error does not say what to fix:\n got: %v\nwant: %q", err, tc.want)
 			}
+			// `sisporta sync -f` validates in Go what never reaches an API server.
+			local, err := syncv1alpha1.Decode(o)
+			if err != nil {
+				return // refused while decoding: as good as refused
+			}
+			if err := local.Validate(); err == nil {
+				t.Fatalf("Validate accepted what the API server refuses")
+			}
 		})
 	}
 }
@@ -185,16 +194,25 @@ func TestDefaultsAreApplied(t *testing.T) {
 	if s.Workers != wantWorkers {
 		t.Errorf("workers = %+v, want %+v", s.Workers, wantWorkers)
 	}
-	if s.Queue.MaxRetry != 12 {
-		t.Errorf("queue.maxRetry = %d, want 12", s.Queue.MaxRetry)
+	if s.Queue.MaxRetry == nil || *s.Queue.MaxRetry != 12 {
+		t.Errorf("queue.maxRetry = %v, want 12", s.Queue.MaxRetry)
 	}
 	if s.Target.Driver != syncv1alpha1.TargetMySQL {
 		t.Errorf("target.driver = %q, want mysql", s.Target.Driver)
 	}
 	for _, e := range s.Entities {
-		if e.Cleanup.Mode != syncv1alpha1.CleanupDelete || e.Cleanup.MaxDeletePercent != 20 || e.Cleanup.DryRun {
+		if e.Cleanup.Mode != syncv1alpha1.CleanupDelete || e.Cleanup.MaxDeletePercent == nil || *e.Cleanup.MaxDeletePercent != 20 || e.Cleanup.DryRun {
 			t.Errorf("entity %s cleanup = %+v, want Delete, 20%%, not dry-run", e.Name, e.Cleanup)
 		}
+	}
+	// The Go defaulting used for manifests that never reach an API server
+	// must agree with the API server's.
+	local, err := syncv1alpha1.Decode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(local.Spec, got.Spec) {
+		t.Errorf("Go defaults differ from the API server's:\n  go: %+v\n api: %+v", local.Spec, got.Spec)
 	}
 }
 

@@ -78,7 +78,7 @@ type QueueSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
-	MaxRetry int32 `json:"maxRetry,omitempty"`
+	MaxRetry *int32 `json:"maxRetry,omitempty"`
 }
 
 // WorkersSpec bounds the worker Deployment that the operator scales from
@@ -231,7 +231,7 @@ type CleanupSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
-	MaxDeletePercent int32 `json:"maxDeletePercent,omitempty"`
+	MaxDeletePercent *int32 `json:"maxDeletePercent,omitempty"`
 	// DryRun counts what would be removed and removes nothing.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`

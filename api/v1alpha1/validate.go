@@ -1,0 +1,141 @@
+package v1alpha1
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Validate checks what the CRD's rules check, plus what CEL cannot afford
+// (column target names unique within an entity), for pipelines read from a
+// file and as the operator's first reconcile step. It returns every problem
+// at once, each naming the field and what to do.
+func (p *SyncPipeline) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("spec.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	s := &p.Spec
+	if strings.TrimSpace(s.Schedule) == "" {
+		add("schedule", "is empty: give a cron expression such as \"*/15 * * * *\"")
+	} else if !cronShape.MatchString(s.Schedule) {
+		add("schedule", "%q is not a cron expression of five fields (minute hour day-of-month month day-of-week) or a macro such as @hourly", s.Schedule)
+	}
+	switch s.Source.Driver {
+	case SourceSQLServer, SourceMySQL:
+	default:
+		add("source.driver", "%q is not supported: use sqlserver or mysql", s.Source.Driver)
+	}
+	if s.Target.Driver != "" && s.Target.Driver != TargetMySQL {
+		add("target.driver", "%q is not supported: use mysql", s.Target.Driver)
+	}
+	checkSecret := func(field string, r *SecretKeySelector) {
+		switch {
+		case r == nil || r.Name == "" || r.Key == "":
+			add(field, "needs name and key of a Secret holding the connection string")
+		case !secretName.MatchString(r.Name):
+			add(field+".name", "%q must be a Secret name: lower-case letters, digits, '-' and '.'", r.Name)
+		case !secretKey.MatchString(r.Key):
+			add(field+".key", "%q must be a Secret key: letters, digits, '-', '_' and '.'", r.Key)
+		}
+	}
+	checkSecret("source.dsnSecretRef", &s.Source.DSNSecretRef)
+	checkSecret("target.dsnSecretRef", &s.Target.DSNSecretRef)
+	if s.Queue.RedisSecretRef != nil {
+		checkSecret("queue.redisSecretRef", s.Queue.RedisSecretRef)
+	}
+	if w := s.Workers; w.MinReplicas > w.MaxReplicas {
+		add("workers", "minReplicas (%d) must not be greater than maxReplicas (%d)", w.MinReplicas, w.MaxReplicas)
+	}
+	if s.Workers.TargetPendingPerReplica < 1 {
+		add("workers.targetPendingPerReplica", "must be at least 1")
+	}
+	if s.BatchSize < 1 || s.BatchSize > 50000 {
+		add("batchSize", "%d is outside 1..50000", s.BatchSize)
+	}
+	if len(s.Entities) == 0 {
+		add("entities", "is empty: name at least one table to mirror")
+	}
+	names, tables := map[string]bool{}, map[string]bool{}
+	for i, e := range s.Entities {
+		f := fmt.Sprintf("entities[%d]", i)
+		if !dnsLabel.MatchString(e.Name) {
+			add(f+".name", "%q must be a DNS label: lower-case letters, digits and '-'", e.Name)
+		}
+		if names[e.Name] {
+			add(f+".name", "%q is used by another entity: entity names must be unique", e.Name)
+		}
+		names[e.Name] = true
+		if tables[string(e.Target.Table)] {
+			add(f+".target.table", "%q is the target of another entity: two entities writing one table would delete each other's rows", e.Target.Table)
+		}
+		tables[string(e.Target.Table)] = true
+		if (e.Source.Table == "") == (e.Source.Query == "") {
+			add(f+".source", "set exactly one of table or query")
+		}
+		if e.Source.Query != "" && len(e.Source.KeyColumns) == 0 {
+			add(f+".source.keyColumns", "a query needs keyColumns: it has no primary key to discover")
+		}
+		if strings.Contains(e.Source.Query, ";") {
+			add(f+".source.query", "must be a single SELECT without ';'")
+		}
+		if strings.Contains(e.Source.Where, ";") {
+			add(f+".source.where", "must be a single boolean expression without ';'")
+		}
+		checkIdent(add, f+".source.table", e.Source.Table, e.Source.Table != "")
+		checkIdent(add, f+".target.table", e.Target.Table, true)
+		for j, k := range e.Source.KeyColumns {
+			checkIdent(add, fmt.Sprintf("%s.source.keyColumns[%d]", f, j), k, true)
+		}
+		if c := e.Source.Cursor; c != nil {
+			checkIdent(add, f+".source.cursor.column", c.Column, true)
+			if c.Kind != CursorRowVersion && c.Kind != CursorUpdatedAt {
+				add(f+".source.cursor.kind", "%q is not supported: use RowVersion or UpdatedAt", c.Kind)
+			}
+			if c.Kind == CursorRowVersion && s.Source.Driver != SourceSQLServer {
+				add(f+".source.cursor.kind", "RowVersion needs source.driver sqlserver; use UpdatedAt")
+			}
+		}
+		targets := map[Identifier]bool{}
+		for j, c := range e.Columns {
+			checkIdent(add, fmt.Sprintf("%s.columns[%d].source", f, j), c.Source, true)
+			if c.Target != "" {
+				checkIdent(add, fmt.Sprintf("%s.columns[%d].target", f, j), c.Target, true)
+			}
+			t := c.TargetColumn()
+			if targets[t] {
+				add(fmt.Sprintf("%s.columns[%d]", f, j), "target column %q appears twice: column target names must be unique within an entity", t)
+			}
+			targets[t] = true
+		}
+		switch e.Cleanup.Mode {
+		case "", CleanupDelete, CleanupSoftDelete, CleanupOff:
+		default:
+			add(f+".cleanup.mode", "%q is not supported: use Delete, SoftDelete or Off", e.Cleanup.Mode)
+		}
+		if m := e.Cleanup.MaxDeletePercent; m != nil && (*m < 0 || *m > 100) {
+			add(f+".cleanup.maxDeletePercent", "%d is outside 0..100", *m)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	cronShape  = regexp.MustCompile(`^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+( +\S+){4})$`)
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	secretName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+	secretKey  = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	badIdentRe = regexp.MustCompile("[\\x00-\\x1f\\x7f\"'`;\\[\\]\\\\]")
+)
+
+func checkIdent(add func(field, format string, args ...any), field string, id Identifier, required bool) {
+	switch {
+	case id == "" && required:
+		add(field, "is empty")
+	case len(id) > 128:
+		add(field, "is longer than 128 characters")
+	case badIdentRe.MatchString(string(id)):
+		add(field, "%q must not contain quotes, backticks, brackets, backslashes, semicolons or control characters: write the plain name (Sisporta quotes identifiers itself)", id)
+	}
+}

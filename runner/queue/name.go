@@ -1,0 +1,30 @@
+// Package queue defines Sisporta's asynq tasks: their types, payloads, queue
+// names, task IDs and retry policy.
+package queue
+
+import "strings"
+
+// Name returns the asynq queue of a pipeline: "sisporta.<namespace>.<name>".
+// Kubernetes names contain no dots in namespaces and may in names, which is
+// harmless: the name is only ever compared whole.
+func Name(namespace, name string) string {
+	if namespace == "" {
+		namespace = "default"
+	}
+	return "sisporta." + namespace + "." + name
+}
+
+// PipelineID returns the "<namespace>/<name>" form used in target state tables
+// and logs.
+func PipelineID(namespace, name string) string {
+	if namespace == "" {
+		namespace = "default"
+	}
+	return namespace + "/" + name
+}
+
+// ParsePipelineID splits "<namespace>/<name>".
+func ParsePipelineID(id string) (namespace, name string, ok bool) {
+	namespace, name, ok = strings.Cut(id, "/")
+	return namespace, name, ok && namespace != "" && name != ""
+}

@@ -1,0 +1,443 @@
+// Package runstate keeps the compact run summary in Redis that the operator
+// reads for the SyncPipeline status, and allocates run IDs.
+//
+// Keys, all carrying the queue name as a hash tag so a pipeline's keys share
+// one Redis Cluster slot:
+//
+//	sisporta:{<queue>}:seq              last run ID handed out (monotonic)
+//	sisporta:{<queue>}:runs             ZSET of run IDs (score = ID), newest 50 kept
+//	sisporta:{<queue>}:run:<id>         HASH, one run:
+//	    meta                JSON Meta: id, pipeline, snapshot and start time, entities
+//	    extract:<entity>    JSON Extract: rows read, batches, done, error
+//	    final:<entity>      JSON Final: result, counts, cleanup, error
+//	    applied:<entity>    batches applied so far (progress; Final is exact)
+//	    written:<entity>    rows written so far (progress)
+//	    unchanged:<entity>  rows left unchanged so far (progress)
+//	sisporta:{<queue>}:cursor:<entity>  incremental watermark of the last complete run
+//
+// Run hashes expire after 30 days. The authoritative record of every run is
+// the _sisporta_runs table in the target database; this summary is what a
+// process without database access (the operator) needs.
+package runstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Results of a run and of an entity within it.
+const (
+	ResultRunning         = "Running"
+	ResultSucceeded       = "Succeeded"
+	ResultFailed          = "Failed"
+	ResultPartiallyFailed = "PartiallyFailed"
+	// ResultSuperseded marks an entity whose run was overtaken by a newer
+	// run before it finished; the newer run covers its rows.
+	ResultSuperseded = "Superseded"
+)
+
+// Cleanup results, as in the SyncPipeline status.
+const (
+	CleanupSucceeded    = "Succeeded"
+	CleanupSkipped      = "Skipped"
+	CleanupGuardTripped = "GuardTripped"
+	CleanupDryRun       = "DryRun"
+	CleanupFailed       = "Failed"
+)
+
+const (
+	keepRuns = 50
+	runTTL   = 30 * 24 * time.Hour
+)
+
+// Meta describes a run as the extractor starts it.
+type Meta struct {
+	ID           int64     `json:"id"`
+	Pipeline     string    `json:"pipeline"`
+	SnapshotTime time.Time `json:"snapshotTime"`
+	StartTime    time.Time `json:"startTime"`
+	Entities     []string  `json:"entities"`
+	// Trigger says what started the run: schedule, run-now, sync.
+	Trigger string `json:"trigger,omitempty"`
+}
+
+// Extract is the extractor's account of one entity.
+type Extract struct {
+	RowsRead    int64     `json:"rowsRead"`
+	Batches     int       `json:"batches"`
+	Done        bool      `json:"done"`
+	Error       string    `json:"error,omitempty"`
+	StartTime   time.Time `json:"startTime"`
+	EndTime     time.Time `json:"endTime,omitempty"`
+	Incremental bool      `json:"incremental,omitempty"`
+}
+
+// Cleanup is the account of one entity's cleanup.
+type Cleanup struct {
+	Time    time.Time `json:"time"`
+	Result  string    `json:"result"`
+	Deleted int64     `json:"deleted"`
+	Message string    `json:"message,omitempty"`
+}
+
+// Final is the worker's account of one entity once it is finished.
+type Final struct {
+	Result        string    `json:"result"`
+	RowsRead      int64     `json:"rowsRead"`
+	RowsWritten   int64     `json:"rowsWritten"`
+	RowsUnchanged int64     `json:"rowsUnchanged"`
+	RowsDeleted   int64     `json:"rowsDeleted"`
+	Cleanup       *Cleanup  `json:"cleanup,omitempty"`
+	Error         string    `json:"error,omitempty"`
+	EndTime       time.Time `json:"endTime"`
+}
+
+// EntityRun is one entity of a composed Run.
+type EntityRun struct {
+	Name           string
+	Extract        *Extract
+	Final          *Final
+	BatchesApplied int64
+	RowsWritten    int64
+	RowsUnchanged  int64
+}
+
+// Result is the entity's result so far.
+func (e EntityRun) Result() string {
+	switch {
+	case e.Final != nil:
+		return e.Final.Result
+	case e.Extract != nil && e.Extract.Error != "":
+		return ResultFailed
+	default:
+		return ResultRunning
+	}
+}
+
+// Run is a run composed from its hash.
+type Run struct {
+	Meta     Meta
+	Entities []EntityRun
+}
+
+// Result is Running until every entity is final, then Succeeded, Failed
+// (every entity failed) or PartiallyFailed.
+func (r *Run) Result() string {
+	failed, done := 0, 0
+	for _, e := range r.Entities {
+		switch e.Result() {
+		case ResultRunning:
+			continue
+		case ResultFailed:
+			failed++
+		}
+		done++
+	}
+	switch {
+	case done < len(r.Meta.Entities) || len(r.Entities) < len(r.Meta.Entities):
+		return ResultRunning
+	case failed == 0:
+		return ResultSucceeded
+	case failed == done:
+		return ResultFailed
+	default:
+		return ResultPartiallyFailed
+	}
+}
+
+// FailedEntities names the entities that failed, sorted.
+func (r *Run) FailedEntities() []string {
+	var out []string
+	for _, e := range r.Entities {
+		if e.Result() == ResultFailed {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// Totals sums the counts over entities: final counts where an entity is
+// final, progress counts otherwise.
+func (r *Run) Totals() (read, written, unchanged, deleted int64) {
+	for _, e := range r.Entities {
+		if e.Final != nil {
+			read += e.Final.RowsRead
+			written += e.Final.RowsWritten
+			unchanged += e.Final.RowsUnchanged
+			deleted += e.Final.RowsDeleted
+			continue
+		}
+		if e.Extract != nil {
+			read += e.Extract.RowsRead
+		}
+		written += e.RowsWritten
+		unchanged += e.RowsUnchanged
+	}
+	return
+}
+
+// CompletionTime is the latest entity end time once the run is complete.
+func (r *Run) CompletionTime() (time.Time, bool) {
+	if r.Result() == ResultRunning {
+		return time.Time{}, false
+	}
+	var t time.Time
+	for _, e := range r.Entities {
+		end := time.Time{}
+		if e.Final != nil {
+			end = e.Final.EndTime
+		} else if e.Extract != nil {
+			end = e.Extract.EndTime
+		}
+		if end.After(t) {
+			t = end
+		}
+	}
+	return t, true
+}
+
+// Message joins the errors of failed entities.
+func (r *Run) Message() string {
+	var msgs []string
+	for _, e := range r.Entities {
+		switch {
+		case e.Final != nil && e.Final.Error != "":
+			msgs = append(msgs, e.Name+": "+e.Final.Error)
+		case e.Final == nil && e.Extract != nil && e.Extract.Error != "":
+			msgs = append(msgs, e.Name+": "+e.Extract.Error)
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Store reads and writes run summaries.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// NewStore returns a store on a Redis client.
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+func keyPrefix(queue string) string    { return "sisporta:{" + queue + "}:" }
+func seqKey(queue string) string       { return keyPrefix(queue) + "seq" }
+func runsKey(queue string) string      { return keyPrefix(queue) + "runs" }
+func runKey(queue string, id int64) string {
+	return keyPrefix(queue) + "run:" + strconv.FormatInt(id, 10)
+}
+func cursorKey(queue, entity string) string { return keyPrefix(queue) + "cursor:" + entity }
+
+// allocScript hands out max(now in ms, last + 1): IDs sort by start time and
+// keep growing even if Redis loses the counter, so a newer run always has a
+// larger ID than an older one recorded in the target.
+var allocScript = redis.NewScript(`
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local id = tonumber(ARGV[1])
+if id <= last then id = last + 1 end
+redis.call('SET', KEYS[1], id)
+return id`)
+
+// NewRunID allocates a run ID for the queue.
+func (s *Store) NewRunID(ctx context.Context, queue string, now time.Time) (int64, error) {
+	id, err := allocScript.Run(ctx, s.rdb, []string{seqKey(queue)}, now.UnixMilli()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("allocating a run ID in Redis: %w", err)
+	}
+	return id, nil
+}
+
+// Start records a run's meta and adds it to the run list.
+func (s *Store) Start(ctx context.Context, queue string, m Meta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	key := runKey(queue, m.ID)
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, "meta", b)
+		p.Expire(ctx, key, runTTL)
+		p.ZAdd(ctx, runsKey(queue), redis.Z{Score: float64(m.ID), Member: m.ID})
+		p.ZRemRangeByRank(ctx, runsKey(queue), 0, -keepRuns-1)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording run %d in Redis: %w", m.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) setJSON(ctx context.Context, queue string, id int64, field string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.HSet(ctx, runKey(queue, id), field, b).Err(); err != nil {
+		return fmt.Errorf("recording %s of run %d in Redis: %w", field, id, err)
+	}
+	return nil
+}
+
+// SetExtract records the extractor's account of an entity.
+func (s *Store) SetExtract(ctx context.Context, queue string, id int64, entity string, e Extract) error {
+	return s.setJSON(ctx, queue, id, "extract:"+entity, e)
+}
+
+// SetFinal records an entity's final result.
+func (s *Store) SetFinal(ctx context.Context, queue string, id int64, entity string, f Final) error {
+	return s.setJSON(ctx, queue, id, "final:"+entity, f)
+}
+
+// AddProgress counts one applied batch of an entity.
+func (s *Store) AddProgress(ctx context.Context, queue string, id int64, entity string, written, unchanged int64) error {
+	key := runKey(queue, id)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, key, "applied:"+entity, 1)
+		p.HIncrBy(ctx, key, "written:"+entity, written)
+		p.HIncrBy(ctx, key, "unchanged:"+entity, unchanged)
+		return nil
+	})
+	return err
+}
+
+// Get returns one run, or nil when it is not recorded.
+func (s *Store) Get(ctx context.Context, queue string, id int64) (*Run, error) {
+	h, err := s.rdb.HGetAll(ctx, runKey(queue, id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading run %d from Redis: %w", id, err)
+	}
+	if len(h) == 0 || h["meta"] == "" {
+		return nil, nil
+	}
+	return compose(h)
+}
+
+func compose(h map[string]string) (*Run, error) {
+	r := &Run{}
+	if err := json.Unmarshal([]byte(h["meta"]), &r.Meta); err != nil {
+		return nil, fmt.Errorf("run summary meta is not valid JSON: %w", err)
+	}
+	byName := map[string]*EntityRun{}
+	names := append([]string(nil), r.Meta.Entities...)
+	for _, n := range names {
+		byName[n] = &EntityRun{Name: n}
+	}
+	for field, val := range h {
+		kind, name, ok := strings.Cut(field, ":")
+		if !ok {
+			continue
+		}
+		e := byName[name]
+		if e == nil {
+			e = &EntityRun{Name: name}
+			byName[name] = e
+			names = append(names, name)
+		}
+		switch kind {
+		case "extract":
+			e.Extract = &Extract{}
+			if err := json.Unmarshal([]byte(val), e.Extract); err != nil {
+				return nil, fmt.Errorf("run summary %s is not valid JSON: %w", field, err)
+			}
+		case "final":
+			e.Final = &Final{}
+			if err := json.Unmarshal([]byte(val), e.Final); err != nil {
+				return nil, fmt.Errorf("run summary %s is not valid JSON: %w", field, err)
+			}
+		case "applied":
+			e.BatchesApplied, _ = strconv.ParseInt(val, 10, 64)
+		case "written":
+			e.RowsWritten, _ = strconv.ParseInt(val, 10, 64)
+		case "unchanged":
+			e.RowsUnchanged, _ = strconv.ParseInt(val, 10, 64)
+		}
+	}
+	for _, n := range names {
+		r.Entities = append(r.Entities, *byName[n])
+	}
+	return r, nil
+}
+
+// Recent returns up to n runs, newest first.
+func (s *Store) Recent(ctx context.Context, queue string, n int) ([]*Run, error) {
+	ids, err := s.rdb.ZRevRange(ctx, runsKey(queue), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing runs in Redis: %w", err)
+	}
+	var out []*Run
+	for _, sid := range ids {
+		id, err := strconv.ParseInt(sid, 10, 64)
+		if err != nil {
+			continue
+		}
+		r, err := s.Get(ctx, queue, id)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Meta.ID > out[j].Meta.ID })
+	return out, nil
+}
+
+// Latest returns the newest run and the newest succeeded run (either may be
+// nil), looking back over the kept runs.
+func (s *Store) Latest(ctx context.Context, queue string) (last, lastSucceeded *Run, err error) {
+	runs, err := s.Recent(ctx, queue, keepRuns)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range runs {
+		if last == nil {
+			last = r
+		}
+		if r.Result() == ResultSucceeded {
+			lastSucceeded = r
+			break
+		}
+	}
+	return last, lastSucceeded, nil
+}
+
+// Cursor returns an entity's stored incremental watermark ("" when none).
+func (s *Store) Cursor(ctx context.Context, queue, entity string) (string, error) {
+	v, err := s.rdb.Get(ctx, cursorKey(queue, entity)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetCursor stores an entity's incremental watermark.
+func (s *Store) SetCursor(ctx context.Context, queue, entity, value string) error {
+	return s.rdb.Set(ctx, cursorKey(queue, entity), value, 0).Err()
+}
+
+// Purge removes every key this package keeps for a queue (the tasks
+// themselves are asynq's: delete the queue with its Inspector).
+func (s *Store) Purge(ctx context.Context, queue string) error {
+	iter := s.rdb.Scan(ctx, 0, keyPrefix(queue)+"*", 500).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("listing run summary keys in Redis: %w", err)
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		if err := s.rdb.Del(ctx, keys[:n]...).Err(); err != nil {
+			return fmt.Errorf("deleting run summary keys in Redis: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
