@@ -44,5 +44,9 @@ first) into MySQL. One binary serves every role:
 	}
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newManagerCommand())
+	root.AddCommand(newExtractCommand())
+	root.AddCommand(newWorkCommand())
+	root.AddCommand(newSyncCommand())
+	root.AddCommand(newDLQCommand())
 	return root
 }

@@ -226,9 +226,9 @@ type Store struct {
 // NewStore returns a store on a Redis client.
 func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
 
-func keyPrefix(queue string) string    { return "sisporta:{" + queue + "}:" }
-func seqKey(queue string) string       { return keyPrefix(queue) + "seq" }
-func runsKey(queue string) string      { return keyPrefix(queue) + "runs" }
+func keyPrefix(queue string) string { return "sisporta:{" + queue + "}:" }
+func seqKey(queue string) string    { return keyPrefix(queue) + "seq" }
+func runsKey(queue string) string   { return keyPrefix(queue) + "runs" }
 func runKey(queue string, id int64) string {
 	return keyPrefix(queue) + "run:" + strconv.FormatInt(id, 10)
 }

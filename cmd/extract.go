@@ -1,0 +1,74 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+
+	"github.com/sisporta/sisporta/runner/extract"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/source"
+)
+
+func newExtractCommand() *cobra.Command {
+	var (
+		config     string
+		conn       connFlags
+		trigger    string
+		maxPending int
+		verbose    bool
+	)
+	c := &cobra.Command{
+		Use:   "extract",
+		Short: "Run one extraction: read the source and queue its batches (what the CronJob runs)",
+		Long: `Run one extraction of a pipeline: read every entity from the source, read-only
+and in key order, and queue its batches and finalize steps on the pipeline's
+Redis queue for the workers. Exits 1 when an entity could not be read (the
+others are still queued).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			conn.resolve()
+			log := newLogger(verbose)
+			p, err := loadPipeline(config)
+			if err != nil {
+				return err
+			}
+			if trigger == "" {
+				trigger = envOr("SISPORTA_TRIGGER", "schedule")
+			}
+			ctx := cmd.Context()
+			rdb, _, err := queue.Connect(ctx, conn.redisURL)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			src, err := source.Open(ctx, p.Spec.Source.Driver, conn.sourceDSN)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			x := &extract.Extractor{Pipeline: p, Source: src, Client: asynq.NewClientFromRedisClient(rdb), Redis: rdb,
+				Runs: runstate.NewStore(rdb), MaxPending: maxPending, Trigger: trigger, Log: log}
+			res, err := x.Run(ctx)
+			if err != nil {
+				return err
+			}
+			if failed := res.Failed(); len(failed) > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("run %d: entities failed to extract: %s", res.RunID, strings.Join(failed, ", "))}
+			}
+			fmt.Fprintf(os.Stdout, "run %d queued: %d entities\n", res.RunID, len(res.Entities))
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&config, "config", "", "SyncPipeline manifest (env SISPORTA_CONFIG)")
+	conn.bind(f, true, false, true)
+	f.StringVar(&trigger, "trigger", "", "what started the run, recorded in the summary (env SISPORTA_TRIGGER; default schedule)")
+	f.IntVar(&maxPending, "max-pending", extract.DefaultMaxPending, "pause reading while this many batches are pending in the queue")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	return c
+}

@@ -1,0 +1,8 @@
+package cmd
+
+import "go.uber.org/zap/zapcore"
+
+const (
+	zapLevelDebug = zapcore.DebugLevel
+	zapLevelPanic = zapcore.PanicLevel
+)

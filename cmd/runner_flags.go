@@ -1,0 +1,68 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/pipeline"
+)
+
+// connFlags are the connection settings of the data-plane commands. Each
+// falls back to its environment variable; flag defaults never show the
+// environment's values (they are secrets) in --help.
+type connFlags struct {
+	sourceDSN, targetDSN, redisURL string
+}
+
+func (c *connFlags) bind(f *pflag.FlagSet, source, target, redis bool) {
+	if source {
+		f.StringVar(&c.sourceDSN, "source-dsn", "", "source DSN in the driver's native form (env SISPORTA_SOURCE_DSN; prefer the environment: flags show in process lists)")
+	}
+	if target {
+		f.StringVar(&c.targetDSN, "target-dsn", "", "target MySQL DSN, user:pass@tcp(host:3306)/db (env SISPORTA_TARGET_DSN)")
+	}
+	if redis {
+		f.StringVar(&c.redisURL, "redis-url", "", "Redis URL, redis://:pass@host:6379/0 (env SISPORTA_REDIS_URL)")
+	}
+}
+
+func (c *connFlags) resolve() {
+	if c.sourceDSN == "" {
+		c.sourceDSN = os.Getenv("SISPORTA_SOURCE_DSN")
+	}
+	if c.targetDSN == "" {
+		c.targetDSN = os.Getenv("SISPORTA_TARGET_DSN")
+	}
+	if c.redisURL == "" {
+		c.redisURL = os.Getenv("SISPORTA_REDIS_URL")
+	}
+}
+
+// loadPipeline reads the pipeline file named by a flag or SISPORTA_CONFIG.
+func loadPipeline(path string) (*syncv1alpha1.SyncPipeline, error) {
+	if path == "" {
+		path = os.Getenv("SISPORTA_CONFIG")
+	}
+	if path == "" {
+		return nil, fmt.Errorf("no pipeline file: give --config (or -f) pipeline.yaml, a SyncPipeline manifest")
+	}
+	return pipeline.Load(path)
+}
+
+// newLogger logs JSON in a cluster and readable lines on a terminal.
+func newLogger(verbose bool) logr.Logger {
+	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapLevelPanic)}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		opts = append(opts, zap.ConsoleEncoder())
+	}
+	if verbose {
+		opts = append(opts, zap.Level(zapLevelDebug))
+	}
+	return zap.New(opts...)
+}

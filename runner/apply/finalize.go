@@ -1,0 +1,193 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/sisporta/sisporta/runner/cleanup"
+	"github.com/sisporta/sisporta/runner/metrics"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/schema"
+	"github.com/sisporta/sisporta/runner/source"
+	"github.com/sisporta/sisporta/runner/target"
+)
+
+// cleanupDeleting marks a run record whose cleanup passed its guards and
+// is deleting: an interrupted finalize resumes instead of judging again.
+const cleanupDeleting = "Deleting"
+
+// HandleFinalize finishes an entity's run once every batch is applied:
+// cleanup behind guards, watermark, run record. It is idempotent: a
+// finalize delivered again republishes the recorded result.
+func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
+	f, err := queue.DecodeFinalize(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	err = w.finalize(ctx, f)
+	if err != nil && err != queue.ErrNotReady && lastAttempt(ctx) {
+		// The task goes to the dead-letter queue: say so in the run record
+		// so the run ends as failed instead of running forever.
+		w.finish(ctx, f, target.LedgerTotals{}, runstate.ResultFailed, fmt.Sprintf("finalize failed after its last retry: %v", err), nil)
+	}
+	return err
+}
+
+func lastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	m, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= m
+}
+
+func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
+	tg := w.Target
+	rec, recorded, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity)
+	if err != nil {
+		return err
+	}
+	if recorded && rec.Result != runstate.ResultRunning {
+		return w.publish(ctx, f, rec) // delivered again: the result stands
+	}
+	cur, err := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
+	if err != nil {
+		return err
+	}
+	if cur > f.Run {
+		w.finish(ctx, f, target.LedgerTotals{}, runstate.ResultSuperseded,
+			fmt.Sprintf("run %d started before this one finished; it covers these rows", cur), nil)
+		return nil
+	}
+	lt, err := tg.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
+	if err != nil {
+		return err
+	}
+	if f.Failed != "" {
+		w.finish(ctx, f, lt, runstate.ResultFailed, f.Failed, nil)
+		return nil
+	}
+	if lt.Batches < f.Batches {
+		if time.Now().Before(f.WaitUntil) {
+			return queue.ErrNotReady
+		}
+		w.finish(ctx, f, lt, runstate.ResultFailed, fmt.Sprintf(
+			"only %d of %d batches were applied by %s; cleanup skipped (see `sisporta dlq list` for dead batches; the next run starts afresh)",
+			lt.Batches, f.Batches, f.WaitUntil.Format(time.RFC3339)), nil)
+		return nil
+	}
+
+	resume := recorded && rec.CleanupResult == cleanupDeleting
+	base := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
+		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged, Batches: lt.Batches}
+	if !resume {
+		if err := tg.SaveRun(ctx, base); err != nil {
+			return err
+		}
+	}
+	read := f.RowsRead
+	if f.Spec.Source.Cursor != nil {
+		read = f.KeysScanned
+	}
+	job := cleanup.Job{Pipeline: f.Pipeline, Entity: f.Entity, Run: f.Run, Table: f.Table, Schema: &f.Schema,
+		Spec: f.Spec.Cleanup, RowsRead: read, Resume: resume}
+	v := &lazyVerifier{w: w, f: f}
+	cl, err := cleanup.Run(ctx, tg, v, job, func() error {
+		r := base
+		r.CleanupResult = cleanupDeleting
+		return tg.SaveRun(ctx, r)
+	})
+	if err != nil {
+		return fmt.Errorf("entity %s: cleanup: %w", f.Entity, err)
+	}
+	if cl.Result == runstate.CleanupSucceeded && (resume || cl.Deleted > 0) {
+		// The chunks added their counts to the record as they went.
+		if r, ok, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok {
+			cl.Deleted = r.RowsDeleted
+		}
+	}
+	if f.Cursor != "" {
+		if err := tg.SetCursor(ctx, f.Pipeline, f.Entity, f.Cursor); err != nil {
+			return err
+		}
+		if err := w.Runs.SetCursor(ctx, w.Queue, f.Entity, f.Cursor); err != nil {
+			return err
+		}
+	}
+	w.finish(ctx, f, lt, runstate.ResultSucceeded, "", &cl)
+	return tg.Housekeep(ctx, f.Pipeline, f.Entity, f.Run)
+}
+
+// finish records an entity's result in the target and in Redis.
+func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.LedgerTotals, result, msg string, cl *runstate.Cleanup) {
+	now := time.Now().UTC()
+	rec := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
+		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged, Batches: lt.Batches, Message: msg}
+	if cl != nil {
+		rec.CleanupResult, rec.CleanupMessage, rec.CleanupCount = cl.Result, cl.Message, cl.Deleted
+		if cl.Result == runstate.CleanupSucceeded {
+			rec.RowsDeleted = cl.Deleted
+		}
+	}
+	if err := w.Target.SaveRun(ctx, rec); err != nil {
+		w.Log.Error(err, "recording the run in the target", "entity", f.Entity, "run", f.Run)
+	}
+	if err := w.publish(ctx, f, rec); err != nil {
+		w.Log.Error(err, "recording the run in Redis", "entity", f.Entity, "run", f.Run)
+	}
+	labels := []string{f.Pipeline, f.Entity}
+	if cl != nil {
+		if cl.Result == runstate.CleanupSucceeded {
+			metrics.RowsDeleted.WithLabelValues(labels...).Add(float64(cl.Deleted))
+		}
+		if cl.Result == runstate.CleanupGuardTripped {
+			metrics.GuardTripped.WithLabelValues(labels...).Inc()
+			w.Log.Info("cleanup guard tripped: nothing deleted", "entity", f.Entity, "run", f.Run, "message", cl.Message)
+		}
+	}
+	if result == runstate.ResultSucceeded {
+		metrics.LagSeconds.WithLabelValues(labels...).Set(now.Sub(f.SnapshotTime).Seconds())
+	}
+	w.Log.Info("entity finished", "entity", f.Entity, "run", f.Run, "result", result, "written", rec.RowsWritten,
+		"unchanged", rec.RowsUnchanged, "deleted", rec.RowsDeleted, "message", msg)
+}
+
+// publish writes a recorded result to the Redis run summary.
+func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec target.RunRecord) error {
+	fin := runstate.Final{Result: rec.Result, RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
+		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, Error: rec.Message, EndTime: rec.CompletedAt}
+	if rec.CleanupResult != "" && rec.CleanupResult != cleanupDeleting {
+		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: rec.CleanupResult, Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
+	}
+	return w.Runs.SetFinal(ctx, w.Queue, f.Run, f.Entity, fin)
+}
+
+// lazyVerifier opens the source and resolves the entity only when there
+// are candidates to verify: a run that deletes nothing never asks.
+type lazyVerifier struct {
+	w    *Worker
+	f    *queue.Finalize
+	once sync.Once
+	v    cleanup.SourceVerifier
+	err  error
+}
+
+func (l *lazyVerifier) Existing(ctx context.Context, keys []schema.Row) ([]bool, error) {
+	l.once.Do(func() {
+		var src *source.Source
+		src, l.err = l.w.source(ctx, l.f.Driver)
+		if l.err != nil {
+			return
+		}
+		var e *source.Entity
+		e, l.err = src.Resolve(ctx, l.f.Spec)
+		l.v = cleanup.SourceVerifier{Source: src, Entity: e}
+	})
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.v.Existing(ctx, keys)
+}

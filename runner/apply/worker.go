@@ -1,0 +1,109 @@
+// Package apply is the worker side of the queue: it applies batches to the
+// target and finalizes each entity's run (cleanup, watermark, run record).
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hibiken/asynq"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/metrics"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/source"
+	"github.com/sisporta/sisporta/runner/target"
+)
+
+// Worker handles Sisporta's tasks of one queue.
+type Worker struct {
+	Target *target.Target
+	Runs   *runstate.Store
+	Queue  string
+	// SourceDSN lets the finalize step verify delete candidates against the
+	// source; it is opened on first use.
+	SourceDSN string
+	Log       logr.Logger
+	// OnApplied, when set, is told of each applied batch (progress display).
+	OnApplied func(entity string, written, unchanged int)
+
+	mu      sync.Mutex
+	sources map[syncv1alpha1.SourceDriver]*source.Source
+}
+
+// Mux routes the task types to their handlers.
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(queue.TypeApplyBatch, w.HandleBatch)
+	mux.HandleFunc(queue.TypeFinalize, w.HandleFinalize)
+	return mux
+}
+
+// Close releases the source connections.
+func (w *Worker) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.sources {
+		_ = s.Close()
+	}
+	w.sources = nil
+}
+
+// HandleBatch applies one batch.
+func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
+	start := time.Now()
+	b, err := queue.DecodeBatch(t.Payload())
+	if err != nil {
+		// A payload this worker cannot read never will be: archive it at once.
+		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+	}
+	res, err := w.Target.ApplyBatch(ctx, b)
+	if err != nil {
+		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
+		w.Log.Error(err, "batch failed; asynq retries it with backoff", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
+		return err
+	}
+	metrics.BatchSeconds.WithLabelValues(b.Pipeline, b.Entity).Observe(time.Since(start).Seconds())
+	if res.Skipped != "" {
+		w.Log.V(1).Info("batch skipped", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "reason", res.Skipped)
+		return nil
+	}
+	metrics.RowsWritten.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Written))
+	metrics.RowsUnchanged.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Unchanged))
+	if w.OnApplied != nil {
+		w.OnApplied(b.Entity, res.Written, res.Unchanged)
+	}
+	if err := w.Runs.AddProgress(ctx, w.Queue, b.Run, b.Entity, int64(res.Written), int64(res.Unchanged)); err != nil {
+		// Progress is for display; the ledger holds the exact counts.
+		w.Log.Error(err, "recording progress in Redis", "entity", b.Entity)
+	}
+	w.Log.V(1).Info("batch applied", "entity", b.Entity, "run", b.Run, "batch", b.Seq,
+		"rows", len(b.Rows), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates)
+	return nil
+}
+
+// source returns an open source for verification.
+func (w *Worker) source(ctx context.Context, driver syncv1alpha1.SourceDriver) (*source.Source, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s := w.sources[driver]; s != nil {
+		return s, nil
+	}
+	if w.SourceDSN == "" {
+		return nil, errors.New("the worker has no source DSN (SISPORTA_SOURCE_DSN): it needs read-only source access to verify rows before deleting them")
+	}
+	s, err := source.Open(ctx, driver, w.SourceDSN)
+	if err != nil {
+		return nil, err
+	}
+	if w.sources == nil {
+		w.sources = map[syncv1alpha1.SourceDriver]*source.Source{}
+	}
+	w.sources[driver] = s
+	return s, nil
+}

@@ -1,0 +1,137 @@
+package cleanup
+
+import (
+	"context"
+	"time"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/schema"
+	"github.com/sisporta/sisporta/runner/source"
+	"github.com/sisporta/sisporta/runner/target"
+)
+
+// chunk is how many rows one delete statement removes: small enough that no
+// statement holds locks for long.
+const chunk = 500
+
+// Verifier asks the source which candidate keys it still has.
+type Verifier interface {
+	Existing(ctx context.Context, keys []schema.Row) ([]bool, error)
+}
+
+// SourceVerifier verifies against a resolved source entity.
+type SourceVerifier struct {
+	Source *source.Source
+	Entity *source.Entity
+}
+
+// Existing implements Verifier.
+func (v SourceVerifier) Existing(ctx context.Context, keys []schema.Row) ([]bool, error) {
+	return v.Source.Existing(ctx, v.Entity, keys)
+}
+
+// Job is one entity's cleanup after a complete run.
+type Job struct {
+	Pipeline string
+	Entity   string
+	Run      int64
+	Table    string
+	Schema   *schema.Table
+	Spec     syncv1alpha1.CleanupSpec
+	RowsRead int64
+	// Resume is true when an interrupted cleanup already decided to delete:
+	// it continues without judging the guards again on what is left.
+	Resume bool
+}
+
+// Run verifies the run's delete candidates against the source (a
+// candidate the source still has is dropped: it was only ordered
+// differently, or came back), judges the guards, and deletes in chunks.
+// onDecided is called when deleting is allowed, before the first row goes.
+func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided func() error) (runstate.Cleanup, error) {
+	soft := j.Spec.Mode == syncv1alpha1.CleanupSoftDelete
+	now := func() runstate.Cleanup { return runstate.Cleanup{Time: time.Now().UTC()} }
+	if j.Spec.Mode == syncv1alpha1.CleanupOff {
+		n, err := tg.PendingCount(ctx, j.Pipeline, j.Entity, j.Run)
+		if err != nil {
+			return runstate.Cleanup{}, err
+		}
+		d := Decide(j.Spec, j.RowsRead, 0, n)
+		c := now()
+		c.Result, c.Message = d.Result, d.Message
+		return c, tg.ClearPending(ctx, j.Pipeline, j.Entity, j.Run)
+	}
+	if !j.Resume {
+		if err := verify(ctx, tg, v, j); err != nil {
+			return runstate.Cleanup{}, err
+		}
+		deletes, err := tg.PendingCount(ctx, j.Pipeline, j.Entity, j.Run)
+		if err != nil {
+			return runstate.Cleanup{}, err
+		}
+		targetRows, err := tg.CountRows(ctx, j.Table, soft)
+		if err != nil {
+			return runstate.Cleanup{}, err
+		}
+		d := Decide(j.Spec, j.RowsRead, targetRows, deletes)
+		if !d.Delete {
+			c := now()
+			c.Result, c.Message = d.Result, d.Message
+			if d.Result != runstate.CleanupSucceeded {
+				c.Deleted = deletes // what would have been removed
+			}
+			return c, tg.ClearPending(ctx, j.Pipeline, j.Entity, j.Run)
+		}
+		if err := onDecided(); err != nil {
+			return runstate.Cleanup{}, err
+		}
+	}
+	var deleted int64
+	for {
+		page, err := tg.PendingPage(ctx, j.Pipeline, j.Entity, j.Run, nil, chunk)
+		if err != nil {
+			return runstate.Cleanup{}, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		n, err := tg.DeleteChunk(ctx, j.Table, j.Schema, soft, j.Pipeline, j.Entity, j.Run, page)
+		if err != nil {
+			return runstate.Cleanup{}, err
+		}
+		deleted += n
+	}
+	c := now()
+	c.Result, c.Deleted = runstate.CleanupSucceeded, deleted
+	return c, nil
+}
+
+// verify drops the candidates the source still has.
+func verify(ctx context.Context, tg *target.Target, v Verifier, j Job) error {
+	var after []byte
+	for {
+		page, err := tg.PendingPage(ctx, j.Pipeline, j.Entity, j.Run, after, 200)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		keys := make([]schema.Row, len(page))
+		for i, p := range page {
+			keys[i] = p.Key
+		}
+		exists, err := v.Existing(ctx, keys)
+		if err != nil {
+			return err
+		}
+		var keep [][]byte
+		for i, ok := range exists {
+			if ok {
+				keep = append(keep, page[i].Hash)
+			}
+		}
+		if err := tg.DropPending(ctx, j.Pipeline, j.Entity, j.Run, keep); err != nil {
+			return err
+		}
+		after = page[len(page)-1].Hash
+	}
+}

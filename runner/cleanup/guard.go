@@ -1,0 +1,52 @@
+// Package cleanup removes target rows that left the source, after a
+// complete run only, behind guards that never let a bad run empty a table.
+package cleanup
+
+import (
+	"fmt"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/runstate"
+)
+
+// Decision is what a cleanup may do.
+type Decision struct {
+	// Result is the cleanup result to report (runstate.Cleanup*).
+	Result string
+	// Delete is true when rows may be removed.
+	Delete  bool
+	Message string
+}
+
+// Decide applies the cleanup policy and its guards to a complete run:
+// rowsRead is what the run read from the source, targetRows the live rows
+// of the target table, deletes the verified rows the source no longer has.
+func Decide(spec syncv1alpha1.CleanupSpec, rowsRead, targetRows, deletes int64) Decision {
+	if spec.Mode == syncv1alpha1.CleanupOff {
+		return Decision{Result: runstate.CleanupSkipped, Message: fmt.Sprintf("cleanup mode is Off: %d rows no longer in the source were kept", deletes)}
+	}
+	if deletes == 0 {
+		return Decision{Result: runstate.CleanupSucceeded, Message: "no rows left the source"}
+	}
+	if rowsRead == 0 && targetRows > 0 {
+		return Decision{Result: runstate.CleanupGuardTripped, Message: fmt.Sprintf(
+			"guard: the source returned no rows while the target table has %d; refusing to empty it (check the source table, the where filter and the source login's permissions)", targetRows)}
+	}
+	maxPct := spec.MaxDeletePercentOrDefault()
+	if targetRows > 0 && deletes*100 > int64(maxPct)*targetRows {
+		return Decision{Result: runstate.CleanupGuardTripped, Message: fmt.Sprintf(
+			"guard: cleanup would delete %d of %d rows (%.1f%%), more than maxDeletePercent %d%%; nothing was deleted (if the source really lost these rows, raise cleanup.maxDeletePercent for one run)",
+			deletes, targetRows, float64(deletes)*100/float64(targetRows), maxPct)}
+	}
+	if spec.DryRun {
+		return Decision{Result: runstate.CleanupDryRun, Message: fmt.Sprintf("dry run: %d rows would be %s", deletes, verb(spec.Mode))}
+	}
+	return Decision{Result: runstate.CleanupSucceeded, Delete: true}
+}
+
+func verb(m syncv1alpha1.CleanupMode) string {
+	if m == syncv1alpha1.CleanupSoftDelete {
+		return "marked deleted"
+	}
+	return "deleted"
+}

@@ -1,0 +1,331 @@
+// Package extract is one extraction run: it reads every entity of a
+// pipeline from the source in key order and enqueues its batches and
+// finalize step on the pipeline's queue.
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/metrics"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/schema"
+	"github.com/sisporta/sisporta/runner/source"
+)
+
+// Defaults of an Extractor.
+const (
+	DefaultMaxPending    = 400
+	DefaultMaxBatchBytes = 8 << 20
+	DefaultFinalizeWait  = 6 * time.Hour
+)
+
+// Extractor runs extractions of one pipeline.
+type Extractor struct {
+	Pipeline *syncv1alpha1.SyncPipeline
+	Source   *source.Source
+	Client   *asynq.Client
+	Redis    redis.UniversalClient
+	Runs     *runstate.Store
+	// MaxPending pauses reading while the queue holds this many pending
+	// batches: memory stays bounded in Redis and in an embedded Redis.
+	MaxPending int
+	// MaxBatchBytes ends a batch early when its values reach this size.
+	MaxBatchBytes int
+	// FinalizeWait is how long finalize waits for missing batches.
+	FinalizeWait time.Duration
+	// Trigger says what started the run (schedule, run-now, sync).
+	Trigger string
+	// Progress, when set, is told each entity's rows read so far.
+	Progress func(entity string, rows int64, done bool)
+	Log      logr.Logger
+}
+
+// EntityResult is one entity's extraction.
+type EntityResult struct {
+	Name     string
+	RowsRead int64
+	Batches  int
+	Err      error
+}
+
+// Result is a run's extraction.
+type Result struct {
+	RunID        int64
+	SnapshotTime time.Time
+	Entities     []EntityResult
+}
+
+// Failed names the entities whose extraction failed.
+func (r *Result) Failed() []string {
+	var out []string
+	for _, e := range r.Entities {
+		if e.Err != nil {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+func (x *Extractor) queueName() string { return queue.Name(x.Pipeline.Namespace, x.Pipeline.Name) }
+func (x *Extractor) pipelineID() string {
+	return queue.PipelineID(x.Pipeline.Namespace, x.Pipeline.Name)
+}
+
+// Run extracts every entity. One failing entity does not stop the others:
+// its failure is recorded (and reaches the worker as a failed finalize) and
+// the run goes on. The error is for what stops the whole run (Redis down).
+func (x *Extractor) Run(ctx context.Context) (*Result, error) {
+	if x.MaxPending == 0 {
+		x.MaxPending = DefaultMaxPending
+	}
+	if x.MaxBatchBytes == 0 {
+		x.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if x.FinalizeWait == 0 {
+		x.FinalizeWait = DefaultFinalizeWait
+	}
+	q := x.queueName()
+	now := time.Now().UTC()
+	id, err := x.Runs.NewRunID(ctx, q, now)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{RunID: id, SnapshotTime: now}
+	meta := runstate.Meta{ID: id, Pipeline: x.pipelineID(), SnapshotTime: now, StartTime: now, Trigger: x.Trigger}
+	for _, e := range x.Pipeline.Spec.Entities {
+		meta.Entities = append(meta.Entities, e.Name)
+	}
+	if err := x.Runs.Start(ctx, q, meta); err != nil {
+		return nil, err
+	}
+	x.Log.Info("run started", "run", id, "entities", len(meta.Entities), "trigger", x.Trigger)
+	for _, spec := range x.Pipeline.Spec.Entities {
+		er := x.entity(ctx, id, now, spec)
+		res.Entities = append(res.Entities, er)
+		if er.Err != nil {
+			x.Log.Error(er.Err, "entity extraction failed; the run goes on with the others", "entity", spec.Name, "run", id)
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			if err := x.failEntity(ctx, id, now, spec, er); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// failEntity records an entity's failed extraction and sends the worker a
+// finalize that records it in the target's run table.
+func (x *Extractor) failEntity(ctx context.Context, run int64, snap time.Time, spec syncv1alpha1.EntitySpec, er EntityResult) error {
+	q := x.queueName()
+	if err := x.Runs.SetExtract(ctx, q, run, spec.Name, runstate.Extract{RowsRead: er.RowsRead, Batches: er.Batches,
+		Error: er.Err.Error(), StartTime: snap, EndTime: time.Now().UTC()}); err != nil {
+		return err
+	}
+	f := &queue.Finalize{Pipeline: x.pipelineID(), Run: run, Entity: spec.Name, Batches: er.Batches, RowsRead: er.RowsRead,
+		Table: string(spec.Target.Table), Driver: x.Pipeline.Spec.Source.Driver, Spec: spec, SnapshotTime: snap,
+		WaitUntil: time.Now().Add(x.FinalizeWait), Failed: er.Err.Error()}
+	return x.enqueueFinalize(ctx, f)
+}
+
+func (x *Extractor) enqueueFinalize(ctx context.Context, f *queue.Finalize) error {
+	task, err := queue.NewFinalizeTask(x.queueName(), f, x.Pipeline.Spec.Queue.MaxRetryOrDefault())
+	if err != nil {
+		return err
+	}
+	if _, err := x.Client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueuing the finalize step of entity %s: %w", f.Entity, err)
+	}
+	return nil
+}
+
+// entity extracts one entity: its rows (all of them, or those changed in
+// the cursor window), then for incremental entities a key scan that lets
+// the worker find deletes, then the finalize step.
+func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec syncv1alpha1.EntitySpec) EntityResult {
+	er := EntityResult{Name: spec.Name}
+	start := time.Now().UTC()
+	e, err := x.Source.Resolve(ctx, spec)
+	if err != nil {
+		er.Err = err
+		return er
+	}
+	var (
+		window *source.CursorWindow
+		high   string
+	)
+	if e.Incremental() {
+		stored, err := x.Runs.Cursor(ctx, x.queueName(), spec.Name)
+		if err != nil {
+			er.Err = fmt.Errorf("reading the stored cursor: %w", err)
+			return er
+		}
+		if high, err = x.Source.CursorHigh(ctx, e); err != nil {
+			er.Err = err
+			return er
+		}
+		if window, err = e.Window(stored, high); err != nil {
+			er.Err = err
+			return er
+		}
+	}
+	template := queue.Batch{Pipeline: x.pipelineID(), Run: run, Entity: spec.Name, Table: string(spec.Target.Table),
+		Schema: e.Schema, SoftDelete: spec.Cleanup.Mode == syncv1alpha1.CleanupSoftDelete}
+
+	report := func(done bool) {
+		if x.Progress != nil {
+			x.Progress(spec.Name, er.RowsRead, done)
+		}
+	}
+	// Pass 1: the rows. A full read is ranged: each batch covers its key range.
+	read, err := x.pass(ctx, e, &template, &er, passOptions{ranged: !e.Incremental(), window: window}, report)
+	er.RowsRead = read
+	if err != nil {
+		er.Err = err
+		return er
+	}
+	var keys int64
+	if e.Incremental() {
+		// Pass 2: every key, so the worker finds rows deleted at the source.
+		keys, err = x.pass(ctx, e, &template, &er, passOptions{ranged: true, keysOnly: true}, nil)
+		if err != nil {
+			er.Err = fmt.Errorf("key scan: %w", err)
+			return er
+		}
+	}
+	report(true)
+	metrics.RowsRead.WithLabelValues(template.Pipeline, spec.Name).Add(float64(read))
+	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
+		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Spec: spec, Cursor: high,
+		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait)}
+	if err := x.enqueueFinalize(ctx, f); err != nil {
+		er.Err = err
+		return er
+	}
+	if err := x.Runs.SetExtract(ctx, x.queueName(), run, spec.Name, runstate.Extract{RowsRead: read, Batches: er.Batches,
+		Done: true, StartTime: start, EndTime: time.Now().UTC(), Incremental: e.Incremental()}); err != nil {
+		er.Err = err
+	}
+	x.Log.Info("entity extracted", "entity", spec.Name, "run", run, "rows", read, "batches", er.Batches)
+	return er
+}
+
+type passOptions struct {
+	ranged   bool
+	keysOnly bool
+	window   *source.CursorWindow
+}
+
+// pass pages through the entity and enqueues a batch per page. Reading the
+// next page overlaps with encoding and enqueuing the previous one.
+func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.Batch, er *EntityResult, o passOptions, report func(bool)) (int64, error) {
+	type item struct {
+		page *source.Page
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan item, 1)
+	go func() {
+		defer close(pages)
+		var after []any
+		for {
+			p, err := x.Source.ReadPage(ctx, e, source.PageRequest{After: after, Limit: int(x.Pipeline.Spec.BatchSize),
+				MaxBytes: x.MaxBatchBytes, KeysOnly: o.keysOnly, Cursor: o.window})
+			select {
+			case pages <- item{p, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || p.Done {
+				return
+			}
+			after = p.Last
+		}
+	}()
+
+	keyIdx := e.Schema.KeyIndexes()
+	var (
+		rows int64
+		lo   schema.Row
+	)
+	for it := range pages {
+		if it.err != nil {
+			return rows, it.err
+		}
+		p := it.page
+		b := *template
+		b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows
+		if o.ranged {
+			b.Lo = lo
+			if !p.Done {
+				last := p.Rows[len(p.Rows)-1]
+				if o.keysOnly {
+					b.Hi = last
+				} else {
+					b.Hi = make(schema.Row, len(keyIdx))
+					for i, j := range keyIdx {
+						b.Hi[i] = last[j]
+					}
+				}
+			}
+			lo = b.Hi
+		}
+		if err := x.enqueue(ctx, &b); err != nil {
+			return rows, err
+		}
+		er.Batches++
+		rows += int64(len(p.Rows))
+		if report != nil {
+			er.RowsRead = rows
+			report(false)
+		}
+	}
+	return rows, nil
+}
+
+// enqueue puts a batch on the queue, waiting while the queue is full.
+func (x *Extractor) enqueue(ctx context.Context, b *queue.Batch) error {
+	if err := x.waitForRoom(ctx); err != nil {
+		return err
+	}
+	task, err := queue.NewBatchTask(x.queueName(), b, x.Pipeline.Spec.Queue.MaxRetryOrDefault())
+	if err != nil {
+		return err
+	}
+	if _, err := x.Client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueuing batch %d: %w", b.Seq, err)
+	}
+	return nil
+}
+
+// waitForRoom blocks while the queue's pending list is at MaxPending.
+// It reads asynq's pending list length directly (asynq:{<queue>}:pending),
+// which is far cheaper than the Inspector's full statistics.
+func (x *Extractor) waitForRoom(ctx context.Context) error {
+	key := "asynq:{" + x.queueName() + "}:pending"
+	for {
+		n, err := x.Redis.LLen(ctx, key).Result()
+		if err != nil {
+			return fmt.Errorf("checking the queue length in Redis: %w", err)
+		}
+		if n < int64(x.MaxPending) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

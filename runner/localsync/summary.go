@@ -1,0 +1,119 @@
+package localsync
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+)
+
+// Summary is a run's outcome, as `sisporta sync -o json` prints it.
+type Summary struct {
+	Pipeline        string          `json:"pipeline"`
+	Run             int64           `json:"run"`
+	Result          string          `json:"result"`
+	SnapshotTime    time.Time       `json:"sourceSnapshotTime"`
+	StartTime       time.Time       `json:"startTime"`
+	CompletionTime  time.Time       `json:"completionTime"`
+	DurationSeconds float64         `json:"durationSeconds"`
+	RowsRead        int64           `json:"rowsRead"`
+	RowsWritten     int64           `json:"rowsWritten"`
+	RowsUnchanged   int64           `json:"rowsUnchanged"`
+	RowsDeleted     int64           `json:"rowsDeleted"`
+	Entities        []EntitySummary `json:"entities"`
+}
+
+// EntitySummary is one entity of a Summary.
+type EntitySummary struct {
+	Name          string            `json:"name"`
+	Result        string            `json:"result"`
+	RowsRead      int64             `json:"rowsRead"`
+	RowsWritten   int64             `json:"rowsWritten"`
+	RowsUnchanged int64             `json:"rowsUnchanged"`
+	RowsDeleted   int64             `json:"rowsDeleted"`
+	Cleanup       *runstate.Cleanup `json:"cleanup,omitempty"`
+	Error         string            `json:"error,omitempty"`
+}
+
+func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
+	s := &Summary{Pipeline: queue.PipelineID(p.Namespace, p.Name), Run: r.Meta.ID, Result: r.Result(),
+		SnapshotTime: r.Meta.SnapshotTime, StartTime: r.Meta.StartTime}
+	s.CompletionTime, _ = r.CompletionTime()
+	s.DurationSeconds = s.CompletionTime.Sub(s.StartTime).Seconds()
+	s.RowsRead, s.RowsWritten, s.RowsUnchanged, s.RowsDeleted = r.Totals()
+	for _, e := range r.Entities {
+		es := EntitySummary{Name: e.Name, Result: e.Result()}
+		if e.Extract != nil {
+			es.RowsRead = e.Extract.RowsRead
+			es.Error = e.Extract.Error
+		}
+		if f := e.Final; f != nil {
+			es.RowsRead, es.RowsWritten, es.RowsUnchanged, es.RowsDeleted = f.RowsRead, f.RowsWritten, f.RowsUnchanged, f.RowsDeleted
+			es.Cleanup = f.Cleanup
+			if f.Error != "" {
+				es.Error = f.Error
+			}
+		}
+		s.Entities = append(s.Entities, es)
+	}
+	return s
+}
+
+// GuardTripped names the entities whose cleanup a guard refused.
+func (s *Summary) GuardTripped() []string {
+	var out []string
+	for _, e := range s.Entities {
+		if e.Cleanup != nil && e.Cleanup.Result == runstate.CleanupGuardTripped {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// Failed names the entities that failed.
+func (s *Summary) Failed() []string {
+	var out []string
+	for _, e := range s.Entities {
+		if e.Result == runstate.ResultFailed {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// WriteText prints the summary as a table with the cleanup messages below.
+func (s *Summary) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "run %d of %s: %s in %.1fs (source snapshot %s)\n\n", s.Run, s.Pipeline, s.Result,
+		s.DurationSeconds, s.SnapshotTime.Format(time.RFC3339))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ENTITY\tRESULT\tREAD\tWRITTEN\tUNCHANGED\tDELETED\tCLEANUP\t")
+	for _, e := range s.Entities {
+		cl := "-"
+		if e.Cleanup != nil {
+			cl = e.Cleanup.Result
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t\n", e.Name, e.Result, e.RowsRead, e.RowsWritten, e.RowsUnchanged, e.RowsDeleted, cl)
+	}
+	fmt.Fprintf(tw, "total\t%s\t%d\t%d\t%d\t%d\t\t\n", s.Result, s.RowsRead, s.RowsWritten, s.RowsUnchanged, s.RowsDeleted)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var notes []string
+	for _, e := range s.Entities {
+		if e.Error != "" {
+			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Error))
+		}
+		if e.Cleanup != nil && e.Cleanup.Message != "" && e.Cleanup.Result != runstate.CleanupSucceeded {
+			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Cleanup.Message))
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\n"+strings.Join(notes, "\n"))
+	}
+	return nil
+}

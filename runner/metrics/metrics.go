@@ -1,0 +1,56 @@
+// Package metrics holds the Prometheus metrics of the extractor and the
+// workers, served on /metrics by `sisporta work` (and pushed nowhere: the
+// extractor's counts reach the operator through the run summary).
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry holds the data plane's metrics.
+var Registry = prometheus.NewRegistry()
+
+var labels = []string{"pipeline", "entity"}
+
+var (
+	// RowsRead counts rows read from the source.
+	RowsRead = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_rows_read_total", Help: "Rows read from the source.",
+	}, labels)
+	// RowsWritten counts rows inserted or changed in the target.
+	RowsWritten = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_rows_written_total", Help: "Rows inserted or updated in the target.",
+	}, labels)
+	// RowsUnchanged counts rows found equal and not written.
+	RowsUnchanged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_rows_unchanged_total", Help: "Rows already equal in the target, not written.",
+	}, labels)
+	// RowsDeleted counts rows removed by cleanup.
+	RowsDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_rows_deleted_total", Help: "Rows removed (or soft-deleted) by cleanup.",
+	}, labels)
+	// BatchSeconds measures applying one batch.
+	BatchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sisporta_batch_apply_seconds", Help: "Time to apply one batch to the target.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	}, labels)
+	// BatchFailures counts failed batch attempts (each is retried).
+	BatchFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_batch_failures_total", Help: "Failed attempts to apply a batch (retried with backoff).",
+	}, labels)
+	// GuardTripped counts cleanups refused by a guard.
+	GuardTripped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_cleanup_guard_tripped_total", Help: "Cleanups refused by a guard.",
+	}, labels)
+	// LagSeconds is the time from source snapshot to applied target of the
+	// entity's last complete run.
+	LagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sisporta_lag_seconds", Help: "Source snapshot to applied target, last complete run.",
+	}, labels)
+)
+
+func init() {
+	Registry.MustRegister(RowsRead, RowsWritten, RowsUnchanged, RowsDeleted, BatchSeconds, BatchFailures, GuardTripped, LagSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}

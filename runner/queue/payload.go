@@ -1,0 +1,241 @@
+package queue
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// Task types.
+const (
+	// TypeApplyBatch applies one batch of rows to the target.
+	TypeApplyBatch = "sisporta:apply-batch"
+	// TypeFinalize finishes an entity's run once all its batches are
+	// applied: verifies delete candidates, runs the guarded cleanup,
+	// advances the incremental watermark and records the result.
+	TypeFinalize = "sisporta:finalize-entity"
+)
+
+// PayloadVersion is bumped when payloads change incompatibly.
+const PayloadVersion = 1
+
+// compressAbove is the payload size from which batches are gzipped: small
+// batches are not worth the CPU, large ones would weigh on Redis.
+const compressAbove = 256 << 10
+
+// Batch is one batch of an entity's run: rows read in key order covering the
+// key range (Lo, Hi]. Tasks carry everything the worker needs, so a spec
+// change takes effect with the next run and never mixes into this one.
+type Batch struct {
+	Version  int    `json:"v"`
+	Pipeline string `json:"pipeline"`
+	Run      int64  `json:"run"`
+	Entity   string `json:"entity"`
+	Seq      int    `json:"seq"`
+	// Table is the target table.
+	Table  string       `json:"table"`
+	Schema schema.Table `json:"schema"`
+	// Ranged: the batch holds every source row of (Lo, Hi], so target rows
+	// in that range that it lacks are delete candidates. Batches of an
+	// incremental read of changed rows are not ranged.
+	Ranged bool `json:"ranged,omitempty"`
+	// KeysOnly: rows hold only the key columns (the key scan that finds
+	// deletes of incremental entities); nothing is written.
+	KeysOnly bool `json:"keysOnly,omitempty"`
+	// Lo is the last key of the previous batch (nil: from the start).
+	Lo schema.Row `json:"-"`
+	// Hi is the last key of this batch (nil: to the end).
+	Hi schema.Row `json:"-"`
+	// SoftDelete: the target keeps removed rows with _sisporta_deleted_at.
+	SoftDelete bool         `json:"softDelete,omitempty"`
+	Rows       []schema.Row `json:"-"`
+}
+
+// Finalize finishes an entity's run.
+type Finalize struct {
+	Version  int    `json:"v"`
+	Pipeline string `json:"pipeline"`
+	Run      int64  `json:"run"`
+	Entity   string `json:"entity"`
+	// Batches is how many apply-batch tasks the run enqueued for the entity
+	// (including key-scan batches).
+	Batches int `json:"batches"`
+	// RowsRead from the source (changed rows of incremental entities).
+	RowsRead int64 `json:"rowsRead"`
+	// KeysScanned is the key scan's row count of an incremental entity: the
+	// rows the source has, which the zero-read guard judges.
+	KeysScanned int64 `json:"keysScanned,omitempty"`
+	// Failed carries the extractor's error when reading the entity failed:
+	// the worker records the failure and cleans nothing.
+	Failed string                    `json:"failed,omitempty"`
+	Table  string                    `json:"table"`
+	Schema schema.Table              `json:"schema"`
+	Driver syncv1alpha1.SourceDriver `json:"driver"`
+	// Spec is the entity as the run read it: the worker resolves it against
+	// the source to verify delete candidates.
+	Spec syncv1alpha1.EntitySpec `json:"spec"`
+	// Cursor is the watermark to store once the run is complete.
+	Cursor       string    `json:"cursor,omitempty"`
+	SnapshotTime time.Time `json:"snapshotTime"`
+	// WaitUntil is how long finalize waits for missing batches before it
+	// gives up on the run (cleanup skipped; the next run starts afresh).
+	WaitUntil time.Time `json:"waitUntil"`
+}
+
+// batchHeader is Batch's JSON shape: the rows and keys are encoded by the
+// row codec.
+type batchHeader struct {
+	Batch
+	Lo   json.RawMessage `json:"lo"`
+	Hi   json.RawMessage `json:"hi"`
+	Rows json.RawMessage `json:"rows"`
+}
+
+func kindsOf(t schema.Table, keysOnly bool) []schema.Kind {
+	cols := t.Columns
+	if keysOnly {
+		cols = t.KeyColumns()
+	}
+	k := make([]schema.Kind, len(cols))
+	for i, c := range cols {
+		k[i] = c.Kind
+	}
+	return k
+}
+
+// EncodeBatch renders a batch as JSON, gzipped when large.
+func EncodeBatch(b *Batch) ([]byte, error) {
+	b.Version = PayloadVersion
+	keyKinds := kindsOf(b.Schema, true)
+	h := batchHeader{Batch: *b, Lo: encodeKey(b.Lo, keyKinds), Hi: encodeKey(b.Hi, keyKinds)}
+	h.Rows = json.RawMessage("[]")
+	head, err := json.Marshal(&h)
+	if err != nil {
+		return nil, err
+	}
+	// Splice the rows in place of the placeholder, avoiding a second copy
+	// of the largest part through encoding/json.
+	i := bytes.LastIndex(head, []byte(`"rows":[]`))
+	if i < 0 {
+		return nil, fmt.Errorf("batch header has no rows field")
+	}
+	out := make([]byte, 0, len(head)+estimateRows(b.Rows))
+	out = append(out, head[:i+len(`"rows":`)]...)
+	out = appendRows(out, b.Rows, kindsOf(b.Schema, b.KeysOnly))
+	out = append(out, head[i+len(`"rows":[]`):]...)
+	if len(out) > compressAbove {
+		return gzipBytes(out)
+	}
+	return out, nil
+}
+
+func estimateRows(rows []schema.Row) int {
+	if len(rows) == 0 {
+		return 2
+	}
+	n := 0
+	for _, v := range rows[0] {
+		n += len(v) + 4
+	}
+	return (n + 3) * len(rows) * 5 / 4
+}
+
+func encodeKey(k schema.Row, kinds []schema.Kind) json.RawMessage {
+	if k == nil {
+		return json.RawMessage("null")
+	}
+	return appendRow(nil, k, kinds)
+}
+
+// DecodeBatch reads what EncodeBatch wrote.
+func DecodeBatch(payload []byte) (*Batch, error) {
+	data, err := gunzipIfNeeded(payload)
+	if err != nil {
+		return nil, err
+	}
+	var h batchHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("batch payload is not valid: %w", err)
+	}
+	if h.Version != PayloadVersion {
+		return nil, fmt.Errorf("batch payload version %d, this worker reads %d: run workers of the extractor's version", h.Version, PayloadVersion)
+	}
+	b := h.Batch
+	keyKinds := kindsOf(b.Schema, true)
+	if b.Lo, err = decodeKey(h.Lo, keyKinds); err != nil {
+		return nil, err
+	}
+	if b.Hi, err = decodeKey(h.Hi, keyKinds); err != nil {
+		return nil, err
+	}
+	if b.Rows, err = parseRows(h.Rows, kindsOf(b.Schema, b.KeysOnly)); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func decodeKey(raw json.RawMessage, kinds []schema.Kind) (schema.Row, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	rows, err := parseRows(append(append([]byte{'['}, raw...), ']'), kinds)
+	if err != nil || len(rows) != 1 {
+		return nil, fmt.Errorf("batch key range is not valid: %v", err)
+	}
+	return rows[0], nil
+}
+
+// EncodeFinalize renders a finalize payload.
+func EncodeFinalize(f *Finalize) ([]byte, error) {
+	f.Version = PayloadVersion
+	return json.Marshal(f)
+}
+
+// DecodeFinalize reads a finalize payload.
+func DecodeFinalize(payload []byte) (*Finalize, error) {
+	var f Finalize
+	if err := json.Unmarshal(payload, &f); err != nil {
+		return nil, fmt.Errorf("finalize payload is not valid: %w", err)
+	}
+	if f.Version != PayloadVersion {
+		return nil, fmt.Errorf("finalize payload version %d, this worker reads %d", f.Version, PayloadVersion)
+	}
+	return &f, nil
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(b) / 3)
+	w, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func gunzipIfNeeded(b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		return b, nil
+	}
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("batch payload is not valid gzip: %w", err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("batch payload is not valid gzip: %w", err)
+	}
+	return out, nil
+}

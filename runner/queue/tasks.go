@@ -1,0 +1,79 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// BatchTaskID is unique per (run, entity, batch): enqueuing the same batch
+// twice is refused by asynq instead of queuing a duplicate.
+func BatchTaskID(pipeline string, run int64, entity string, seq int) string {
+	return fmt.Sprintf("%s/%d/%s/%d", pipeline, run, entity, seq)
+}
+
+// FinalizeTaskID is unique per (run, entity).
+func FinalizeTaskID(pipeline string, run int64, entity string) string {
+	return fmt.Sprintf("%s/%d/%s/finalize", pipeline, run, entity)
+}
+
+// TaskTimeout bounds one batch or finalize step; a worker that dies holds
+// a task no longer than this before asynq hands it to another.
+const TaskTimeout = 30 * time.Minute
+
+// Retention keeps finished tasks' IDs a while, so that a task ID conflicts
+// (and is not enqueued twice) even after its task completed.
+const Retention = 24 * time.Hour
+
+// NewBatchTask builds the apply-batch task for a batch.
+func NewBatchTask(queueName string, b *Batch, maxRetry int) (*asynq.Task, error) {
+	payload, err := EncodeBatch(b)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeApplyBatch, payload,
+		asynq.Queue(queueName),
+		asynq.TaskID(BatchTaskID(b.Pipeline, b.Run, b.Entity, b.Seq)),
+		asynq.MaxRetry(maxRetry),
+		asynq.Timeout(TaskTimeout),
+		asynq.Retention(Retention),
+	), nil
+}
+
+// NewFinalizeTask builds the finalize task of an entity's run. It retries
+// for as long as batches are missing (those waits do not count as
+// failures), then up to maxRetry times on real errors.
+func NewFinalizeTask(queueName string, f *Finalize, maxRetry int) (*asynq.Task, error) {
+	payload, err := EncodeFinalize(f)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeFinalize, payload,
+		asynq.Queue(queueName),
+		asynq.TaskID(FinalizeTaskID(f.Pipeline, f.Run, f.Entity)),
+		asynq.MaxRetry(maxRetry),
+		asynq.Timeout(TaskTimeout),
+		asynq.Retention(Retention),
+	), nil
+}
+
+// ErrNotReady means a finalize step found batches of its run not applied
+// yet: asynq retries it without counting a failure.
+var ErrNotReady = errors.New("batches of the run are not all applied yet")
+
+// IsFailure tells asynq which errors count toward a task's retry limit.
+func IsFailure(err error) bool { return !errors.Is(err, ErrNotReady) }
+
+// RetryDelay is exponential backoff with jitter: 2s, 4s, 8s ... capped at
+// ten minutes; a finalize waiting for batches polls every few seconds.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, ErrNotReady) {
+		return time.Duration(300+rand.IntN(300)) * time.Millisecond
+	}
+	d := time.Second << min(n+1, 10)
+	d = min(d, 10*time.Minute)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}

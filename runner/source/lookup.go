@@ -1,0 +1,80 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// lookupChunk bounds the candidates of one lookup statement (SQL Server
+// takes at most 2100 parameters).
+const lookupChunk = 200
+
+// Existing tells which of the given keys (canonical values, key order) the
+// source still has, under the entity's where filter, judged by the
+// source's own equality (collation, trailing spaces, GUID order): the
+// finalize step deletes a target row only when the source, asked now, says
+// it does not have it.
+func (s *Source) Existing(ctx context.Context, e *Entity, keys []Row) ([]bool, error) {
+	out := make([]bool, len(keys))
+	kc := e.keyCols()
+	for start := 0; start < len(keys); start += lookupChunk {
+		end := min(start+lookupChunk, len(keys))
+		b := &sqlBuilder{d: s.d}
+		// Candidates as a derived table: SELECT 0 AS sisporta_i, <k1> AS sisporta_k1 ... UNION ALL ...
+		var branches []string
+		for i := start; i < end; i++ {
+			parts := []string{strconv.Itoa(i) + " AS sisporta_i"}
+			for j := range kc {
+				parts = append(parts, b.param(&kc[j], keyArg(&kc[j], keys[i][j]))+" AS sisporta_k"+strconv.Itoa(j))
+			}
+			branches = append(branches, "SELECT "+strings.Join(parts, ", "))
+		}
+		var match []string
+		for j := range kc {
+			match = append(match, "sisporta_s."+s.d.quote(kc[j].Source)+" = sisporta_c.sisporta_k"+strconv.Itoa(j))
+		}
+		cond := strings.Join(match, " AND ")
+		if e.Spec.Where != "" {
+			cond = "(" + e.Spec.Where + ") AND " + cond
+		}
+		from := e.from
+		if strings.HasSuffix(from, " AS sisporta_q") {
+			from = strings.TrimSuffix(from, " AS sisporta_q")
+		}
+		q := "SELECT sisporta_c.sisporta_i FROM (" + strings.Join(branches, " UNION ALL ") + ") sisporta_c" +
+			" WHERE EXISTS (SELECT 1 FROM " + from + " sisporta_s WHERE " + cond + ")"
+		err := s.d.readOnly(ctx, s.db, func(tx querier) error {
+			rows, err := tx.QueryContext(ctx, q, b.args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var i int
+				if err := rows.Scan(&i); err != nil {
+					return err
+				}
+				if i >= start && i < end {
+					out[i] = true
+				}
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: checking delete candidates against the source: %w", e.Name, s.redact(err))
+		}
+	}
+	return out, nil
+}
+
+// keyArg turns a canonical key value into a statement argument: bytes stay
+// bytes, everything else is compared as text that the source converts to
+// the column's type.
+func keyArg(c *column, v []byte) any {
+	if c.Kind.IsBinary() {
+		return v
+	}
+	return string(v)
+}

@@ -1,0 +1,243 @@
+package source
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// mysqlDialect reads MySQL or MariaDB. Values travel as the server's own
+// text (the text protocol, kept by interpolateParams), so MySQL → MySQL
+// copies every value and type exactly.
+type mysqlDialect struct{}
+
+func (mysqlDialect) name() syncv1alpha1.SourceDriver { return syncv1alpha1.SourceMySQL }
+
+func (mysqlDialect) quote(ident string) string {
+	return "`" + strings.ReplaceAll(ident, "`", "``") + "`"
+}
+
+func (d mysqlDialect) quoteTable(table string) string {
+	parts := strings.Split(table, ".")
+	for i, p := range parts {
+		parts[i] = d.quote(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+func (mysqlDialect) placeholder(int) string { return "?" }
+
+func (mysqlDialect) limitQuery(sel, from, where, orderBy string, n int) string {
+	q := "SELECT " + sel + " FROM " + from
+	if where != "" {
+		q += " WHERE " + where
+	}
+	return q + " ORDER BY " + orderBy + fmt.Sprintf(" LIMIT %d", n)
+}
+
+func (mysqlDialect) keyExpr(_ *column, param string) string { return param }
+
+func (mysqlDialect) nowQuery() string           { return "SELECT NOW(6)" }
+func (mysqlDialect) rowVersionCapQuery() string { return "SELECT NULL" }
+
+// readOnly runs fn in a READ ONLY transaction: the server refuses any write.
+func (mysqlDialect) readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// sourceMySQLDSN keeps values as server text (interpolateParams: the text
+// protocol even with arguments; no parseTime), in UTC for TIMESTAMPs.
+func sourceMySQLDSN(dsn string) (string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("want user:password@tcp(host:3306)/database: %w", err)
+	}
+	if cfg.DBName == "" {
+		return "", fmt.Errorf("it names no database: end it with /<database>")
+	}
+	cfg.InterpolateParams = true
+	cfg.ParseTime = false
+	cfg.MultiStatements = false
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	if cfg.Collation == "" {
+		cfg.Collation = "utf8mb4_general_ci"
+	}
+	return cfg.FormatDSN(), nil
+}
+
+const mysqlDescribeTable = `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(CHARACTER_MAXIMUM_LENGTH, 0),
+  COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, DATETIME_PRECISION, 0), IS_NULLABLE,
+  COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`
+
+const mysqlPrimaryKey = `SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`
+
+func (mysqlDialect) describeTable(ctx context.Context, db *sql.DB, table string) ([]rawColumn, []string, error) {
+	var schemaName any
+	name := table
+	if s, t, ok := strings.Cut(table, "."); ok {
+		schemaName, name = s, t
+	}
+	rows, err := db.QueryContext(ctx, mysqlDescribeTable, schemaName, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var out []rawColumn
+	for rows.Next() {
+		var (
+			rc       rawColumn
+			maxLen   int64
+			nullable string
+		)
+		if err := rows.Scan(&rc.Name, &rc.Type, &rc.FullType, &maxLen, &rc.Precision, &rc.Scale, &nullable, &rc.Charset, &rc.Collation); err != nil {
+			return nil, nil, err
+		}
+		rc.Type = strings.ToLower(rc.Type)
+		rc.MaxLength = int(min(maxLen, 1<<31-1))
+		rc.Nullable = nullable == "YES"
+		out = append(out, rc)
+	}
+	if err := rows.Err(); err != nil || len(out) == 0 {
+		return out, nil, err
+	}
+	pkRows, err := db.QueryContext(ctx, mysqlPrimaryKey, schemaName, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pkRows.Close()
+	var pk []string
+	for pkRows.Next() {
+		var n string
+		if err := pkRows.Scan(&n); err != nil {
+			return nil, nil, err
+		}
+		pk = append(pk, n)
+	}
+	return out, pk, pkRows.Err()
+}
+
+// describeQuery learns a query's columns from its result metadata (a
+// query has no catalog entry; LIMIT 0 reads no rows).
+func (mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error) {
+	rows, err := db.QueryContext(ctx, "SELECT * FROM ("+query+") AS sisporta_q LIMIT 0")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	var out []rawColumn
+	for _, ct := range types {
+		rc := rawColumn{Name: ct.Name()}
+		rc.Nullable, _ = ct.Nullable()
+		dbType := strings.ToLower(ct.DatabaseTypeName())
+		unsigned := strings.HasPrefix(dbType, "unsigned ")
+		rc.Type = strings.TrimPrefix(dbType, "unsigned ")
+		length, _ := ct.Length()
+		rc.MaxLength = int(min(length, 1<<31-1))
+		if p, s, ok := ct.DecimalSize(); ok {
+			rc.Precision, rc.Scale = int(p), int(s)
+		}
+		switch rc.Type {
+		case "varchar", "char", "enum", "set":
+			rc.Type, rc.FullType = "varchar", fmt.Sprintf("varchar(%d)", max(1, min(rc.MaxLength, 16383)))
+		case "binary", "varbinary":
+			rc.FullType = fmt.Sprintf("varbinary(%d)", max(1, min(rc.MaxLength, 65000)))
+		case "text", "json":
+			rc.Type, rc.FullType = "longtext", "longtext"
+		case "blob", "geometry":
+			rc.FullType = map[string]string{"blob": "longblob", "geometry": "geometry"}[rc.Type]
+		case "decimal":
+			rc.FullType = fmt.Sprintf("decimal(%d,%d)", rc.Precision, rc.Scale)
+		case "datetime", "timestamp", "time":
+			rc.FullType = fmt.Sprintf("%s(%d)", rc.Type, rc.Scale)
+			if rc.Scale == 0 {
+				rc.FullType = rc.Type
+			}
+		case "bit":
+			rc.FullType = fmt.Sprintf("bit(%d)", max(1, rc.MaxLength))
+		default:
+			rc.FullType = rc.Type
+		}
+		if unsigned {
+			rc.FullType += " unsigned"
+		}
+		out = append(out, rc)
+	}
+	return out, rows.Err()
+}
+
+// mapColumn keeps a MySQL column's type exactly (with its character set
+// and collation); the kind only says how values are treated in transit.
+func (mysqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
+	c := schema.Column{SourceType: rc.FullType, Type: rc.FullType, Nullable: rc.Nullable, Width: rc.MaxLength}
+	switch rc.Type {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year":
+		c.Kind = schema.KindInt
+	case "decimal", "numeric":
+		c.Kind, c.Scale = schema.KindDecimal, rc.Scale
+	case "float", "double", "real":
+		c.Kind = schema.KindFloat
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json":
+		c.Kind = schema.KindString
+		if rc.Charset != "" && rc.Collation != "" {
+			c.Type += " CHARACTER SET " + rc.Charset + " COLLATE " + rc.Collation
+		}
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit":
+		c.Kind = schema.KindBytes
+	case "date":
+		c.Kind = schema.KindDate
+	case "datetime", "timestamp":
+		c.Kind, c.Scale = schema.KindDateTime, rc.Scale
+	case "time":
+		c.Kind, c.Scale = schema.KindTime, rc.Scale
+	default:
+		return c, fmt.Errorf("MySQL type %s is not supported: leave the column out of columns, or read it through source.query with a conversion (e.g. ST_AsText(col))", rc.FullType)
+	}
+	if c.Kind == schema.KindString && (rc.Type == "char" || rc.Type == "varchar") {
+		c.Width = rc.MaxLength
+	}
+	return c, nil
+}
+
+func (mysqlDialect) scanDest(*column) any { return new(sql.RawBytes) }
+
+// canonical copies the server's text: it already is the canonical form.
+func (mysqlDialect) canonical(c *column, dest any) ([]byte, any, error) {
+	raw := *(dest.(*sql.RawBytes))
+	if raw == nil {
+		return nil, nil, nil
+	}
+	if len(raw) == 0 {
+		if c.Kind.IsBinary() {
+			return empty, empty, nil
+		}
+		return empty, "", nil
+	}
+	out := append(make([]byte, 0, len(raw)), raw...)
+	if c.Kind.IsBinary() {
+		return out, out, nil
+	}
+	return out, string(out), nil
+}

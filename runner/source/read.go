@@ -1,0 +1,192 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// PageRequest asks for the next page of an entity in key order.
+type PageRequest struct {
+	// After continues after this key (Page.Last of the previous page); nil
+	// starts at the beginning.
+	After []any
+	// Limit is the most rows to return.
+	Limit int
+	// MaxBytes ends the page early once its values hold this many bytes
+	// (0: no limit), so wide rows cannot blow up a batch.
+	MaxBytes int
+	// KeysOnly reads only the key columns (the key scan of incremental
+	// entities, which finds deletes).
+	KeysOnly bool
+	// Cursor restricts the read to rows changed within a window.
+	Cursor *CursorWindow
+}
+
+// Page is a page of rows.
+type Page struct {
+	Rows []Row
+	// Last holds the exact key parameters that continue after the last row.
+	Last []any
+	// Bytes is the size of the values read.
+	Bytes int
+	// Done is true when nothing follows the page.
+	Done bool
+}
+
+// ReadPage reads one page in key order: one statement, in a read-only
+// scope, at the source's default isolation (READ COMMITTED: never
+// NOLOCK, which can skip rows and so cause false deletes).
+func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Page, error) {
+	cols := e.cols
+	if req.KeysOnly {
+		cols = e.keyCols()
+	}
+	var sel []string
+	for _, c := range cols {
+		sel = append(sel, s.d.quote(c.Source))
+	}
+	b := &sqlBuilder{d: s.d}
+	var conds []string
+	if e.Spec.Where != "" {
+		conds = append(conds, "("+e.Spec.Where+")")
+	}
+	if req.After != nil {
+		conds = append(conds, b.after(e.keyCols(), req.After))
+	}
+	if req.Cursor != nil {
+		if c := b.cursor(e.cursor, req.Cursor); c != "" {
+			conds = append(conds, c)
+		}
+	}
+	var order []string
+	for _, c := range e.keyCols() {
+		order = append(order, s.d.quote(c.Source))
+	}
+	q := s.d.limitQuery(strings.Join(sel, ", "), e.from, strings.Join(conds, " AND "), strings.Join(order, ", "), req.Limit)
+
+	page := &Page{}
+	err := s.d.readOnly(ctx, s.db, func(tx querier) error {
+		rows, err := tx.QueryContext(ctx, q, b.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		dests := make([]any, len(cols))
+		for i := range cols {
+			dests[i] = s.d.scanDest(&cols[i])
+		}
+		keyIdx := keyPositions(cols)
+		n := 0
+		for rows.Next() {
+			if err := rows.Scan(dests...); err != nil {
+				return err
+			}
+			row := make(Row, len(cols))
+			last := make([]any, len(keyIdx))
+			for i := range cols {
+				v, kp, err := s.d.canonical(&cols[i], dests[i])
+				if err != nil {
+					return fmt.Errorf("column %s: %w", cols[i].Source, err)
+				}
+				row[i] = v
+				page.Bytes += len(v)
+				if k := cols[i].Key; k > 0 {
+					if v == nil {
+						return fmt.Errorf("column %s: %w", cols[i].Source, ErrNullKey)
+					}
+					last[k-1] = kp
+				}
+			}
+			page.Rows = append(page.Rows, row)
+			page.Last = last
+			n++
+			if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes && n < req.Limit {
+				return rows.Close() // not done: the next page continues after this row
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		page.Done = n < req.Limit
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("entity %s: reading the source: %w", e.Name, s.redact(err))
+	}
+	return page, nil
+}
+
+func keyPositions(cols []column) []int {
+	var idx []int
+	for i, c := range cols {
+		if c.Key > 0 {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// keyCols returns the key columns in key order.
+func (e *Entity) keyCols() []column {
+	out := make([]column, 0, 2)
+	for k := 1; ; k++ {
+		found := false
+		for _, c := range e.cols {
+			if c.Key == k {
+				out = append(out, c)
+				found = true
+			}
+		}
+		if !found {
+			return out
+		}
+	}
+}
+
+// KeyCount is the number of key columns.
+func (e *Entity) KeyCount() int { return len(e.keyCols()) }
+
+// Incremental reports whether the entity reads only changed rows.
+func (e *Entity) Incremental() bool { return e.cursor != nil }
+
+// sqlBuilder collects the arguments of a statement as it renders conditions.
+type sqlBuilder struct {
+	d    dialect
+	args []any
+}
+
+// param adds an argument and returns the expression comparing it with c.
+func (b *sqlBuilder) param(c *column, v any) string {
+	b.args = append(b.args, v)
+	return b.d.keyExpr(c, b.d.placeholder(len(b.args)))
+}
+
+// after renders "key > last" for a composite key, in a form whose leading
+// "k1 >= v1" lets the server seek the index:
+//
+//	k1 >= v1 AND (k1 > v1 OR (k1 = v1 AND (k2 > v2 OR (k2 = v2 AND k3 > v3))))
+func (b *sqlBuilder) after(keys []column, last []any) string {
+	q := func(i int) string { return b.d.quote(keys[i].Source) }
+	var inner func(i int) string
+	inner = func(i int) string {
+		gt := q(i) + " > " + b.param(&keys[i], last[i])
+		if i == len(keys)-1 {
+			return gt
+		}
+		return "(" + gt + " OR (" + q(i) + " = " + b.param(&keys[i], last[i]) + " AND " + inner(i+1) + "))"
+	}
+	if len(keys) == 1 {
+		return "(" + inner(0) + ")"
+	}
+	return "(" + q(0) + " >= " + b.param(&keys[0], last[0]) + " AND " + inner(0) + ")"
+}
+
+// keyEquals renders "k1 = v1 AND k2 = v2" comparing with canonical values.
+func (b *sqlBuilder) keyEquals(keys []column, qualifier string, vals []any) string {
+	var parts []string
+	for i := range keys {
+		parts = append(parts, qualifier+b.d.quote(keys[i].Source)+" = "+b.param(&keys[i], vals[i]))
+	}
+	return strings.Join(parts, " AND ")
+}

@@ -1,0 +1,264 @@
+// Package source reads the source database, read-only: SQL Server through
+// github.com/microsoft/go-mssqldb and MySQL/MariaDB through
+// github.com/go-sql-driver/mysql. It resolves an entity against the catalog,
+// pages through its rows in key order (keyset pagination) and converts every
+// value into its canonical form (package schema). It never issues a write:
+// SQL Server connections declare ApplicationIntent=ReadOnly and MySQL reads
+// run in READ ONLY transactions.
+package source
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/redact"
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// Row is one row of canonical values (schema.Row).
+type Row = schema.Row
+
+// empty is the canonical empty value (not NULL).
+var empty = []byte{}
+
+// Source is an open, read-only connection to a source database.
+type Source struct {
+	db  *sql.DB
+	d   dialect
+	dsn string
+}
+
+// dialect is what differs between source databases.
+type dialect interface {
+	name() syncv1alpha1.SourceDriver
+	quote(ident string) string
+	quoteTable(table string) string
+	placeholder(i int) string
+	// limit wraps a SELECT list and tail to read at most n rows.
+	limitQuery(selectList, from, where, orderBy string, n int) string
+	// keyParam renders a key value for a comparison with the key column.
+	keyExpr(c *column, param string) string
+	describeTable(ctx context.Context, db *sql.DB, table string) ([]rawColumn, []string, error)
+	describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error)
+	mapColumn(rc rawColumn) (schema.Column, error)
+	// scanDest returns a scan destination for a column of the kind.
+	scanDest(c *column) any
+	// canonical converts what scanDest received into canonical bytes, and
+	// the exact key parameter to continue a keyset after it.
+	canonical(c *column, dest any) (val []byte, keyParam any, err error)
+	// now is the source server's clock, for UpdatedAt cursors.
+	nowQuery() string
+	rowVersionCapQuery() string
+	// readTx runs fn in a read-only scope.
+	readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// rawColumn is a column as the catalog describes it.
+type rawColumn struct {
+	Name      string
+	Type      string // base type name, lower case: nvarchar, decimal, int
+	FullType  string // declaration as the source writes it, for messages and MySQL→MySQL
+	MaxLength int    // bytes for SQL Server (-1 = max), characters for MySQL
+	Precision int
+	Scale     int
+	Nullable  bool
+	Collation string
+	Charset   string
+}
+
+// column is a resolved column: its schema entry plus how to read it.
+type column struct {
+	schema.Column
+	raw rawColumn
+}
+
+// Open connects to a source. The DSN is in the driver's native form; for
+// SQL Server, ApplicationIntent=ReadOnly is set whatever the DSN says.
+// Errors never contain the DSN or its password.
+func Open(ctx context.Context, driver syncv1alpha1.SourceDriver, dsn string) (*Source, error) {
+	if dsn == "" {
+		return nil, fmt.Errorf("no source DSN: set --source-dsn or SISPORTA_SOURCE_DSN")
+	}
+	var (
+		d          dialect
+		driverName string
+		conn       string
+		err        error
+	)
+	switch driver {
+	case syncv1alpha1.SourceSQLServer:
+		d, driverName = mssqlDialect{}, "sqlserver"
+		conn, err = readOnlyMSSQLDSN(dsn)
+	case syncv1alpha1.SourceMySQL:
+		d, driverName = mysqlDialect{}, "mysql"
+		conn, err = sourceMySQLDSN(dsn)
+	default:
+		return nil, fmt.Errorf("source driver %q is not supported: use sqlserver or mysql", driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the source DSN is not valid for driver %s: %w", driver, redact.Err(err, dsn))
+	}
+	db, err := sql.Open(driverName, conn)
+	if err != nil {
+		return nil, fmt.Errorf("the source DSN is not valid for driver %s: %w", driver, redact.Err(err, dsn, conn))
+	}
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cannot connect to the source (%s): %w", driver, redact.Err(err, dsn, conn))
+	}
+	return &Source{db: db, d: d, dsn: dsn}, nil
+}
+
+// Close closes the connection pool.
+func (s *Source) Close() error { return s.db.Close() }
+
+// Driver is the source's dialect.
+func (s *Source) Driver() syncv1alpha1.SourceDriver { return s.d.name() }
+
+func (s *Source) redact(err error) error { return redact.Err(err, s.dsn) }
+
+// Entity is an entity's source side resolved against the catalog.
+type Entity struct {
+	Name   string
+	Spec   syncv1alpha1.EntitySource
+	Schema schema.Table
+	cols   []column
+	// cursor is the incremental cursor column, when the entity has one.
+	cursor *column
+	from   string
+}
+
+// Describe is what Resolve needs of an entity's spec.
+func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*Entity, error) {
+	e := &Entity{Name: spec.Name, Spec: spec.Source}
+	var (
+		raws []rawColumn
+		pk   []string
+		err  error
+	)
+	where := "source table " + string(spec.Source.Table)
+	if spec.Source.Query != "" {
+		where = "source query"
+		e.from = "(" + spec.Source.Query + ") AS sisporta_q"
+		raws, err = s.d.describeQuery(ctx, s.db, spec.Source.Query)
+	} else {
+		e.from = s.d.quoteTable(string(spec.Source.Table))
+		raws, pk, err = s.d.describeTable(ctx, s.db, string(spec.Source.Table))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("entity %s: reading the %s's columns: %w", spec.Name, where, s.redact(err))
+	}
+	if len(raws) == 0 {
+		return nil, fmt.Errorf("entity %s: %s not found, or the source login cannot see it: check the name (schema.table) and grant SELECT", spec.Name, where)
+	}
+	byName := map[string]rawColumn{}
+	var names []string
+	for _, rc := range raws {
+		byName[strings.ToLower(rc.Name)] = rc
+		names = append(names, rc.Name)
+	}
+	find := func(name string) (rawColumn, error) {
+		rc, ok := byName[strings.ToLower(name)]
+		if !ok {
+			return rc, fmt.Errorf("entity %s: column %q not found in the %s (it has: %s)", spec.Name, name, where, strings.Join(names, ", "))
+		}
+		return rc, nil
+	}
+
+	keys := make([]string, 0, len(spec.Source.KeyColumns))
+	for _, k := range spec.Source.KeyColumns {
+		keys = append(keys, string(k))
+	}
+	if len(keys) == 0 {
+		keys = pk
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("entity %s: the %s has no primary key: set source.keyColumns to the columns that identify a row", spec.Name, where)
+	}
+
+	type pick struct{ source, target string }
+	var picks []pick
+	if len(spec.Columns) == 0 {
+		for _, rc := range raws {
+			picks = append(picks, pick{rc.Name, rc.Name})
+		}
+	} else {
+		for _, m := range spec.Columns {
+			picks = append(picks, pick{string(m.Source), string(m.TargetColumn())})
+		}
+	}
+	for _, p := range picks {
+		rc, err := find(p.source)
+		if err != nil {
+			return nil, err
+		}
+		sc, err := s.d.mapColumn(rc)
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: column %s: %w", spec.Name, rc.Name, err)
+		}
+		sc.Source, sc.Name = rc.Name, p.target
+		e.cols = append(e.cols, column{Column: sc, raw: rc})
+	}
+	for i, k := range keys {
+		rc, err := find(k)
+		if err != nil {
+			return nil, fmt.Errorf("%w; it is named as a key column", err)
+		}
+		found := false
+		for j := range e.cols {
+			if strings.EqualFold(e.cols[j].Source, rc.Name) {
+				e.cols[j].Key = i + 1
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("entity %s: key column %s is not among the mapped columns: add it to columns, the target needs it to identify rows", spec.Name, rc.Name)
+		}
+	}
+	if c := spec.Source.Cursor; c != nil {
+		rc, err := find(string(c.Column))
+		if err != nil {
+			return nil, fmt.Errorf("%w; it is named as the cursor column", err)
+		}
+		sc, err := s.d.mapColumn(rc)
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: cursor column %s: %w", spec.Name, rc.Name, err)
+		}
+		if c.Kind == syncv1alpha1.CursorRowVersion && rc.Type != "timestamp" && rc.Type != "rowversion" {
+			return nil, fmt.Errorf("entity %s: cursor column %s is %s, not rowversion: use kind UpdatedAt for date columns", spec.Name, rc.Name, rc.FullType)
+		}
+		if c.Kind == syncv1alpha1.CursorUpdatedAt && sc.Kind != schema.KindDateTime && sc.Kind != schema.KindDate {
+			return nil, fmt.Errorf("entity %s: cursor column %s is %s: UpdatedAt needs a date/time column", spec.Name, rc.Name, rc.FullType)
+		}
+		sc.Source = rc.Name
+		e.cursor = &column{Column: sc, raw: rc}
+	}
+	for _, c := range e.cols {
+		e.Schema.Columns = append(e.Schema.Columns, c.Column)
+	}
+	if err := fitRowSize(&e.Schema); err != nil {
+		return nil, fmt.Errorf("entity %s: %w", spec.Name, err)
+	}
+	for i := range e.cols {
+		e.cols[i].Column = e.Schema.Columns[i]
+	}
+	return e, nil
+}
+
+// ErrNullKey is returned when a key column holds NULL: keys must identify rows.
+var ErrNullKey = errors.New("a key column is NULL: key columns must identify rows, choose non-nullable source.keyColumns")

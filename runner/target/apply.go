@@ -1,0 +1,301 @@
+package target
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// Skip reasons of ApplyBatch.
+const (
+	SkipDuplicate  = "duplicate"  // the ledger already has the batch
+	SkipSuperseded = "superseded" // a newer run of the entity has started
+)
+
+// ApplyResult counts what a batch did.
+type ApplyResult struct {
+	Skipped    string
+	Written    int
+	Unchanged  int
+	Candidates int
+}
+
+// Statement bounds: MySQL takes at most 65535 placeholders per statement,
+// and the packet must fit max_allowed_packet.
+const (
+	maxParams    = 60000
+	maxStmtBytes = 4 << 20
+	lookupChunk  = 500
+)
+
+type targetRow struct {
+	hash    uint64
+	hasHash bool
+	deleted bool
+}
+
+// ApplyBatch applies a batch in one transaction: it skips the batch if the
+// ledger has it (delivered twice) or a newer run owns the entity; compares
+// row hashes with the target for the batch's key range; writes only new and
+// changed rows; records target rows of the range that the batch lacks as
+// pending deletes; and writes the ledger row, all or nothing.
+func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch) (ApplyResult, error) {
+	if err := t.ensureReady(ctx); err != nil {
+		return ApplyResult{}, err
+	}
+	if err := t.EnsureTable(ctx, b.Table, &b.Schema, b.SoftDelete); err != nil {
+		return ApplyResult{}, err
+	}
+	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Run); err != nil {
+		return ApplyResult{}, err
+	}
+	var res ApplyResult
+	err := t.inTx(ctx, func(tx *sql.Tx) error {
+		res = ApplyResult{}
+		return t.applyInTx(ctx, tx, b, &res)
+	})
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1062 && strings.Contains(me.Message, "_sisporta_ledger") {
+			return ApplyResult{Skipped: SkipDuplicate}, nil // a twin delivery committed first
+		}
+		return ApplyResult{}, fmt.Errorf("entity %s, batch %d, table %s: %w", b.Entity, b.Seq, b.Table, t.redact(err))
+	}
+	return res, nil
+}
+
+func (t *Target) applyInTx(ctx context.Context, tx *sql.Tx, b *queue.Batch, res *ApplyResult) error {
+	cur, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
+	if err != nil {
+		return err
+	}
+	if cur > b.Run {
+		res.Skipped = SkipSuperseded
+		return nil
+	}
+	var dup int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id = ? AND seq = ?`, b.Pipeline, b.Entity, b.Run, b.Seq).Scan(&dup)
+	if err == nil {
+		res.Skipped = SkipDuplicate
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+
+	keyIdx := b.Schema.KeyIndexes()
+	keyCols := b.Schema.KeyColumns()
+	keyOf := func(r schema.Row) schema.Row {
+		if b.KeysOnly {
+			return r
+		}
+		k := make(schema.Row, len(keyIdx))
+		for i, j := range keyIdx {
+			k[i] = r[j]
+		}
+		return k
+	}
+
+	existing := map[string]targetRow{}
+	var rangeKeys []string
+	if b.Ranged {
+		w := &whereBuilder{keys: keyCols}
+		cond := w.rangeCond(b.Lo, b.Hi)
+		rangeKeys, err = t.readTargetRows(ctx, tx, b, keyCols, cond, w.args, existing)
+		if err != nil {
+			return err
+		}
+	}
+
+	batchKeys := make(map[string]bool, len(b.Rows))
+	keyStrings := make([]string, len(b.Rows))
+	var missing []schema.Row
+	for i, r := range b.Rows {
+		k := keyOf(r)
+		ks := KeyString(k)
+		keyStrings[i] = ks
+		batchKeys[ks] = true
+		if _, ok := existing[ks]; !ok && !b.KeysOnly {
+			missing = append(missing, k)
+		}
+	}
+	// Keys the range read did not find: new rows, or (for keys whose order
+	// differs between source and MySQL, or unranged batches) rows outside
+	// the range as MySQL orders it. Look those up by key.
+	if len(missing) > 0 && (!b.Ranged || !b.Schema.OrderSafe()) {
+		for start := 0; start < len(missing); start += lookupChunk {
+			chunk := missing[start:min(start+lookupChunk, len(missing))]
+			w := &whereBuilder{keys: keyCols}
+			cond := w.keysIn(chunk)
+			if _, err := t.readTargetRows(ctx, tx, b, keyCols, cond, w.args, existing); err != nil {
+				return err
+			}
+		}
+	}
+
+	if !b.KeysOnly {
+		var write []schema.Row
+		var hashes []uint64
+		for i, r := range b.Rows {
+			h := RowHash(b.Schema.Columns, r)
+			if cur, ok := existing[keyStrings[i]]; ok && cur.hasHash && cur.hash == h && !cur.deleted {
+				res.Unchanged++
+				continue
+			}
+			write = append(write, r)
+			hashes = append(hashes, h)
+		}
+		if err := t.upsert(ctx, tx, b, write, hashes); err != nil {
+			return err
+		}
+		res.Written = len(write)
+	}
+
+	if b.Ranged {
+		var cands []string
+		for _, ks := range rangeKeys {
+			if !batchKeys[ks] && !existing[ks].deleted {
+				cands = append(cands, ks)
+			}
+		}
+		if err := addPending(ctx, tx, b, cands); err != nil {
+			return err
+		}
+		res.Candidates = len(cands)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO _sisporta_ledger (pipeline, entity, run_id, seq, rows_in, rows_written, rows_unchanged, candidates, applied_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.Run, b.Seq, len(b.Rows), res.Written, res.Unchanged, res.Candidates)
+	return err
+}
+
+// readTargetRows reads key, hash (and soft-delete mark) of target rows
+// matching cond into existing, returning their key strings.
+func (t *Target) readTargetRows(ctx context.Context, tx *sql.Tx, b *queue.Batch, keyCols []schema.Column, cond string, args []any, existing map[string]targetRow) ([]string, error) {
+	sel := make([]string, 0, len(keyCols)+2)
+	for _, c := range keyCols {
+		sel = append(sel, quote(c.Name))
+	}
+	sel = append(sel, quote(HashColumn))
+	if b.SoftDelete {
+		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(b.Table) + " WHERE " + cond
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]sql.RawBytes, len(sel))
+	ptrs := make([]any, len(sel))
+	for i := range dest {
+		ptrs[i] = &dest[i]
+	}
+	var keys []string
+	k := make(schema.Row, len(keyCols))
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i := range keyCols {
+			k[i] = dest[i]
+		}
+		ks := KeyString(k)
+		var tr targetRow
+		if h := dest[len(keyCols)]; h != nil {
+			tr.hash, err = strconv.ParseUint(string(h), 10, 64)
+			tr.hasHash = err == nil
+		}
+		if b.SoftDelete {
+			tr.deleted = string(dest[len(keyCols)+1]) == "1"
+		}
+		existing[ks] = tr
+		keys = append(keys, ks)
+	}
+	return keys, rows.Err()
+}
+
+// upsert writes rows with multi-row INSERT ... ON DUPLICATE KEY UPDATE,
+// split to stay within MySQL's placeholder and packet limits.
+func (t *Target) upsert(ctx context.Context, tx *sql.Tx, b *queue.Batch, rows []schema.Row, hashes []uint64) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := b.Schema.Columns
+	names := make([]string, 0, len(cols)+1)
+	var updates []string
+	for _, c := range cols {
+		names = append(names, quote(c.Name))
+		if c.Key == 0 {
+			updates = append(updates, quote(c.Name)+" = VALUES("+quote(c.Name)+")")
+		}
+	}
+	names = append(names, quote(HashColumn))
+	updates = append(updates, quote(HashColumn)+" = VALUES("+quote(HashColumn)+")")
+	if b.SoftDelete {
+		updates = append(updates, quote(DeletedColumn)+" = NULL")
+	}
+	head := "INSERT INTO " + quoteTable(b.Table) + " (" + strings.Join(names, ", ") + ") VALUES "
+	tail := " ON DUPLICATE KEY UPDATE " + strings.Join(updates, ", ")
+	tuple := "(" + strings.Repeat("?, ", len(cols)) + "?)"
+
+	perStmt := max(1, maxParams/(len(cols)+1))
+	for start := 0; start < len(rows); {
+		var (
+			sb    strings.Builder
+			args  = make([]any, 0, min(perStmt, len(rows)-start)*(len(cols)+1))
+			bytes int
+			end   = start
+		)
+		sb.WriteString(head)
+		for end < len(rows) && end-start < perStmt && (bytes < maxStmtBytes || end == start) {
+			if end > start {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(tuple)
+			for j, v := range rows[end] {
+				args = append(args, arg(&cols[j], v))
+				bytes += len(v) + 4
+			}
+			args = append(args, hashes[end])
+			end++
+		}
+		sb.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func addPending(ctx context.Context, tx *sql.Tx, b *queue.Batch, keys []string) error {
+	for start := 0; start < len(keys); start += lookupChunk {
+		chunk := keys[start:min(start+lookupChunk, len(keys))]
+		var sb strings.Builder
+		args := make([]any, 0, len(chunk)*5)
+		sb.WriteString("INSERT IGNORE INTO _sisporta_pending_deletes (pipeline, entity, run_id, key_hash, key_value) VALUES ")
+		for i, ks := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?)")
+			k, err := decodeKeyString(ks)
+			if err != nil {
+				return err
+			}
+			args = append(args, b.Pipeline, b.Entity, b.Run, keyHash(k), []byte(ks))
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

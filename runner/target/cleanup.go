@@ -1,0 +1,126 @@
+package target
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// Pending is one delete candidate.
+type Pending struct {
+	Hash []byte
+	Key  schema.Row
+}
+
+// PendingCount counts the delete candidates of an entity's run.
+func (t *Target) PendingCount(ctx context.Context, pipeline, entity string, run int64) (int64, error) {
+	var n int64
+	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM _sisporta_pending_deletes WHERE pipeline = ? AND entity = ? AND run_id = ?`, pipeline, entity, run).Scan(&n)
+	return n, t.redact(err)
+}
+
+// PendingPage returns up to limit candidates after the given hash (nil:
+// from the start), in hash order.
+func (t *Target) PendingPage(ctx context.Context, pipeline, entity string, run int64, after []byte, limit int) ([]Pending, error) {
+	if after == nil {
+		after = []byte{}
+	}
+	rows, err := t.db.QueryContext(ctx, `SELECT key_hash, key_value FROM _sisporta_pending_deletes
+WHERE pipeline = ? AND entity = ? AND run_id = ? AND key_hash > ? ORDER BY key_hash LIMIT ?`, pipeline, entity, run, after, limit)
+	if err != nil {
+		return nil, t.redact(err)
+	}
+	defer rows.Close()
+	var out []Pending
+	for rows.Next() {
+		var (
+			p  Pending
+			kv []byte
+		)
+		if err := rows.Scan(&p.Hash, &kv); err != nil {
+			return nil, t.redact(err)
+		}
+		if p.Key, err = decodeKeyString(string(kv)); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, t.redact(rows.Err())
+}
+
+// DropPending removes candidates that turned out to exist in the source.
+func (t *Target) DropPending(ctx context.Context, pipeline, entity string, run int64, hashes [][]byte) error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	args := []any{pipeline, entity, run}
+	ph := make([]string, len(hashes))
+	for i, h := range hashes {
+		ph[i] = "?"
+		args = append(args, h)
+	}
+	_, err := t.db.ExecContext(ctx, `DELETE FROM _sisporta_pending_deletes WHERE pipeline = ? AND entity = ? AND run_id = ? AND key_hash IN (`+strings.Join(ph, ", ")+`)`, args...)
+	return t.redact(err)
+}
+
+// ClearPending removes all candidates of an entity's run.
+func (t *Target) ClearPending(ctx context.Context, pipeline, entity string, run int64) error {
+	_, err := t.db.ExecContext(ctx, `DELETE FROM _sisporta_pending_deletes WHERE pipeline = ? AND entity = ? AND run_id = ?`, pipeline, entity, run)
+	return t.redact(err)
+}
+
+// CountRows counts the live rows of a target table (not soft-deleted).
+func (t *Target) CountRows(ctx context.Context, table string, softDelete bool) (int64, error) {
+	q := "SELECT COUNT(*) FROM " + quoteTable(table)
+	if softDelete {
+		q += " WHERE " + quote(DeletedColumn) + " IS NULL"
+	}
+	var n int64
+	err := t.db.QueryRowContext(ctx, q).Scan(&n)
+	return n, t.redact(err)
+}
+
+// DeleteChunk removes (or soft-deletes) the rows of one chunk of
+// candidates and drops the candidates, in one short transaction, and adds
+// the count to the run record, so a finalize interrupted midway resumes
+// with exact counts and no long table lock is ever held.
+func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table, softDelete bool, pipeline, entity string, run int64, chunk []Pending) (int64, error) {
+	if len(chunk) == 0 {
+		return 0, nil
+	}
+	keys := make([]schema.Row, len(chunk))
+	hashes := make([][]byte, len(chunk))
+	for i, p := range chunk {
+		keys[i], hashes[i] = p.Key, p.Hash
+	}
+	var affected int64
+	err := t.inTx(ctx, func(tx *sql.Tx) error {
+		w := &whereBuilder{keys: s.KeyColumns()}
+		cond := w.keysIn(keys)
+		var q string
+		if softDelete {
+			q = "UPDATE " + quoteTable(table) + " SET " + quote(DeletedColumn) + " = UTC_TIMESTAMP(6) WHERE " + cond + " AND " + quote(DeletedColumn) + " IS NULL"
+		} else {
+			q = "DELETE FROM " + quoteTable(table) + " WHERE " + cond
+		}
+		r, err := tx.ExecContext(ctx, q, w.args...)
+		if err != nil {
+			return err
+		}
+		affected, _ = r.RowsAffected()
+		args := []any{pipeline, entity, run}
+		ph := make([]string, len(hashes))
+		for i, h := range hashes {
+			ph[i] = "?"
+			args = append(args, h)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM _sisporta_pending_deletes WHERE pipeline = ? AND entity = ? AND run_id = ? AND key_hash IN (`+strings.Join(ph, ", ")+`)`, args...); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE _sisporta_runs SET rows_deleted = rows_deleted + ? WHERE pipeline = ? AND run_id = ? AND entity = ?`, affected, pipeline, run, entity)
+		return err
+	})
+	return affected, t.redact(err)
+}

@@ -1,0 +1,223 @@
+package target
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State tables, in the target database next to the mirrored tables:
+//
+//	_sisporta_entities         one row per (pipeline, entity): the current run
+//	                           (batches of older runs are skipped), the
+//	                           incremental watermark
+//	_sisporta_ledger           one row per applied batch, written in the
+//	                           batch's own transaction: a batch delivered
+//	                           twice applies once, and counts are exact
+//	_sisporta_pending_deletes  delete candidates of a run, applied by the
+//	                           finalize step only when the run is complete
+//	_sisporta_runs             one row per (run, entity): the run record
+var stateDDL = []string{
+	`CREATE TABLE IF NOT EXISTS _sisporta_entities (
+  pipeline VARCHAR(255) NOT NULL,
+  entity VARCHAR(63) NOT NULL,
+  current_run BIGINT NOT NULL,
+  cursor_value VARCHAR(255) NULL,
+  updated_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (pipeline, entity)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS _sisporta_ledger (
+  pipeline VARCHAR(255) NOT NULL,
+  entity VARCHAR(63) NOT NULL,
+  run_id BIGINT NOT NULL,
+  seq INT NOT NULL,
+  rows_in INT NOT NULL,
+  rows_written INT NOT NULL,
+  rows_unchanged INT NOT NULL,
+  candidates INT NOT NULL,
+  applied_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (pipeline, entity, run_id, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS _sisporta_pending_deletes (
+  pipeline VARCHAR(255) NOT NULL,
+  entity VARCHAR(63) NOT NULL,
+  run_id BIGINT NOT NULL,
+  key_hash BINARY(16) NOT NULL,
+  key_value MEDIUMBLOB NOT NULL,
+  PRIMARY KEY (pipeline, entity, run_id, key_hash)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS _sisporta_runs (
+  pipeline VARCHAR(255) NOT NULL,
+  run_id BIGINT NOT NULL,
+  entity VARCHAR(63) NOT NULL,
+  result VARCHAR(32) NOT NULL,
+  snapshot_time DATETIME(6) NULL,
+  completed_at DATETIME(6) NULL,
+  rows_read BIGINT NOT NULL DEFAULT 0,
+  rows_written BIGINT NOT NULL DEFAULT 0,
+  rows_unchanged BIGINT NOT NULL DEFAULT 0,
+  rows_deleted BIGINT NOT NULL DEFAULT 0,
+  batches INT NOT NULL DEFAULT 0,
+  cleanup_result VARCHAR(32) NULL,
+  cleanup_message TEXT NULL,
+  cleanup_count BIGINT NOT NULL DEFAULT 0,
+  message TEXT NULL,
+  PRIMARY KEY (pipeline, run_id, entity)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+}
+
+func (t *Target) ensureState(ctx context.Context) error {
+	for _, ddl := range stateDDL {
+		if _, err := t.db.ExecContext(ctx, ddl); err != nil {
+			return fmt.Errorf("creating Sisporta's state tables in the target (the target login needs CREATE, ALTER, INSERT, UPDATE, DELETE, SELECT): %w", t.redact(err))
+		}
+	}
+	return nil
+}
+
+// RegisterRun makes run the entity's current run unless a newer one is.
+// Its exclusive row lock waits for batches of older runs in flight (they
+// hold a shared lock), so no older batch commits after a newer one starts.
+func (t *Target) RegisterRun(ctx context.Context, pipeline, entity string, run int64) error {
+	key := fmt.Sprintf("%s\x00%s\x00%d", pipeline, entity, run)
+	if _, ok := t.registered.Load(key); ok {
+		return nil
+	}
+	_, err := t.db.ExecContext(ctx, `INSERT INTO _sisporta_entities (pipeline, entity, current_run, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
+ON DUPLICATE KEY UPDATE current_run = GREATEST(current_run, VALUES(current_run)), updated_at = VALUES(updated_at)`, pipeline, entity, run)
+	if err != nil {
+		return fmt.Errorf("registering run %d of entity %s: %w", run, entity, t.redact(err))
+	}
+	t.registered.Store(key, true)
+	return nil
+}
+
+// CurrentRun returns the entity's current run (0 when none).
+func (t *Target) CurrentRun(ctx context.Context, pipeline, entity string) (int64, error) {
+	var run int64
+	err := t.db.QueryRowContext(ctx, `SELECT current_run FROM _sisporta_entities WHERE pipeline = ? AND entity = ?`, pipeline, entity).Scan(&run)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return run, t.redact(err)
+}
+
+// currentRunShared reads the current run under a shared lock held to the
+// end of the batch's transaction.
+func currentRunShared(ctx context.Context, tx *sql.Tx, pipeline, entity string) (int64, error) {
+	var run int64
+	err := tx.QueryRowContext(ctx, `SELECT current_run FROM _sisporta_entities WHERE pipeline = ? AND entity = ? LOCK IN SHARE MODE`, pipeline, entity).Scan(&run)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return run, err
+}
+
+// LedgerTotals sums the ledger of a run's entity.
+type LedgerTotals struct {
+	Batches    int
+	RowsIn     int64
+	Written    int64
+	Unchanged  int64
+	Candidates int64
+}
+
+// Ledger sums the applied batches of an entity's run.
+func (t *Target) Ledger(ctx context.Context, pipeline, entity string, run int64) (LedgerTotals, error) {
+	var lt LedgerTotals
+	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(rows_in),0), COALESCE(SUM(rows_written),0), COALESCE(SUM(rows_unchanged),0), COALESCE(SUM(candidates),0)
+FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id = ?`, pipeline, entity, run).Scan(&lt.Batches, &lt.RowsIn, &lt.Written, &lt.Unchanged, &lt.Candidates)
+	return lt, t.redact(err)
+}
+
+// RunRecord is a row of _sisporta_runs.
+type RunRecord struct {
+	Pipeline       string
+	Run            int64
+	Entity         string
+	Result         string
+	SnapshotTime   time.Time
+	CompletedAt    time.Time
+	RowsRead       int64
+	RowsWritten    int64
+	RowsUnchanged  int64
+	RowsDeleted    int64
+	Batches        int
+	CleanupResult  string
+	CleanupMessage string
+	// CleanupCount is the rows deleted, or that would have been (DryRun,
+	// GuardTripped).
+	CleanupCount int64
+	Message      string
+}
+
+// SaveRun writes a run record, replacing an earlier one for the same
+// (pipeline, run, entity).
+func (t *Target) SaveRun(ctx context.Context, r RunRecord) error {
+	var completed any
+	if !r.CompletedAt.IsZero() {
+		completed = r.CompletedAt.UTC().Format("2006-01-02 15:04:05.000000")
+	}
+	var snap any
+	if !r.SnapshotTime.IsZero() {
+		snap = r.SnapshotTime.UTC().Format("2006-01-02 15:04:05.000000")
+	}
+	_, err := t.db.ExecContext(ctx, `INSERT INTO _sisporta_runs (pipeline, run_id, entity, result, snapshot_time, completed_at, rows_read, rows_written, rows_unchanged, rows_deleted, batches, cleanup_result, cleanup_message, cleanup_count, message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, NULLIF(?, ''))
+ON DUPLICATE KEY UPDATE result = VALUES(result), snapshot_time = VALUES(snapshot_time), completed_at = VALUES(completed_at),
+  rows_read = VALUES(rows_read), rows_written = VALUES(rows_written), rows_unchanged = VALUES(rows_unchanged),
+  rows_deleted = VALUES(rows_deleted), batches = VALUES(batches), cleanup_result = VALUES(cleanup_result),
+  cleanup_message = VALUES(cleanup_message), cleanup_count = VALUES(cleanup_count), message = VALUES(message)`,
+		r.Pipeline, r.Run, r.Entity, r.Result, snap, completed, r.RowsRead, r.RowsWritten, r.RowsUnchanged, r.RowsDeleted, r.Batches, r.CleanupResult, r.CleanupMessage, r.CleanupCount, r.Message)
+	return t.redact(err)
+}
+
+// Run reads a run record; ok is false when there is none.
+func (t *Target) Run(ctx context.Context, pipeline string, run int64, entity string) (r RunRecord, ok bool, err error) {
+	if err := t.ensureReady(ctx); err != nil {
+		return r, false, err
+	}
+	var (
+		snap, completed, cleanup, cleanupMsg, msg sql.NullString
+	)
+	err = t.db.QueryRowContext(ctx, `SELECT result, snapshot_time, completed_at, rows_read, rows_written, rows_unchanged, rows_deleted, batches, cleanup_result, cleanup_message, cleanup_count, message
+FROM _sisporta_runs WHERE pipeline = ? AND run_id = ? AND entity = ?`, pipeline, run, entity).Scan(
+		&r.Result, &snap, &completed, &r.RowsRead, &r.RowsWritten, &r.RowsUnchanged, &r.RowsDeleted, &r.Batches, &cleanup, &cleanupMsg, &r.CleanupCount, &msg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, t.redact(err)
+	}
+	r.Pipeline, r.Run, r.Entity = pipeline, run, entity
+	r.SnapshotTime = parseTime(snap.String)
+	r.CompletedAt = parseTime(completed.String)
+	r.CleanupResult, r.CleanupMessage, r.Message = cleanup.String, cleanupMsg.String, msg.String
+	return r, true, nil
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse("2006-01-02 15:04:05.999999", s)
+	return t
+}
+
+// SetCursor stores an entity's incremental watermark.
+func (t *Target) SetCursor(ctx context.Context, pipeline, entity, value string) error {
+	_, err := t.db.ExecContext(ctx, `UPDATE _sisporta_entities SET cursor_value = ?, updated_at = UTC_TIMESTAMP(6) WHERE pipeline = ? AND entity = ?`, value, pipeline, entity)
+	return t.redact(err)
+}
+
+// Housekeep drops ledger rows and pending deletes of runs older than run.
+func (t *Target) Housekeep(ctx context.Context, pipeline, entity string, run int64) error {
+	for _, q := range []string{
+		`DELETE FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id < ?`,
+		`DELETE FROM _sisporta_pending_deletes WHERE pipeline = ? AND entity = ? AND run_id < ?`,
+	} {
+		if _, err := t.db.ExecContext(ctx, q, pipeline, entity, run); err != nil {
+			return t.redact(err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+// Package target writes the MySQL mirror: it creates and extends target
+// tables, applies batches in single idempotent transactions with
+// change-only writes, keeps Sisporta's state in small _sisporta_* tables of
+// the target database, and deletes in small chunks.
+package target
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/sisporta/sisporta/runner/redact"
+)
+
+// Target is an open connection pool to the target database.
+type Target struct {
+	db  *sql.DB
+	dsn string
+	// ensured caches tables whose shape was checked, by table and fingerprint.
+	ensured sync.Map
+	// registered caches (pipeline, entity, run) already registered.
+	registered sync.Map
+
+	readyMu sync.Mutex
+	ready   bool
+}
+
+// Open connects to the target and makes sure the state tables exist.
+// poolSize bounds concurrent connections (workers' concurrency plus a few).
+func Open(ctx context.Context, dsn string, poolSize int) (*Target, error) {
+	t, err := New(dsn, poolSize)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := t.db.PingContext(pingCtx); err != nil {
+		_ = t.db.Close()
+		return nil, fmt.Errorf("cannot connect to the target MySQL: %w", t.redact(err))
+	}
+	if err := t.ensureReady(ctx); err != nil {
+		_ = t.db.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// New prepares a pool without connecting: a worker starts even while the
+// target is down, and its batches wait and retry until it is back.
+func New(dsn string, poolSize int) (*Target, error) {
+	if dsn == "" {
+		return nil, fmt.Errorf("no target DSN: set --target-dsn or SISPORTA_TARGET_DSN (user:password@tcp(host:3306)/database)")
+	}
+	conn, err := targetDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("the target DSN is not valid: %w", redact.Err(err, dsn))
+	}
+	db, err := sql.Open("mysql", conn)
+	if err != nil {
+		return nil, fmt.Errorf("the target DSN is not valid: %w", redact.Err(err, dsn, conn))
+	}
+	db.SetMaxOpenConns(max(poolSize, 2))
+	db.SetMaxIdleConns(max(poolSize, 2))
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return &Target{db: db, dsn: dsn}, nil
+}
+
+// ensureReady creates the state tables once per process.
+func (t *Target) ensureReady(ctx context.Context) error {
+	t.readyMu.Lock()
+	defer t.readyMu.Unlock()
+	if t.ready {
+		return nil
+	}
+	if err := t.ensureState(ctx); err != nil {
+		return err
+	}
+	t.ready = true
+	return nil
+}
+
+// targetDSN keeps values as text (interpolateParams: one round trip per
+// statement and the text protocol), UTC for TIMESTAMPs, and a strict
+// sql_mode that refuses to truncate silently but accepts zero dates a
+// MySQL source may hold.
+func targetDSN(dsn string) (string, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "", fmt.Errorf("want user:password@tcp(host:3306)/database: %w", err)
+	}
+	if cfg.DBName == "" {
+		return "", fmt.Errorf("it names no database: end it with /<database>")
+	}
+	cfg.InterpolateParams = true
+	cfg.ParseTime = false
+	cfg.MultiStatements = false
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'"
+	if cfg.Collation == "" {
+		cfg.Collation = "utf8mb4_general_ci"
+	}
+	if cfg.MaxAllowedPacket == 0 {
+		cfg.MaxAllowedPacket = 16 << 20
+	}
+	return cfg.FormatDSN(), nil
+}
+
+// Close closes the pool.
+func (t *Target) Close() error { return t.db.Close() }
+
+// DB exposes the pool, for tests and benchmarks.
+func (t *Target) DB() *sql.DB { return t.db }
+
+func (t *Target) redact(err error) error { return redact.Err(err, t.dsn) }
+
+// quote quotes a MySQL identifier.
+func quote(ident string) string { return "`" + strings.ReplaceAll(ident, "`", "``") + "`" }
+
+// quoteTable quotes [database.]table.
+func quoteTable(table string) string {
+	parts := strings.Split(table, ".")
+	for i, p := range parts {
+		parts[i] = quote(p)
+	}
+	return strings.Join(parts, ".")
+}
+
+// retryable reports MySQL errors that a transaction should simply retry:
+// deadlocks and lock wait timeouts between concurrent batches.
+func retryable(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205
+	}
+	return false
+}
+
+// inTx runs fn in a READ COMMITTED transaction (no gap locks between
+// concurrent batches), retrying deadlocks a few times.
+func (t *Target) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 6; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt*20) * time.Millisecond):
+			}
+		}
+		var tx *sql.Tx
+		tx, err = t.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+		if err != nil {
+			return err
+		}
+		if err = fn(tx); err != nil {
+			_ = tx.Rollback()
+			if retryable(err) {
+				continue
+			}
+			return err
+		}
+		if err = tx.Commit(); err != nil {
+			if retryable(err) {
+				continue
+			}
+			return err
+		}
+		return nil
+	}
+	return err
+}
