@@ -17,6 +17,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/controllers"
 )
 
 // managerOptions are the flags of `sisporta manager`.
@@ -26,7 +27,11 @@ type managerOptions struct {
 	leaderElect   bool
 	leaderElectNS string
 	namespace     string
-	zap           zap.Options
+	runnerImage   string
+	// defaultRedisURL is better passed through SISPORTA_DEFAULT_REDIS_URL from
+	// a Secret: a flag's value shows in the pod spec and the process list.
+	defaultRedisURL string
+	zap             zap.Options
 }
 
 func newManagerCommand() *cobra.Command {
@@ -46,6 +51,8 @@ lets only one replica act at a time.`,
 	f.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one manager replica reconciles at a time")
 	f.StringVar(&o.leaderElectNS, "leader-election-namespace", "", "namespace of the leader election lease (default: the pod's namespace)")
 	f.StringVar(&o.namespace, "namespace", envOr("SISPORTA_WATCH_NAMESPACE", ""), "reconcile only SyncPipelines of this namespace (default: all namespaces)")
+	f.StringVar(&o.runnerImage, "runner-image", envOr("SISPORTA_RUNNER_IMAGE", defaultRunnerImage()), "image of the extractor and workers of pipelines without spec.image: the operator's own image (env SISPORTA_RUNNER_IMAGE)")
+	f.StringVar(&o.defaultRedisURL, "default-redis-url", "", "Redis URL for pipelines without spec.queue.redisSecretRef (prefer env SISPORTA_DEFAULT_REDIS_URL from a Secret: flags show in the pod spec)")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
 	o.zap.BindFlags(logFlags)
 	f.AddGoFlagSet(logFlags)
@@ -77,9 +84,13 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 		// Release the lease on a clean stop so a new leader takes over at once.
 		LeaderElectionReleaseOnCancel: true,
 	}
-	if o.namespace != "" {
-		opts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
+	if skipControllerNameValidation {
+		opts.Controller.SkipNameValidation = &skipControllerNameValidation
 	}
+	if o.namespace != "" {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
+	}
+	controllers.ConfigureCache(&opts.Cache)
 	mgr, err := ctrl.NewManager(restConfig, opts)
 	if err != nil {
 		return fmt.Errorf("cannot create the manager: %w", err)
@@ -93,15 +104,34 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("starting manager", "version", versionString(), "namespace", o.namespace, "leaderElect", o.leaderElect)
+	log.Info("starting manager", "version", versionString(), "namespace", o.namespace, "leaderElect", o.leaderElect, "runnerImage", o.runnerImage)
 	if err := mgr.Start(cmd.Context()); err != nil && !errors.Is(err, cmd.Context().Err()) {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
 	return nil
 }
 
+// skipControllerNameValidation lets tests start the manager more than once
+// in one process (controller names are otherwise unique per process).
+var skipControllerNameValidation bool
+
 // setupControllers registers the reconcilers with the manager.
-func setupControllers(_ ctrl.Manager, _ *managerOptions) error { return nil }
+func setupControllers(mgr ctrl.Manager, o *managerOptions) error {
+	redisURL := o.defaultRedisURL
+	if redisURL == "" {
+		redisURL = os.Getenv("SISPORTA_DEFAULT_REDIS_URL")
+	}
+	return controllers.SetupWithManager(mgr, controllers.Options{
+		RunnerImage:     o.runnerImage,
+		DefaultRedisURL: redisURL,
+	})
+}
+
+// defaultRunnerImage is the released image of this build; the Helm chart
+// passes the exact image the operator runs as.
+func defaultRunnerImage() string {
+	return "ghcr.io/sisporta/sisporta:" + Version
+}
 
 func envOr(key, def string) string {
 	if v, ok := os.LookupEnv(key); ok && v != "" {

@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/runstate"
+)
+
+// emitEvents tells, once each, what changed since the stored status: new
+// problems, recovery, and runs starting and finishing. The stored status
+// is the memory, so a restarted operator does not repeat itself.
+func (r *Reconciler) emitEvents(st *pipelineState, runs *runView) {
+	p := st.p
+	oldDegraded := meta.FindStatusCondition(p.Status.Conditions, syncv1alpha1.ConditionDegraded)
+	wasDegraded := oldDegraded != nil && oldDegraded.Status == metav1.ConditionTrue
+	for _, pr := range st.problems {
+		if wasDegraded && strings.Contains(oldDegraded.Message, clip(pr.message, 2048)) {
+			continue
+		}
+		r.note(p, corev1.EventTypeWarning, pr.reason, "Reconcile", pr.message)
+	}
+	if wasDegraded && len(st.problems) == 0 {
+		r.note(p, corev1.EventTypeNormal, "Recovered", "Reconcile", "the pipeline has no known problem any more")
+	}
+	if runs != nil && runs.last != nil {
+		r.runEvents(p, p.Status.LastRun, runs.last)
+	}
+}
+
+// runEvents compares the newest run with the one the status last showed.
+func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.RunStatus, run *runstate.Run) {
+	cur := runStatus(run)
+	isNew := old == nil || old.ID != cur.ID
+	if isNew {
+		trigger := run.Meta.Trigger
+		if trigger == "" {
+			trigger = "unknown"
+		}
+		r.note(p, corev1.EventTypeNormal, "RunStarted", "Run", fmt.Sprintf("run %s started (trigger: %s) reading the source as of %s", cur.ID, trigger, run.Meta.SnapshotTime.UTC().Format("2006-01-02T15:04:05Z")))
+	}
+	wasDone := !isNew && old.Result != "" && old.Result != syncv1alpha1.RunRunning
+	if cur.Result == syncv1alpha1.RunRunning || wasDone {
+		return
+	}
+	took := ""
+	if cur.CompletionTime != nil && cur.StartTime != nil {
+		took = " in " + sinceRounded(cur.CompletionTime.Sub(cur.StartTime.Time))
+	}
+	counts := fmt.Sprintf("%d rows read, %d written, %d unchanged, %d deleted", cur.RowsRead, cur.RowsWritten, cur.RowsUnchanged, cur.RowsDeleted)
+	switch cur.Result {
+	case syncv1alpha1.RunSucceeded:
+		r.note(p, corev1.EventTypeNormal, "RunSucceeded", "Run", fmt.Sprintf("run %s succeeded%s: %s", cur.ID, took, counts))
+	case syncv1alpha1.RunPartiallyFailed:
+		r.note(p, corev1.EventTypeWarning, "RunPartiallyFailed", "Run", fmt.Sprintf("run %s partially failed%s (entities %v): %s; %s", cur.ID, took, cur.FailedEntities, cur.Message, counts))
+	default:
+		r.note(p, corev1.EventTypeWarning, "RunFailed", "Run", fmt.Sprintf("run %s failed%s (entities %v): %s", cur.ID, took, cur.FailedEntities, cur.Message))
+	}
+	for _, e := range run.Entities {
+		if c := entityCleanup(e); c != nil && c.Result == runstate.CleanupGuardTripped {
+			r.note(p, corev1.EventTypeWarning, "CleanupGuardTripped", "Cleanup", fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing: %s", cur.ID, e.Name, safeMessage(c.Message)))
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+)
+
+// Options configure the SyncPipeline reconciler.
+type Options struct {
+	// RunnerImage runs the extractor and the workers of pipelines that set
+	// no spec.image: the operator's own image.
+	RunnerImage string
+	// DefaultRedisURL serves pipelines without spec.queue.redisSecretRef.
+	DefaultRedisURL string
+	// BusyRequeue is how soon a pipeline is looked at again while a run is
+	// in flight (queue depth is polled, not watched). Default 10s.
+	BusyRequeue time.Duration
+	// IdleRequeue is how soon an idle pipeline is looked at again; Jobs,
+	// owned objects and Secrets are watched, so this only catches work put
+	// on the queue by hand. Default 5m.
+	IdleRequeue time.Duration
+	// FinalizerTimeout bounds how long a deleted pipeline waits for its
+	// queue to be purged when Redis cannot be reached. Default 5m.
+	FinalizerTimeout time.Duration
+}
+
+// Reconciler turns each SyncPipeline into its ConfigMap, extractor CronJob
+// and worker Deployment, scales the workers from queue depth and reports
+// what happens in the status.
+type Reconciler struct {
+	client.Client
+	// APIReader reads Secrets uncached: their values never sit in an informer.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Options
+
+	secrets *secretReader
+	redis   *redisPool
+}
+
+type step struct {
+	name string
+	run  func(context.Context, *pipelineState) error
+}
+
+// Reconcile runs the steps in order; a step that cannot go on stops the
+// list, and the status step always reports what was learnt.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	p := &syncv1alpha1.SyncPipeline{}
+	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !p.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, p)
+	}
+	if err := r.ensureFinalizer(ctx, p); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	st := newPipelineState(p, time.Now())
+	steps := []step{
+		{"validate", r.reconcileValidate},
+		{"secrets", r.reconcileSecrets},
+		{"config", r.reconcileConfig},
+		{"run-now", r.reconcileRunNow},
+		{"cronjob", r.reconcileCronJob},
+		{"workers", r.reconcileWorkers},
+		{"scale", r.reconcileScale},
+		{"disruption budget", r.reconcilePDB},
+	}
+	var stepErr error
+	for _, s := range steps {
+		if err := s.run(ctx, st); err != nil {
+			stepErr = fmt.Errorf("%s: %w", s.name, err)
+			break
+		}
+	}
+	return r.reconcileStatus(ctx, st, stepErr)
+}
+
+// result turns the outcome of a reconcile into the next look: errors back
+// off (the rate limiter grows the delay), work in flight is polled often,
+// an idle pipeline rarely.
+func (r *Reconciler) result(ctx context.Context, st *pipelineState, stepErr error) (ctrl.Result, error) {
+	var pr *problem
+	switch {
+	case stepErr == nil:
+	case errors.As(stepErr, &pr) && !pr.retry:
+		// Only a change to the pipeline or a Secret can fix it; both are watched.
+		return ctrl.Result{}, nil
+	case errors.As(stepErr, &pr):
+		return ctrl.Result{}, stepErr
+	case apierrors.IsConflict(stepErr):
+		log.FromContext(ctx).V(1).Info("object changed while reconciling; retrying", "reason", stepErr.Error())
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	default:
+		return ctrl.Result{}, stepErr
+	}
+	for _, p := range st.problems {
+		if p.retry {
+			return ctrl.Result{}, p
+		}
+	}
+	after := r.IdleRequeue
+	if st.busy {
+		after = r.BusyRequeue
+	}
+	if st.requeueAfter > 0 && st.requeueAfter < after {
+		after = st.requeueAfter
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+func (r *Reconciler) ensureFinalizer(ctx context.Context, p *syncv1alpha1.SyncPipeline) error {
+	if controllerutil.ContainsFinalizer(p, finalizerPurge) {
+		return nil
+	}
+	patch := client.MergeFrom(p.DeepCopy())
+	controllerutil.AddFinalizer(p, finalizerPurge)
+	return r.Patch(ctx, p, patch)
+}
+
+// note records an event; notes are passed as an argument, never as a
+// format, since they may hold text from users or the data plane.
+func (r *Reconciler) note(p *syncv1alpha1.SyncPipeline, eventType, reason, action, note string) {
+	r.Recorder.Eventf(p, nil, eventType, reason, action, "%s", clip(note, 1000))
+}

@@ -1,0 +1,172 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/redact"
+	"github.com/sisporta/sisporta/runner/runstate"
+)
+
+// reconcileStatus reports what this reconcile learnt: schedule, workers,
+// queue, runs and the conditions, and writes the status only when it
+// changed. An error talking to the API server is retried without touching
+// the conditions: it says nothing about the pipeline.
+func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, stepErr error) (ctrl.Result, error) {
+	var pr *problem
+	if stepErr != nil && !errors.As(stepErr, &pr) {
+		return r.result(ctx, st, stepErr)
+	}
+	s := &st.status
+	s.ObservedGeneration = st.p.Generation
+	observeSchedule(st)
+	observeWorkers(st)
+	observeQueueProblems(st)
+	var runs *runView
+	if st.redis != nil {
+		v, err := observeRuns(ctx, st.redis, queue.Name(st.p.Namespace, st.p.Name))
+		if err != nil {
+			r.redis.drop(st.redisURL)
+			st.problems = append(st.problems, &problem{reason: ReasonRedisUnreachable, blocksReady: true, retry: true,
+				message: fmt.Sprintf("cannot read the run summary from Redis at %s: %v", st.redis.addr, redact.Err(err, st.redisURL))})
+		} else {
+			runs = v
+			applyRuns(s, st.p.Spec.Entities, v)
+		}
+	}
+	observeExtraction(st, runs)
+	observeRunProblems(st, runs)
+	setConditions(st)
+	r.emitEvents(st, runs)
+
+	if statusChanged(&st.p.Status, s) {
+		patch := client.MergeFrom(st.p.DeepCopy())
+		st.p.Status = *s
+		if err := r.Status().Patch(ctx, st.p, patch); err != nil {
+			return r.result(ctx, st, fmt.Errorf("writing status: %w", err))
+		}
+	}
+	return r.result(ctx, st, stepErr)
+}
+
+func statusChanged(old, cur *syncv1alpha1.SyncPipelineStatus) bool {
+	a, errA := json.Marshal(old)
+	b, errB := json.Marshal(cur)
+	return errA != nil || errB != nil || !bytes.Equal(a, b)
+}
+
+func observeSchedule(st *pipelineState) {
+	s := &st.status
+	if st.cronJob != nil {
+		s.LastScheduleTime = nil
+		if t := st.cronJob.Status.LastScheduleTime; t != nil {
+			s.LastScheduleTime = statusTime(t.Time)
+		}
+	}
+	s.NextScheduleTime = nil
+	if st.schedule != nil && !st.p.Spec.Suspend {
+		if next, ok := st.schedule.next(st.now); ok {
+			s.NextScheduleTime = statusTime(next)
+		}
+	}
+}
+
+func observeWorkers(st *pipelineState) {
+	d := st.deployment
+	if d == nil {
+		return
+	}
+	st.status.Workers = &syncv1alpha1.WorkersStatus{Desired: st.replicas, Ready: d.Status.ReadyReplicas}
+	if c := deploymentCondition(d, appsv1.DeploymentProgressing); c != nil && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
+		st.warn(ReasonWorkersUnavailable, fmt.Sprintf("worker Deployment %s makes no progress (%s): look at its pods with kubectl describe deployment %s", d.Name, c.Message, d.Name), false)
+	}
+}
+
+func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
+	for i := range d.Status.Conditions {
+		if d.Status.Conditions[i].Type == t {
+			return &d.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func observeQueueProblems(st *pipelineState) {
+	q := st.queue
+	if q == nil {
+		return
+	}
+	st.status.Queue = q
+	if inFlight := q.Pending + q.Active + q.Scheduled + q.Retry; inFlight > 0 {
+		st.inProgress(ReasonRunInProgress, fmt.Sprintf("%d batches pending, %d being applied, %d waiting for a retry or their time", q.Pending, q.Active, q.Scheduled+q.Retry))
+	}
+	if q.Dead > 0 {
+		st.warn(ReasonDeadTasks, fmt.Sprintf("%d tasks failed every retry and wait in the dead-letter queue %s: inspect, retry or purge them with `sisporta dlq`", q.Dead, queue.Name(st.p.Namespace, st.p.Name)), false)
+	}
+}
+
+// observeExtraction reports the extraction Jobs: one running is a run in
+// flight; the newest finished one failing means the source was not read
+// (a bad DSN, an unreachable source), unless a run completed since.
+func observeExtraction(st *pipelineState, runs *runView) {
+	if st.jobs == nil {
+		return
+	}
+	if j := st.jobs.running(); j != nil {
+		st.inProgress(ReasonRunInProgress, fmt.Sprintf("extraction Job %s is running", j.Name))
+	}
+	j, failed, at := st.jobs.lastFinished()
+	if j == nil || !failed {
+		return
+	}
+	if runs != nil && runs.lastComplete != nil && runs.lastComplete.Meta.StartTime.After(at) {
+		return
+	}
+	st.warn(ReasonExtractionFailed, fmt.Sprintf("extraction Job %s failed (%s): read its log with kubectl logs job/%s; a wrong source DSN or an unreachable source are the usual causes", j.Name, failureMessage(j), j.Name), true)
+}
+
+// observeRunProblems judges the last complete run: a run in flight never
+// changes Ready, so a healthy pipeline stays Ready while it works.
+func observeRunProblems(st *pipelineState, runs *runView) {
+	if runs == nil || runs.lastComplete == nil {
+		return
+	}
+	run := runStatus(runs.lastComplete)
+	switch run.Result {
+	case syncv1alpha1.RunFailed, syncv1alpha1.RunPartiallyFailed:
+		st.warn(ReasonRunFailed, fmt.Sprintf("run %s %s (entities %v): %s; the worker log (kubectl logs deployment/%s) tells more",
+			run.ID, resultVerb(run.Result), run.FailedEntities, run.Message, workerName(st.p)), true)
+	}
+	for _, e := range runs.lastComplete.Entities {
+		if c := entityCleanup(e); c != nil && c.Result == runstate.CleanupGuardTripped {
+			st.warn(ReasonCleanupGuardTripped, fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing (%s): check the source; if the deletions are right, raise cleanup.maxDeletePercent of the entity for one run",
+				run.ID, e.Name, safeMessage(c.Message)), false)
+		}
+	}
+}
+
+func resultVerb(r syncv1alpha1.RunResult) string {
+	if r == syncv1alpha1.RunPartiallyFailed {
+		return "partially failed"
+	}
+	return "failed"
+}
+
+// sinceRounded formats a duration for people.
+func sinceRounded(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
