@@ -17,7 +17,9 @@ import (
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
 
-func keyOf(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func keyOf(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 

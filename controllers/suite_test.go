@@ -92,10 +92,10 @@ func startManager() (stop func(), err error) {
 		return nil, err
 	}
 	if err := SetupWithManager(mgr, Options{
-		RunnerImage:     testRunnerImage,
-		DefaultRedisURL: redisURL,
-		BusyRequeue:     300 * time.Millisecond,
-		IdleRequeue:     2 * time.Second,
+		RunnerImage:      testRunnerImage,
+		DefaultRedisURL:  redisURL,
+		BusyRequeue:      300 * time.Millisecond,
+		IdleRequeue:      2 * time.Second,
 		FinalizerTimeout: 30 * time.Second,
 	}); err != nil {
 		return nil, err

@@ -73,7 +73,10 @@ func TestSpecChangesRollOut(t *testing.T) {
 	p := createPipeline(t, newPipeline(ns, "erp"))
 	before := getObject(t, ns, "erp-worker", &appsv1.Deployment{}).Spec.Template.Annotations[annotationConfigHash]
 
-	update(t, p, func(p *syncv1alpha1.SyncPipeline) { p.Spec.BatchSize = 250; p.Spec.Image = "registry.example/sisporta:v2" })
+	update(t, p, func(p *syncv1alpha1.SyncPipeline) {
+		p.Spec.BatchSize = 250
+		p.Spec.Image = "registry.example/sisporta:v2"
+	})
 	eventually(t, "workers roll to the new config and image", func() error {
 		d := &appsv1.Deployment{}
 		if err := k8s().Get(t.Context(), keyOf(ns, "erp-worker"), d); err != nil {
