@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -30,7 +31,11 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	err = w.finalize(ctx, f)
-	if err != nil && err != queue.ErrNotReady && lastAttempt(ctx) {
+	if err != nil && !errors.Is(err, queue.ErrNotReady) && time.Now().Before(f.WaitUntil) {
+		w.Log.Error(err, "finalize failed; retrying while the run can still complete", "entity", f.Entity, "run", f.Run)
+		return fmt.Errorf("%w: %w", queue.ErrRetryLater, err)
+	}
+	if err != nil && !errors.Is(err, queue.ErrNotReady) && lastAttempt(ctx) {
 		// The task goes to the dead-letter queue: say so in the run record
 		// so the run ends as failed instead of running forever.
 		w.finish(ctx, f, target.LedgerTotals{}, runstate.ResultFailed, fmt.Sprintf("finalize failed after its last retry: %v", err), nil)

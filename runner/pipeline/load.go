@@ -47,6 +47,9 @@ func Parse(data []byte) (*syncv1alpha1.SyncPipeline, error) {
 		if av, _ := obj["apiVersion"].(string); av != syncv1alpha1.GroupVersion.String() {
 			return nil, fmt.Errorf("apiVersion %q is not supported: use %s", av, syncv1alpha1.GroupVersion)
 		}
+		if err := checkYAMLBooleans(obj); err != nil {
+			return nil, err
+		}
 		p, err := syncv1alpha1.Decode(obj)
 		if err != nil {
 			return nil, err
@@ -68,4 +71,19 @@ func Parse(data []byte) (*syncv1alpha1.SyncPipeline, error) {
 		return nil, fmt.Errorf("the SyncPipeline is not valid:\n%w", err)
 	}
 	return p, nil
+}
+
+// checkYAMLBooleans catches the YAML 1.1 trap: a bare Off is read as the
+// boolean false, so `mode: Off` would not mean the cleanup mode.
+func checkYAMLBooleans(obj map[string]any) error {
+	spec, _ := obj["spec"].(map[string]any)
+	entities, _ := spec["entities"].([]any)
+	for i, e := range entities {
+		em, _ := e.(map[string]any)
+		c, _ := em["cleanup"].(map[string]any)
+		if b, ok := c["mode"].(bool); ok {
+			return fmt.Errorf("spec.entities[%d].cleanup.mode is the boolean %v: write mode: \"Off\" in quotes (YAML reads a bare Off as false)", i, b)
+		}
+	}
+	return nil
 }

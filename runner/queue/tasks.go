@@ -64,14 +64,25 @@ func NewFinalizeTask(queueName string, f *Finalize, maxRetry int) (*asynq.Task, 
 // yet: asynq retries it without counting a failure.
 var ErrNotReady = errors.New("batches of the run are not all applied yet")
 
+// ErrRetryLater wraps errors of a finalize step that is still within its
+// waiting time (the target is down, say): it is retried every few seconds
+// without counting a failure, so it is never archived while its run can
+// still complete.
+var ErrRetryLater = errors.New("finalize will retry")
+
 // IsFailure tells asynq which errors count toward a task's retry limit.
-func IsFailure(err error) bool { return !errors.Is(err, ErrNotReady) }
+func IsFailure(err error) bool {
+	return !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrRetryLater)
+}
 
 // RetryDelay is exponential backoff with jitter: 2s, 4s, 8s ... capped at
 // ten minutes; a finalize waiting for batches polls every few seconds.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.Is(err, ErrNotReady) {
 		return time.Duration(300+rand.IntN(300)) * time.Millisecond
+	}
+	if errors.Is(err, ErrRetryLater) {
+		return time.Duration(5000+rand.IntN(5000)) * time.Millisecond
 	}
 	d := time.Second << min(n+1, 10)
 	d = min(d, 10*time.Minute)

@@ -63,7 +63,9 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	for _, c := range e.keyCols() {
 		order = append(order, s.d.quote(c.Source))
 	}
-	q := s.d.limitQuery(strings.Join(sel, ", "), e.from, strings.Join(conds, " AND "), strings.Join(order, ", "), req.Limit)
+	// One row more than asked tells whether anything follows, so the last
+	// page is known as such without another query.
+	q := s.d.limitQuery(strings.Join(sel, ", "), e.from, strings.Join(conds, " AND "), strings.Join(order, ", "), req.Limit+1)
 
 	page := &Page{}
 	err := s.d.readOnly(ctx, s.db, func(tx querier) error {
@@ -79,6 +81,9 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 		keyIdx := keyPositions(cols)
 		n := 0
 		for rows.Next() {
+			if n == req.Limit {
+				return nil // the extra row: more follows
+			}
 			if err := rows.Scan(dests...); err != nil {
 				return err
 			}
@@ -101,14 +106,14 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			page.Rows = append(page.Rows, row)
 			page.Last = last
 			n++
-			if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes && n < req.Limit {
-				return rows.Close() // not done: the next page continues after this row
+			if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes {
+				return nil // not done: the next page continues after this row
 			}
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		page.Done = n < req.Limit
+		page.Done = true
 		return nil
 	})
 	if err != nil {

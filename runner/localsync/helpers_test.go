@@ -1,0 +1,95 @@
+package localsync_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/localsync"
+	"github.com/sisporta/sisporta/runner/pipeline"
+	"github.com/sisporta/sisporta/runner/testutil"
+)
+
+// env is a source and a target database of a test's own.
+type env struct {
+	src, dst *testutil.DB
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return &env{src: testutil.NewDB(t, "src"), dst: testutil.NewDB(t, "dst")}
+}
+
+func quietLog(t *testing.T) logr.Logger {
+	return testr.NewWithOptions(t, testr.Options{Verbosity: 0})
+}
+
+// sync runs one complete run through the real Redis.
+func (e *env) sync(t *testing.T, p *syncv1alpha1.SyncPipeline) *localsync.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sum, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN,
+		RedisURL: testutil.RedisURL(), Log: quietLog(t)})
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return sum
+}
+
+func entity(t *testing.T, s *localsync.Summary, name string) localsync.EntitySummary {
+	t.Helper()
+	for _, e := range s.Entities {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("no entity %s in summary", name)
+	return localsync.EntitySummary{}
+}
+
+// mustSucceed fails the test unless every entity succeeded.
+func mustSucceed(t *testing.T, s *localsync.Summary) {
+	t.Helper()
+	if s.Result != "Succeeded" {
+		var b strings.Builder
+		_ = s.WriteText(&b)
+		t.Fatalf("run did not succeed:\n%s", b.String())
+	}
+}
+
+// sameRows compares a source query with a target query as sets of rows.
+func sameRows(t *testing.T, e *env, srcQuery, dstQuery string) {
+	t.Helper()
+	want := e.src.Rows(t, srcQuery)
+	got := e.dst.Rows(t, dstQuery)
+	if strings.Join(want, "\n") != strings.Join(got, "\n") {
+		t.Fatalf("target differs from source\nsource (%d rows):\n%s\ntarget (%d rows):\n%s", len(want), strings.Join(want, "\n"), len(got), strings.Join(got, "\n"))
+	}
+}
+
+// countWrites installs triggers that count every INSERT and UPDATE on a
+// target table: an exact, independent witness of what a run wrote.
+func countWrites(t *testing.T, db *testutil.DB, table string) func() int64 {
+	t.Helper()
+	db.Exec(t, "CREATE TABLE IF NOT EXISTS write_witness (tbl VARCHAR(64) PRIMARY KEY, n BIGINT NOT NULL)",
+		fmt.Sprintf("INSERT INTO write_witness VALUES ('%s', 0)", table),
+		fmt.Sprintf("CREATE TRIGGER `ww_ins_%s` AFTER INSERT ON `%s` FOR EACH ROW UPDATE write_witness SET n = n + 1 WHERE tbl = '%s'", table, table, table),
+		fmt.Sprintf("CREATE TRIGGER `ww_upd_%s` AFTER UPDATE ON `%s` FOR EACH ROW UPDATE write_witness SET n = n + 1 WHERE tbl = '%s'", table, table, table),
+		fmt.Sprintf("CREATE TRIGGER `ww_del_%s` AFTER DELETE ON `%s` FOR EACH ROW UPDATE write_witness SET n = n + 1 WHERE tbl = '%s'", table, table, table))
+	return func() int64 {
+		var n int64
+		if err := db.QueryRow("SELECT n FROM write_witness WHERE tbl = ?", table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+func loadFile(path string) (*syncv1alpha1.SyncPipeline, error) { return pipeline.Load(path) }

@@ -1,0 +1,227 @@
+package localsync_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/testutil"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// sisportaBinary builds the sisporta binary once for the tests that run
+// and kill real processes.
+func sisportaBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sisporta-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sisporta")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/sisporta/sisporta").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// process is a running sisporta subcommand.
+type process struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func start(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(sisportaBinary(t), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, out: &out}
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// kill sends SIGKILL: no cleanup, no graceful shutdown.
+func (p *process) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+}
+
+func writePipeline(t *testing.T, manifest string) (string, string) {
+	t.Helper()
+	p := testutil.Pipeline(t, manifest)
+	path := filepath.Join(t.TempDir(), "pipeline.yaml")
+	body := fmt.Sprintf(`apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: %s}
+`, p.Name) + manifest[len("\napiVersion: sync.sisporta.io/v1alpha1\nkind: SyncPipeline\nmetadata: {name: killme}\n"):]
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, queue.Name("default", p.Name)
+}
+
+const killPipeline = `
+apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: killme}
+spec:
+  schedule: "@hourly"
+  source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  batchSize: 100
+  workers: {concurrency: 2}
+  entities:
+  - name: items
+    source: {table: items}
+    target: {table: items}
+    cleanup: {mode: Delete, maxDeletePercent: 50}
+`
+
+// A worker killed at an arbitrary moment (here: while applying batches)
+// loses nothing: its transaction rolls back, asynq hands its tasks to
+// another worker once their lease expires, and the run completes exactly.
+func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 4000)
+	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
+		"INSERT INTO items VALUES (100000, 'stale', 1)")
+	path, qname := writePipeline(t, killPipeline)
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	ps := &parts{}
+	*ps = *newPartsForQueue(t, qname)
+
+	x := start(t, env, "extract", "--config", path)
+	if err := x.cmd.Wait(); err != nil {
+		t.Fatalf("extract: %v\n%s", err, x.out)
+	}
+	runs, err := ps.runs.Recent(context.Background(), qname, 1)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("no run recorded: %v", err)
+	}
+	id := runs[0].Meta.ID
+
+	// Hold the ledger's next-key locks so the worker's transactions stall
+	// at their last statement, after writing their rows: the kill then
+	// lands mid-transaction, for certain.
+	lockTx, err := e.dst.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockTx.Rollback() //nolint:errcheck
+	w1 := start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	waitFor(t, "the first worker to apply some batches", time.Minute, func() bool {
+		var n int
+		_ = e.dst.QueryRow("SELECT COUNT(*) FROM _sisporta_ledger WHERE run_id = ?", id).Scan(&n)
+		return n >= 3
+	})
+	if _, err := lockTx.Exec("SELECT seq FROM _sisporta_ledger WHERE run_id >= 0 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the worker's transactions to wait on the ledger", time.Minute, func() bool {
+		var n int
+		_ = e.src.QueryRow("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'").Scan(&n)
+		return n >= 1
+	})
+	w1.kill()
+	_ = lockTx.Rollback()
+	var applied int64
+	if err := e.dst.QueryRow("SELECT COUNT(*) FROM _sisporta_ledger WHERE run_id = ?", id).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	// Only committed batches left rows: 100 rows a batch, plus the stale row.
+	waitFor(t, "the killed transactions to roll back", 30*time.Second, func() bool {
+		return e.dst.Count(t, "items", "") == applied*100+1
+	})
+	if n := e.dst.Count(t, "items", "id = 100000"); n != 1 {
+		t.Fatal("the stale row went before the run completed")
+	}
+	if info, _ := ps.insp.GetQueueInfo(qname); info == nil || info.Active == 0 {
+		t.Fatalf("the killed worker held no task: %+v", info)
+	}
+
+	start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	r := ps.waitRun(t, id, 4*time.Minute)
+	if r.Result() != runstate.ResultSucceeded {
+		t.Fatalf("run %s: %s", r.Result(), r.Message())
+	}
+	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
+	if read, written, _, deleted := r.Totals(); read != 4000 || written != 4000 || deleted != 1 {
+		t.Fatalf("counts read %d written %d deleted %d, want 4000, 4000 and 1", read, written, deleted)
+	}
+}
+
+// An extractor killed mid-run never leads to a delete: the finalize step
+// (the only place deletes happen) is queued only after a complete read.
+// The next run converges.
+func TestExtractorKilledMidRunNeverDeletes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 2000)
+	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
+		"INSERT INTO items VALUES (100000, 'stale', 1)")
+	path, qname := writePipeline(t, killPipeline)
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	ps := newPartsForQueue(t, qname)
+
+	// With room for 3 pending batches and no worker, the extractor stalls
+	// after 3 of its 20 batches: kill it there.
+	x := start(t, env, "extract", "--config", path, "--max-pending", "3")
+	waitFor(t, "the extractor to fill the queue", time.Minute, func() bool {
+		info, err := ps.insp.GetQueueInfo(qname)
+		return err == nil && info.Pending >= 3
+	})
+	x.kill()
+
+	stop := ps.worker(t, e.dst.DSN, e.src.DSN)
+	waitFor(t, "the queued batches to be applied", time.Minute, func() bool {
+		info, err := ps.insp.GetQueueInfo(qname)
+		return err == nil && info.Pending == 0 && info.Active == 0 && info.Scheduled == 0 && info.Retry == 0
+	})
+	stop()
+	if n := e.dst.Count(t, "items", "id = 100000"); n != 1 {
+		t.Fatal("an incomplete run deleted a row")
+	}
+	if n := e.dst.Count(t, "items", ""); n < 300 || n >= 2001 {
+		t.Fatalf("target holds %d rows after the partial run", n)
+	}
+
+	// The next complete run converges.
+	p, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.sync(t, p)
+	mustSucceed(t, s)
+	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
+	if it := entity(t, s, "items"); it.RowsDeleted != 1 {
+		t.Fatalf("deleted %d, want the stale row", it.RowsDeleted)
+	}
+}
