@@ -23,18 +23,18 @@ func (r *Reconciler) emitEvents(st *pipelineState, runs *runView) {
 		if wasDegraded && strings.Contains(oldDegraded.Message, clip(pr.message, 2048)) {
 			continue
 		}
-		r.note(p, corev1.EventTypeWarning, pr.reason, "Reconcile", pr.message)
+		r.note(p, corev1.EventTypeWarning, pr.reason, "Reconcile", pr.message, st.secretValues...)
 	}
 	if wasDegraded && len(st.problems) == 0 {
 		r.note(p, corev1.EventTypeNormal, "Recovered", "Reconcile", "the pipeline has no known problem any more")
 	}
 	if runs != nil && runs.last != nil {
-		r.runEvents(p, p.Status.LastRun, runs.last)
+		r.runEvents(p, p.Status.LastRun, runs.last, st.secretValues)
 	}
 }
 
 // runEvents compares the newest run with the one the status last showed.
-func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.RunStatus, run *runstate.Run) {
+func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.RunStatus, run *runstate.Run, secrets []string) {
 	cur := runStatus(run)
 	isNew := old == nil || old.ID != cur.ID
 	if isNew {
@@ -42,7 +42,7 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 		if trigger == "" {
 			trigger = "unknown"
 		}
-		r.note(p, corev1.EventTypeNormal, "RunStarted", "Run", fmt.Sprintf("run %s started (trigger: %s) reading the source as of %s", cur.ID, trigger, run.Meta.SnapshotTime.UTC().Format("2006-01-02T15:04:05Z")))
+		r.note(p, corev1.EventTypeNormal, "RunStarted", "Run", fmt.Sprintf("run %s started (trigger: %s) reading the source as of %s", cur.ID, trigger, run.Meta.SnapshotTime.UTC().Format("2006-01-02T15:04:05Z")), secrets...)
 	}
 	wasDone := !isNew && old.Result != "" && old.Result != syncv1alpha1.RunRunning
 	if cur.Result == syncv1alpha1.RunRunning || wasDone {
@@ -55,15 +55,15 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 	counts := fmt.Sprintf("%d rows read, %d written, %d unchanged, %d deleted", cur.RowsRead, cur.RowsWritten, cur.RowsUnchanged, cur.RowsDeleted)
 	switch cur.Result {
 	case syncv1alpha1.RunSucceeded:
-		r.note(p, corev1.EventTypeNormal, "RunSucceeded", "Run", fmt.Sprintf("run %s succeeded%s: %s", cur.ID, took, counts))
+		r.note(p, corev1.EventTypeNormal, "RunSucceeded", "Run", fmt.Sprintf("run %s succeeded%s: %s", cur.ID, took, counts), secrets...)
 	case syncv1alpha1.RunPartiallyFailed:
-		r.note(p, corev1.EventTypeWarning, "RunPartiallyFailed", "Run", fmt.Sprintf("run %s partially failed%s (entities %v): %s; %s", cur.ID, took, cur.FailedEntities, cur.Message, counts))
+		r.note(p, corev1.EventTypeWarning, "RunPartiallyFailed", "Run", fmt.Sprintf("run %s partially failed%s (entities %v): %s; %s", cur.ID, took, cur.FailedEntities, cur.Message, counts), secrets...)
 	default:
-		r.note(p, corev1.EventTypeWarning, "RunFailed", "Run", fmt.Sprintf("run %s failed%s (entities %v): %s", cur.ID, took, cur.FailedEntities, cur.Message))
+		r.note(p, corev1.EventTypeWarning, "RunFailed", "Run", fmt.Sprintf("run %s failed%s (entities %v): %s", cur.ID, took, cur.FailedEntities, cur.Message), secrets...)
 	}
 	for _, e := range run.Entities {
 		if c := entityCleanup(e); c != nil && c.Result == runstate.CleanupGuardTripped {
-			r.note(p, corev1.EventTypeWarning, "CleanupGuardTripped", "Cleanup", fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing: %s", cur.ID, e.Name, safeMessage(c.Message)))
+			r.note(p, corev1.EventTypeWarning, "CleanupGuardTripped", "Cleanup", fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing: %s", cur.ID, e.Name, safeMessage(c.Message)), secrets...)
 		}
 	}
 }

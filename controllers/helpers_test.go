@@ -296,8 +296,13 @@ func startExtractionJob(t *testing.T, ns, pipeline, name string) *batchv1.Job {
 // finishJob plays the Job controller: the Job succeeded or failed.
 func finishJob(t *testing.T, j *batchv1.Job, failed bool) {
 	t.Helper()
+	finishJobAt(t, j, failed, time.Now())
+}
+
+func finishJobAt(t *testing.T, j *batchv1.Job, failed bool, at time.Time) {
+	t.Helper()
 	updateStatus(t, j, func(j *batchv1.Job) {
-		now := metav1.Now()
+		now := metav1.NewTime(at)
 		if j.Status.StartTime == nil {
 			j.Status.StartTime = &now
 		}
@@ -319,3 +324,16 @@ func finishJob(t *testing.T, j *batchv1.Job, failed bool) {
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// waitReconciles waits until the operator finished n more reconciles of a
+// pipeline than it had when called; the first may have started before.
+func waitReconciles(t *testing.T, ns, name string, n int) {
+	t.Helper()
+	start := reconcileCount(ns, name)
+	eventually(t, fmt.Sprintf("%d more reconciles of %s", n, name), func() error {
+		if got := reconcileCount(ns, name) - start; got < n {
+			return fmt.Errorf("%d so far", got)
+		}
+		return nil
+	})
+}

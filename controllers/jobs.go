@@ -56,15 +56,27 @@ func (js extractionJobs) runNowRunning() bool {
 	return false
 }
 
-// lastFinished returns the Job that finished last.
+// lastFinished returns the Job that finished last (condition times have
+// second precision: on a tie the later-created Job wins).
 func (js extractionJobs) lastFinished() (job *batchv1.Job, failed bool, at time.Time) {
 	for i := range js {
 		done, f, t := jobFinished(&js[i])
-		if done && (job == nil || t.After(at)) {
+		if !done {
+			continue
+		}
+		if job == nil || t.After(at) || (t.Equal(at) && createdAfter(&js[i], job)) {
 			job, failed, at = &js[i], f, t
 		}
 	}
 	return job, failed, at
+}
+
+func createdAfter(a, b *batchv1.Job) bool {
+	ta, tb := a.CreationTimestamp.Time, b.CreationTimestamp.Time
+	if !ta.Equal(tb) {
+		return ta.After(tb)
+	}
+	return a.Name > b.Name
 }
 
 // withRunNowValue finds the Job started for a run-now annotation value.

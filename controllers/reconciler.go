@@ -7,6 +7,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/redact"
 )
 
 // Options configure the SyncPipeline reconciler.
@@ -54,9 +56,17 @@ type step struct {
 	run  func(context.Context, *pipelineState) error
 }
 
+// reconciled, when set (tests set it before the manager starts), hears of
+// every finished reconcile: proving that nothing is written by a reconcile
+// needs to know that one happened.
+var reconciled func(types.NamespacedName)
+
 // Reconcile runs the steps in order; a step that cannot go on stops the
 // list, and the status step always reports what was learnt.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if reconciled != nil {
+		defer reconciled(req.NamespacedName)
+	}
 	p := &syncv1alpha1.SyncPipeline{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -131,8 +141,9 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, p *syncv1alpha1.SyncPi
 	return r.Patch(ctx, p, patch)
 }
 
-// note records an event; notes are passed as an argument, never as a
-// format, since they may hold text from users or the data plane.
-func (r *Reconciler) note(p *syncv1alpha1.SyncPipeline, eventType, reason, action, note string) {
-	r.Recorder.Eventf(p, nil, eventType, reason, action, "%s", clip(note, 1000))
+// note records an event with every secret value given removed. Notes are
+// passed as an argument, never as a format: they may hold text from users
+// or the data plane.
+func (r *Reconciler) note(p *syncv1alpha1.SyncPipeline, eventType, reason, action, note string, secrets ...string) {
+	r.Recorder.Eventf(p, nil, eventType, reason, action, "%s", clip(redact.String(note, secrets...), 1000))
 }

@@ -46,6 +46,7 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, st *pipelineState) er
 			continue
 		}
 		versions = append(versions, u.ref.Name+"="+snap.resourceVersion)
+		st.secretValues = append(st.secretValues, string(val))
 		if u.field == "spec.queue.redisSecretRef" {
 			redisURL = strings.TrimSpace(string(val))
 		}
@@ -59,6 +60,7 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, st *pipelineState) er
 			return st.fail(ReasonRedisNotConfigured, "spec.queue.redisSecretRef is not set and the operator has no default Redis: set spec.queue.redisSecretRef to a Secret key holding a Redis URL (redis://:password@host:6379/0), or start the operator with --default-redis-url", false)
 		}
 		redisURL = r.DefaultRedisURL
+		st.secretValues = append(st.secretValues, redisURL)
 		rv, err := r.ensureDefaultRedisSecret(ctx, st)
 		if err != nil {
 			return err

@@ -24,8 +24,12 @@ type pipelineState struct {
 	requeueAfter time.Duration
 	busy         bool
 
-	schedule       *cronSchedule
-	redisURL       string // held in memory only: never logged, never stored
+	schedule *cronSchedule
+	redisURL string // held in memory only: never logged, never stored
+	// secretValues are the referenced Secrets' values, in memory only, to
+	// scrub from anything the operator writes (a data-plane message that
+	// echoes a DSN must not reach the status or an event).
+	secretValues   []string
 	secretsVersion string
 	configHash     string
 

@@ -47,7 +47,11 @@ func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, ste
 	}
 	observeExtraction(st, runs)
 	observeRunProblems(st, runs)
+	for _, pr := range st.problems {
+		pr.message = redact.String(pr.message, st.secretValues...)
+	}
 	setConditions(st)
+	scrubStatus(s, st.secretValues)
 	r.emitEvents(st, runs)
 
 	if statusChanged(&st.p.Status, s) {
@@ -58,6 +62,28 @@ func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, ste
 		}
 	}
 	return r.result(ctx, st, stepErr)
+}
+
+// scrubStatus removes secret values from every message in the status.
+func scrubStatus(s *syncv1alpha1.SyncPipelineStatus, secrets []string) {
+	scrub := func(m *string) { *m = redact.String(*m, secrets...) }
+	for _, run := range []*syncv1alpha1.RunStatus{s.LastRun, s.LastSuccessfulRun} {
+		if run != nil {
+			scrub(&run.Message)
+		}
+	}
+	if s.LastCleanup != nil {
+		scrub(&s.LastCleanup.Message)
+	}
+	for i := range s.Entities {
+		scrub(&s.Entities[i].Message)
+		if c := s.Entities[i].LastCleanup; c != nil {
+			scrub(&c.Message)
+		}
+	}
+	for i := range s.Conditions {
+		scrub(&s.Conditions[i].Message)
+	}
 }
 
 func statusChanged(old, cur *syncv1alpha1.SyncPipelineStatus) bool {

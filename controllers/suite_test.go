@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -77,7 +78,24 @@ func runTests(m *testing.M) int {
 	return code
 }
 
+// reconcileCounts counts finished reconciles per pipeline.
+var reconcileCounts = struct {
+	sync.Mutex
+	n map[types.NamespacedName]int
+}{n: map[types.NamespacedName]int{}}
+
+func reconcileCount(ns, name string) int {
+	reconcileCounts.Lock()
+	defer reconcileCounts.Unlock()
+	return reconcileCounts.n[types.NamespacedName{Namespace: ns, Name: name}]
+}
+
 func startManager() (stop func(), err error) {
+	reconciled = func(key types.NamespacedName) {
+		reconcileCounts.Lock()
+		reconcileCounts.n[key]++
+		reconcileCounts.Unlock()
+	}
 	logger := zap.New(zap.WriteTo(managerLogs), zap.UseDevMode(true))
 	ctrl.SetLogger(logger)
 	opts := ctrl.Options{
