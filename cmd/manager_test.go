@@ -10,12 +10,24 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/hack/testenv"
 )
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
+func TestMain(m *testing.M) {
+	// Several tests start the manager in this one process.
+	skipControllerNameValidation = true
+	os.Exit(testenv.Main(m, &env))
+}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -102,4 +114,90 @@ func waitHTTP200(url string, within time.Duration) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return last
+}
+
+// TestManagerReconcilesAPipeline runs `sisporta manager` as `make run`
+// does, with a SyncPipeline and its Secrets applied: the extractor CronJob
+// and worker Deployment appear with the runner image, and the pipeline
+// becomes Ready with the default Redis.
+func TestManagerReconcilesAPipeline(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	t.Setenv("SISPORTA_DEFAULT_REDIS_URL", testRedisURL())
+	t.Setenv("SISPORTA_RUNNER_IMAGE", "registry.example/sisporta:from-env")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		root := newRootCommand()
+		root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0", "--namespace=manager-e2e"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+
+	c := env.Client
+	ns := "manager-e2e"
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "erp-readonly"}, StringData: map[string]string{"dsn": "sqlserver://ro:pw@erp:1433?database=ERP"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "quotes-db"}, StringData: map[string]string{"dsn": "u:pw@tcp(db:3306)/quotes"}},
+	} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &syncv1alpha1.SyncPipeline{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "erp-to-quotes"},
+		Spec: syncv1alpha1.SyncPipelineSpec{
+			Schedule: "*/15 * * * *",
+			Source:   syncv1alpha1.SourceSpec{Driver: syncv1alpha1.SourceSQLServer, DSNSecretRef: syncv1alpha1.SecretKeySelector{Name: "erp-readonly", Key: "dsn"}},
+			Target:   syncv1alpha1.TargetSpec{DSNSecretRef: syncv1alpha1.SecretKeySelector{Name: "quotes-db", Key: "dsn"}},
+			Entities: []syncv1alpha1.EntitySpec{{Name: "products", Source: syncv1alpha1.EntitySource{Table: "dbo.Produtos"}, Target: syncv1alpha1.EntityTarget{Table: "products"}}},
+		},
+	}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for {
+		cj := &batchv1.CronJob{}
+		d := &appsv1.Deployment{}
+		got := &syncv1alpha1.SyncPipeline{}
+		errCJ := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "erp-to-quotes-extract"}, cj)
+		errD := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "erp-to-quotes-worker"}, d)
+		errP := c.Get(ctx, client.ObjectKeyFromObject(p), got)
+		ready := meta.FindStatusCondition(got.Status.Conditions, syncv1alpha1.ConditionReady)
+		if errCJ == nil && errD == nil && errP == nil && ready != nil && ready.Status == metav1.ConditionTrue {
+			if img := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; img != "registry.example/sisporta:from-env" {
+				t.Errorf("extractor image %q, want SISPORTA_RUNNER_IMAGE", img)
+			}
+			return
+		}
+		last = fmt.Sprintf("cronjob: %v, deployment: %v, pipeline: %v, ready: %+v", errCJ, errD, errP, ready)
+		if time.Now().After(deadline) {
+			t.Fatalf("the manager did not reconcile the pipeline within 60s: %s", last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func testRedisURL() string {
+	host, port := os.Getenv("SISPORTA_TEST_REDIS_HOST"), os.Getenv("SISPORTA_TEST_REDIS_PORT")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if port == "" {
+		port = "6379"
+	}
+	return fmt.Sprintf("redis://%s:%s/0", host, port)
 }

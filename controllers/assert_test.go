@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/pipeline"
 )
 
 func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
@@ -90,10 +90,8 @@ func assertEnv(t *testing.T, c corev1.Container, want map[string]string) {
 	}
 }
 
+// decodePipelineYAML reads the rendered config the way the extractor and
+// workers do.
 func decodePipelineYAML(doc string) (*syncv1alpha1.SyncPipeline, error) {
-	var obj map[string]any
-	if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-		return nil, err
-	}
-	return syncv1alpha1.Decode(obj)
+	return pipeline.Parse([]byte(doc))
 }
