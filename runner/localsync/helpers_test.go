@@ -33,9 +33,14 @@ func quietLog(t *testing.T) logr.Logger {
 // sync runs one complete run through the real Redis.
 func (e *env) sync(t *testing.T, p *syncv1alpha1.SyncPipeline) *localsync.Summary {
 	t.Helper()
+	return runWith(t, p, e.src.DSN, e.dst.DSN)
+}
+
+func runWith(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN string) *localsync.Summary {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sum, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN,
+	sum, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN,
 		RedisURL: testutil.RedisURL(), Log: quietLog(t)})
 	if err != nil {
 		t.Fatalf("sync: %v", err)

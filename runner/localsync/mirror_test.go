@@ -162,3 +162,38 @@ func TestUpdatesInsertsDeletesAndFilterLeavesPropagate(t *testing.T) {
 		t.Errorf("products: written %d deleted %d, want 1 (entered the filter) and 1 (left it)", pr.RowsWritten, pr.RowsDeleted)
 	}
 }
+
+func TestQuerySource(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedAwkward(t, e)
+	p := testutil.Pipeline(t, `
+apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: query}
+spec:
+  schedule: "@hourly"
+  source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  batchSize: 5
+  entities:
+  - name: dealer-orders
+    source:
+      query: "SELECT o.dealer_id, o.line, d.name AS dealer, o.amount FROM `+"`order`"+` o JOIN dealers d ON d.id = o.dealer_id"
+      keyColumns: [dealer_id, line]
+      where: "amount > 2"
+    target: {table: dealer_orders}
+    cleanup: {mode: Delete, maxDeletePercent: 50}
+`)
+	s := e.sync(t, p)
+	mustSucceed(t, s)
+	const q = "SELECT o.dealer_id, o.line, d.name, o.amount FROM `order` o JOIN dealers d ON d.id = o.dealer_id WHERE o.amount > 2"
+	sameRows(t, e, q, "SELECT dealer_id, line, dealer, amount FROM dealer_orders")
+	e.src.Exec(t, "DELETE FROM `order` WHERE dealer_id = 6 AND `line` IN ('a', 'B')")
+	s = e.sync(t, p)
+	mustSucceed(t, s)
+	if got := entity(t, s, "dealer-orders"); got.RowsDeleted != 2 {
+		t.Errorf("deleted %d, want 2", got.RowsDeleted)
+	}
+	sameRows(t, e, q, "SELECT dealer_id, line, dealer, amount FROM dealer_orders")
+}

@@ -18,35 +18,11 @@ const lookupChunk = 200
 // it does not have it.
 func (s *Source) Existing(ctx context.Context, e *Entity, keys []Row) ([]bool, error) {
 	out := make([]bool, len(keys))
-	kc := e.keyCols()
 	for start := 0; start < len(keys); start += lookupChunk {
 		end := min(start+lookupChunk, len(keys))
-		b := &sqlBuilder{d: s.d}
-		// Candidates as a derived table: SELECT 0 AS sisporta_i, <k1> AS sisporta_k1 ... UNION ALL ...
-		var branches []string
-		for i := start; i < end; i++ {
-			parts := []string{strconv.Itoa(i) + " AS sisporta_i"}
-			for j := range kc {
-				parts = append(parts, b.param(&kc[j], keyArg(&kc[j], keys[i][j]))+" AS sisporta_k"+strconv.Itoa(j))
-			}
-			branches = append(branches, "SELECT "+strings.Join(parts, ", "))
-		}
-		var match []string
-		for j := range kc {
-			match = append(match, "sisporta_s."+s.d.quote(kc[j].Source)+" = sisporta_c.sisporta_k"+strconv.Itoa(j))
-		}
-		cond := strings.Join(match, " AND ")
-		if e.Spec.Where != "" {
-			cond = "(" + e.Spec.Where + ") AND " + cond
-		}
-		from := e.from
-		if strings.HasSuffix(from, " AS sisporta_q") {
-			from = strings.TrimSuffix(from, " AS sisporta_q")
-		}
-		q := "SELECT sisporta_c.sisporta_i FROM (" + strings.Join(branches, " UNION ALL ") + ") sisporta_c" +
-			" WHERE EXISTS (SELECT 1 FROM " + from + " sisporta_s WHERE " + cond + ")"
+		q, args := buildLookup(s.d, e, keys, start, end)
 		err := s.d.readOnly(ctx, s.db, func(tx querier) error {
-			rows, err := tx.QueryContext(ctx, q, b.args...)
+			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return err
 			}
@@ -77,4 +53,31 @@ func keyArg(c *column, v []byte) any {
 		return v
 	}
 	return string(v)
+}
+
+// buildLookup renders the existence check of keys[start:end]: the candidates
+// as a derived table, each kept when the source has a row equal to it.
+func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []any) {
+	kc := e.keyCols()
+	b := &sqlBuilder{d: d}
+	var branches []string
+	for i := start; i < end; i++ {
+		parts := []string{strconv.Itoa(i) + " AS sisporta_i"}
+		for j := range kc {
+			parts = append(parts, b.param(&kc[j], keyArg(&kc[j], keys[i][j]))+" AS sisporta_k"+strconv.Itoa(j))
+		}
+		branches = append(branches, "SELECT "+strings.Join(parts, ", "))
+	}
+	var match []string
+	for j := range kc {
+		match = append(match, "sisporta_s."+d.quote(kc[j].Source)+" = sisporta_c.sisporta_k"+strconv.Itoa(j))
+	}
+	cond := strings.Join(match, " AND ")
+	if e.Spec.Where != "" {
+		cond = "(" + e.Spec.Where + ") AND " + cond
+	}
+	from := strings.TrimSuffix(e.from, " AS sisporta_q")
+	q := "SELECT sisporta_c.sisporta_i FROM (" + strings.Join(branches, " UNION ALL ") + ") sisporta_c" +
+		" WHERE EXISTS (SELECT 1 FROM " + from + " sisporta_s WHERE " + cond + ")"
+	return q, b.args
 }

@@ -159,15 +159,15 @@ func (mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string)
 		if p, s, ok := ct.DecimalSize(); ok {
 			rc.Precision, rc.Scale = int(p), int(s)
 		}
+		// Result metadata carries no lengths: text and binary columns get
+		// the widest types (key columns are narrowed by Resolve).
 		switch rc.Type {
-		case "varchar", "char", "enum", "set":
-			rc.Type, rc.FullType = "varchar", fmt.Sprintf("varchar(%d)", max(1, min(rc.MaxLength, 16383)))
-		case "binary", "varbinary":
-			rc.FullType = fmt.Sprintf("varbinary(%d)", max(1, min(rc.MaxLength, 65000)))
-		case "text", "json":
+		case "varchar", "char", "enum", "set", "text", "json":
 			rc.Type, rc.FullType = "longtext", "longtext"
-		case "blob", "geometry":
-			rc.FullType = map[string]string{"blob": "longblob", "geometry": "geometry"}[rc.Type]
+		case "binary", "varbinary", "blob":
+			rc.Type, rc.FullType = "longblob", "longblob"
+		case "geometry":
+			rc.FullType = "geometry"
 		case "decimal":
 			rc.FullType = fmt.Sprintf("decimal(%d,%d)", rc.Precision, rc.Scale)
 		case "datetime", "timestamp", "time":

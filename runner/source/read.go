@@ -42,34 +42,10 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	if req.KeysOnly {
 		cols = e.keyCols()
 	}
-	var sel []string
-	for _, c := range cols {
-		sel = append(sel, s.d.quote(c.Source))
-	}
-	b := &sqlBuilder{d: s.d}
-	var conds []string
-	if e.Spec.Where != "" {
-		conds = append(conds, "("+e.Spec.Where+")")
-	}
-	if req.After != nil {
-		conds = append(conds, b.after(e.keyCols(), req.After))
-	}
-	if req.Cursor != nil {
-		if c := b.cursor(e.cursor, req.Cursor); c != "" {
-			conds = append(conds, c)
-		}
-	}
-	var order []string
-	for _, c := range e.keyCols() {
-		order = append(order, s.d.quote(c.Source))
-	}
-	// One row more than asked tells whether anything follows, so the last
-	// page is known as such without another query.
-	q := s.d.limitQuery(strings.Join(sel, ", "), e.from, strings.Join(conds, " AND "), strings.Join(order, ", "), req.Limit+1)
-
+	q, args := buildPageQuery(s.d, e, req)
 	page := &Page{}
 	err := s.d.readOnly(ctx, s.db, func(tx querier) error {
-		rows, err := tx.QueryContext(ctx, q, b.args...)
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
@@ -120,6 +96,40 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 		return nil, fmt.Errorf("entity %s: reading the source: %w", e.Name, s.redact(err))
 	}
 	return page, nil
+}
+
+// buildPageQuery renders the keyset query of a page and its arguments.
+func buildPageQuery(d dialect, e *Entity, req PageRequest) (string, []any) {
+	cols := e.cols
+	if req.KeysOnly {
+		cols = e.keyCols()
+	}
+	var sel []string
+	for _, c := range cols {
+		sel = append(sel, d.quote(c.Source))
+	}
+	b := &sqlBuilder{d: d}
+	var conds []string
+	if e.Spec.Where != "" {
+		conds = append(conds, "("+e.Spec.Where+")")
+	}
+	if req.After != nil {
+		conds = append(conds, b.after(e.keyCols(), req.After))
+	}
+	if req.Cursor != nil {
+		if c := b.cursor(e.cursor, req.Cursor); c != "" {
+			conds = append(conds, c)
+		}
+	}
+	var order []string
+	for _, c := range e.keyCols() {
+		order = append(order, d.quote(c.Source))
+	}
+	// One row more than asked tells whether anything follows, so the last
+	// page is known as such without another query.
+	q := d.limitQuery(strings.Join(sel, ", "), e.from, strings.Join(conds, " AND "), strings.Join(order, ", "), req.Limit+1)
+
+	return q, b.args
 }
 
 func keyPositions(cols []column) []int {

@@ -88,3 +88,29 @@ func charsetWidth(clause string) int {
 	}
 	return 4
 }
+
+// narrowKeys gives key columns of unbounded text or binary type (a query's
+// result carries no lengths) the widest type MySQL can index, sharing the
+// 3072-byte key limit among them; text keys compare in binary, so the
+// target never merges rows the source tells apart.
+func narrowKeys(cols []column) {
+	var wide []int
+	for i, c := range cols {
+		u := strings.ToUpper(c.Type)
+		if c.Key > 0 && (strings.HasPrefix(u, "LONGTEXT") || strings.HasPrefix(u, "LONGBLOB") || strings.HasPrefix(u, "TEXT") || strings.HasPrefix(u, "BLOB")) {
+			wide = append(wide, i)
+		}
+	}
+	if len(wide) == 0 {
+		return
+	}
+	budget := (maxKeyBytes - 64) / len(wide)
+	for _, i := range wide {
+		c := &cols[i].Column
+		if c.Kind.IsBinary() {
+			c.Type = fmt.Sprintf("VARBINARY(%d)", budget)
+		} else {
+			c.Type = fmt.Sprintf("VARCHAR(%d) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", budget/4)
+		}
+	}
+}

@@ -248,6 +248,7 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 		sc.Source = rc.Name
 		e.cursor = &column{Column: sc, raw: rc}
 	}
+	narrowKeys(e.cols)
 	for _, c := range e.cols {
 		e.Schema.Columns = append(e.Schema.Columns, c.Column)
 	}

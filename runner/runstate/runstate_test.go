@@ -1,0 +1,84 @@
+package runstate_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/testutil"
+)
+
+func TestRunSummaryOnRealRedis(t *testing.T) {
+	ctx := context.Background()
+	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	s := runstate.NewStore(rdb)
+	q := "sisporta.test." + testutil.Random(4)
+	defer s.Purge(ctx, q) //nolint:errcheck
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	id1, err := s.NewRunID(ctx, q, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, _ := s.NewRunID(ctx, q, now) // same clock: still larger
+	id3, _ := s.NewRunID(ctx, q, now.Add(-time.Hour))
+	if !(id2 > id1 && id3 > id2) {
+		t.Fatalf("run IDs not increasing: %d %d %d", id1, id2, id3)
+	}
+
+	for _, id := range []int64{id1, id2} {
+		if err := s.Start(ctx, q, runstate.Meta{ID: id, Pipeline: "test/p", SnapshotTime: now, StartTime: now, Entities: []string{"a", "b"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Run 1: both entities succeed, one with a tripped guard.
+	_ = s.SetExtract(ctx, q, id1, "a", runstate.Extract{RowsRead: 10, Batches: 1, Done: true})
+	_ = s.SetExtract(ctx, q, id1, "b", runstate.Extract{RowsRead: 5, Batches: 1, Done: true})
+	_ = s.AddProgress(ctx, q, id1, "a", 4, 6)
+	r, err := s.Get(ctx, q, id1)
+	if err != nil || r.Result() != runstate.ResultRunning {
+		t.Fatalf("before finals: %v %v", r, err)
+	}
+	if read, written, unchanged, _ := r.Totals(); read != 15 || written != 4 || unchanged != 6 {
+		t.Errorf("progress totals %d %d %d", read, written, unchanged)
+	}
+	_ = s.SetFinal(ctx, q, id1, "a", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 10, RowsWritten: 4, RowsUnchanged: 6, EndTime: now.Add(time.Minute)})
+	_ = s.SetFinal(ctx, q, id1, "b", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 5, RowsDeleted: 0, EndTime: now.Add(2 * time.Minute),
+		Cleanup: &runstate.Cleanup{Result: runstate.CleanupGuardTripped, Deleted: 3, Message: "guard: ..."}})
+	// Run 2: one entity fails to extract.
+	_ = s.SetExtract(ctx, q, id2, "a", runstate.Extract{Error: "entity a: table gone"})
+	_ = s.SetFinal(ctx, q, id2, "a", runstate.Final{Result: runstate.ResultFailed, Error: "entity a: table gone", EndTime: now})
+	_ = s.SetFinal(ctx, q, id2, "b", runstate.Final{Result: runstate.ResultSucceeded, EndTime: now})
+
+	last, ok, err := s.Latest(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Meta.ID != id2 || last.Result() != runstate.ResultPartiallyFailed || last.FailedEntities()[0] != "a" {
+		t.Errorf("last = %d %s %v", last.Meta.ID, last.Result(), last.FailedEntities())
+	}
+	if ok == nil || ok.Meta.ID != id1 || ok.Result() != runstate.ResultSucceeded {
+		t.Fatalf("last successful = %+v", ok)
+	}
+	if end, done := ok.CompletionTime(); !done || !end.Equal(now.Add(2*time.Minute)) {
+		t.Errorf("completion %s %v", end, done)
+	}
+	if err := s.SetCursor(ctx, q, "a", "2024-01-01 00:00:00"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Cursor(ctx, q, "a"); c != "2024-01-01 00:00:00" {
+		t.Errorf("cursor %q", c)
+	}
+	if err := s.Purge(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := s.Recent(ctx, q, 10); len(runs) != 0 {
+		t.Errorf("%d runs left after purge", len(runs))
+	}
+}
