@@ -3,6 +3,7 @@ package controllers
 import (
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/utils/ptr"
@@ -37,6 +38,10 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 		}
 		return conditionIs(p, syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
 	})
+	id := queue.PipelineID(ns, "erp")
+	if got := testutil.ToFloat64(queueTasks.WithLabelValues(id, "pending")); got != 120 {
+		t.Errorf("sisporta_pipeline_queue_tasks{state=pending} %v, want 120", got)
+	}
 	getObject(t, ns, "erp-worker", &policyv1.PodDisruptionBudget{})
 	waitEvent(t, ns, "erp", "Scaled", "from 0 to 3")
 

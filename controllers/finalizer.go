@@ -53,6 +53,7 @@ func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline)
 		r.note(p, corev1.EventTypeNormal, "QueuePurged", "Purge", fmt.Sprintf("purged queue %s and its run summary from Redis", q))
 	}
 	r.redis.forgetPipeline(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+	forgetMetrics(p)
 	patch := client.MergeFrom(p.DeepCopy())
 	controllerutil.RemoveFinalizer(p, finalizerPurge)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, p, patch))

@@ -68,6 +68,21 @@ func TestUnreachableRedisDegradesAndRecovers(t *testing.T) {
 		t.Errorf("message %q: want the address and where the URL comes from", msg)
 	}
 	waitEvent(t, ns, "erp", ReasonRedisUnreachable, "127.0.0.1:1")
+
+	// Retried with a growing delay, not in a loop: over the next several
+	// seconds a handful of looks, where a hot loop would make thousands.
+	start, since := reconcileCount(ns, "erp"), time.Now()
+	eventually(t, "some time passes", func() error {
+		if time.Since(since) < 6*time.Second {
+			return errorf("waiting")
+		}
+		return nil
+	})
+	n := reconcileCount(ns, "erp") - start
+	t.Logf("%d reconciles in %s while Redis was unreachable", n, time.Since(since).Round(time.Second))
+	if n > 20 {
+		t.Errorf("%d reconciles in %s while Redis was unreachable: want a backoff", n, time.Since(since).Round(time.Second))
+	}
 	// The objects are in place all the same.
 	getObject(t, ns, "erp-extract", &batchv1.CronJob{})
 

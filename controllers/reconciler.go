@@ -7,6 +7,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -99,18 +101,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return r.reconcileStatus(ctx, st, stepErr)
 }
 
-// result turns the outcome of a reconcile into the next look: errors back
-// off (the rate limiter grows the delay), work in flight is polled often,
-// an idle pipeline rarely.
+// result turns the outcome of a reconcile into the next look. Problems a
+// person must fix are retried after a delay that grows with how long the
+// pipeline has been degraded: no hot loop, no error log per retry, and
+// recovery without help once the cause is gone. API errors go to the
+// controller's rate limiter. Work in flight is polled often, an idle
+// pipeline rarely.
 func (r *Reconciler) result(ctx context.Context, st *pipelineState, stepErr error) (ctrl.Result, error) {
 	var pr *problem
 	switch {
 	case stepErr == nil:
-	case errors.As(stepErr, &pr) && !pr.retry:
-		// Only a change to the pipeline or a Secret can fix it; both are watched.
-		return ctrl.Result{}, nil
 	case errors.As(stepErr, &pr):
-		return ctrl.Result{}, stepErr
+		if !pr.retry {
+			// Only a change to the pipeline can fix it, and that is watched.
+			return ctrl.Result{}, nil
+		}
 	case apierrors.IsConflict(stepErr):
 		log.FromContext(ctx).V(1).Info("object changed while reconciling; retrying", "reason", stepErr.Error())
 		return ctrl.Result{RequeueAfter: time.Second}, nil
@@ -119,7 +124,9 @@ func (r *Reconciler) result(ctx context.Context, st *pipelineState, stepErr erro
 	}
 	for _, p := range st.problems {
 		if p.retry {
-			return ctrl.Result{}, p
+			after := problemBackoff(st)
+			log.FromContext(ctx).Info("the pipeline has a problem; looking again later", "reason", p.reason, "after", after.String())
+			return ctrl.Result{RequeueAfter: after}, nil
 		}
 	}
 	after := r.IdleRequeue
@@ -130,6 +137,19 @@ func (r *Reconciler) result(ctx context.Context, st *pipelineState, stepErr erro
 		after = st.requeueAfter
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// maxProblemBackoff caps the delay between looks at a degraded pipeline.
+const maxProblemBackoff = 5 * time.Minute
+
+// problemBackoff is half the time the pipeline has been degraded, between
+// one second and maxProblemBackoff: 1s, 1s, 2s, 4s... as the problem lasts.
+func problemBackoff(st *pipelineState) time.Duration {
+	var age time.Duration
+	if c := meta.FindStatusCondition(st.status.Conditions, syncv1alpha1.ConditionDegraded); c != nil && c.Status == metav1.ConditionTrue {
+		age = st.now.Sub(c.LastTransitionTime.Time)
+	}
+	return min(max(age/2, time.Second), maxProblemBackoff)
 }
 
 func (r *Reconciler) ensureFinalizer(ctx context.Context, p *syncv1alpha1.SyncPipeline) error {

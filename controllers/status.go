@@ -54,6 +54,7 @@ func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, ste
 	scrubStatus(s, st.secretValues)
 	r.emitEvents(st, runs)
 
+	recordMetrics(st.p, s)
 	if statusChanged(&st.p.Status, s) {
 		patch := client.MergeFrom(st.p.DeepCopy())
 		st.p.Status = *s

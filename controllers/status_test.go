@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,6 +112,13 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	}
 	if s.NextScheduleTime == nil || !s.NextScheduleTime.After(time.Now()) {
 		t.Errorf("nextScheduleTime %v, want a future time", s.NextScheduleTime)
+	}
+	id := queue.PipelineID(ns, "erp")
+	if lag := testutil.ToFloat64(pipelineLag.WithLabelValues(id)); lag != 180 {
+		t.Errorf("sisporta_pipeline_lag_seconds %v, want 180", lag)
+	}
+	if ts := testutil.ToFloat64(lastSuccess.WithLabelValues(id)); ts != float64(snap.Unix()) {
+		t.Errorf("last success snapshot metric %v, want %d", ts, snap.Unix())
 	}
 	waitEvent(t, ns, "erp", "RunStarted", "run "+run1.ID()+" started")
 	waitEvent(t, ns, "erp", "RunSucceeded", "110 rows read")

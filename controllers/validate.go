@@ -6,6 +6,9 @@ import (
 	"strings"
 )
 
+// keepsLastValid tells what an invalid change does to a running pipeline.
+const keepsLastValid = " (the extractor and workers keep their last valid settings until this is fixed)"
+
 // reconcileValidate refuses what the API server's rules cannot express
 // (unique column names, schedules that parse, names that fit the objects
 // derived from them) before anything is created from the spec.
@@ -15,11 +18,11 @@ func (r *Reconciler) reconcileValidate(_ context.Context, st *pipelineState) err
 		return st.fail(ReasonInvalidSpec, fmt.Sprintf("metadata.name is %d characters long; the CronJob named after it may have at most 52, so a pipeline name may have at most %d: recreate the pipeline under a shorter name", n, maxPipelineNameLength), false)
 	}
 	if err := p.Validate(); err != nil {
-		return st.fail(ReasonInvalidSpec, "the spec is invalid: "+strings.ReplaceAll(err.Error(), "\n", "; "), false)
+		return st.fail(ReasonInvalidSpec, "the spec is invalid: "+strings.ReplaceAll(err.Error(), "\n", "; ")+keepsLastValid, false)
 	}
 	s, err := parseSchedule(p.Spec.Schedule, p.Spec.TimeZone)
 	if err != nil {
-		return st.fail(ReasonInvalidSchedule, err.Error(), false)
+		return st.fail(ReasonInvalidSchedule, err.Error()+keepsLastValid, false)
 	}
 	st.schedule = s
 	return nil
