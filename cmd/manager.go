@@ -95,6 +95,9 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 	if err != nil {
 		return fmt.Errorf("cannot create the manager: %w", err)
 	}
+	if o.defaultRedisURL == "" {
+		o.defaultRedisURL = os.Getenv("SISPORTA_DEFAULT_REDIS_URL")
+	}
 	if err := setupControllers(mgr, o); err != nil {
 		return err
 	}
@@ -104,7 +107,8 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	log.Info("starting manager", "version", versionString(), "namespace", o.namespace, "leaderElect", o.leaderElect, "runnerImage", o.runnerImage)
+	log.Info("starting manager", "version", versionString(), "namespace", o.namespace, "leaderElect", o.leaderElect,
+		"runnerImage", o.runnerImage, "defaultRedis", o.defaultRedisURL != "")
 	if err := mgr.Start(cmd.Context()); err != nil && !errors.Is(err, cmd.Context().Err()) {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
@@ -117,13 +121,9 @@ var skipControllerNameValidation bool
 
 // setupControllers registers the reconcilers with the manager.
 func setupControllers(mgr ctrl.Manager, o *managerOptions) error {
-	redisURL := o.defaultRedisURL
-	if redisURL == "" {
-		redisURL = os.Getenv("SISPORTA_DEFAULT_REDIS_URL")
-	}
 	return controllers.SetupWithManager(mgr, controllers.Options{
 		RunnerImage:     o.runnerImage,
-		DefaultRedisURL: redisURL,
+		DefaultRedisURL: o.defaultRedisURL,
 	})
 }
 

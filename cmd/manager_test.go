@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,25 @@ func TestManagerWithoutClusterSaysWhatIsMissing(t *testing.T) {
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		t.Fatal("manager started without a cluster")
+	}
+	t.Log(err)
+}
+
+func TestManagerRefusesABadDefaultRedisURLWithoutShowingIt(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.KubeConfig(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", kubeconfig)
+	t.Setenv("SISPORTA_DEFAULT_REDIS_URL", "rediz://:S3cret-pw@redis:6379/0")
+	root := newRootCommand()
+	root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0"})
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "SISPORTA_DEFAULT_REDIS_URL") {
+		t.Fatalf("got %v, want an error naming the setting", err)
+	}
+	if strings.Contains(err.Error(), "S3cret-pw") {
+		t.Errorf("the error shows the password: %v", err)
 	}
 	t.Log(err)
 }

@@ -25,9 +25,10 @@ const (
 	ReasonExtractionFailed   = "ExtractionFailed"
 	ReasonRunFailed          = "RunFailed"
 
-	ReasonCleanupGuardTripped = "CleanupGuardTripped"
-	ReasonDeadTasks           = "DeadTasks"
-	ReasonWorkersUnavailable  = "WorkersUnavailable"
+	ReasonCleanupGuardTripped  = "CleanupGuardTripped"
+	ReasonRunSummaryUnreadable = "RunSummaryUnreadable"
+	ReasonDeadTasks            = "DeadTasks"
+	ReasonWorkersUnavailable   = "WorkersUnavailable"
 
 	ReasonSynced           = "Synced"
 	ReasonAwaitingFirstRun = "AwaitingFirstRun"

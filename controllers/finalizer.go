@@ -43,13 +43,13 @@ func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline)
 	}
 
 	q := queue.Name(p.Namespace, p.Name)
-	if err := r.purgeQueue(ctx, p, q); err != nil {
+	if purged, err := r.purgeQueue(ctx, p, q); err != nil {
 		if deleting < r.FinalizerTimeout {
 			r.note(p, corev1.EventTypeWarning, "QueueNotPurged", "Purge", fmt.Sprintf("cannot purge queue %s yet: %v; retrying", q, err))
 			return ctrl.Result{}, err
 		}
 		r.note(p, corev1.EventTypeWarning, "QueueNotPurged", "Purge", fmt.Sprintf("gave up purging queue %s after %s: %v; its tasks and the keys asynq:{%s}:* and sisporta:{%s}:* remain in Redis until removed by hand", q, r.FinalizerTimeout, err, q, q))
-	} else {
+	} else if purged {
 		r.note(p, corev1.EventTypeNormal, "QueuePurged", "Purge", fmt.Sprintf("purged queue %s and its run summary from Redis", q))
 	}
 	r.redis.forgetPipeline(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
@@ -110,17 +110,17 @@ func (r *Reconciler) stopRunners(ctx context.Context, p *syncv1alpha1.SyncPipeli
 // purgeQueue deletes the pipeline's asynq queue and run summary. The Redis
 // URL comes from the pipeline's Secret, the default, or, when the Secret
 // is already gone, what this process last used for the pipeline.
-func (r *Reconciler) purgeQueue(ctx context.Context, p *syncv1alpha1.SyncPipeline, q string) error {
+func (r *Reconciler) purgeQueue(ctx context.Context, p *syncv1alpha1.SyncPipeline, q string) (purged bool, err error) {
 	url := r.redisURLForPurge(ctx, p)
 	if url == "" {
 		if p.Spec.Queue.RedisSecretRef == nil {
-			return nil // no Redis was ever configured: nothing to purge
+			return false, nil // no Redis was ever configured: nothing to purge
 		}
-		return fmt.Errorf("Secret %q named by spec.queue.redisSecretRef is gone and this operator never used it", p.Spec.Queue.RedisSecretRef.Name)
+		return false, fmt.Errorf("Secret %q named by spec.queue.redisSecretRef is gone and this operator never used it", p.Spec.Queue.RedisSecretRef.Name)
 	}
 	conn, err := r.redis.get(ctx, url)
 	if err != nil {
-		return err
+		return false, err
 	}
 	err = conn.inspector.DeleteQueue(q, true)
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
@@ -130,14 +130,14 @@ func (r *Reconciler) purgeQueue(ctx context.Context, p *syncv1alpha1.SyncPipelin
 		log.FromContext(ctx).Info("asynq refused to delete the queue; removing its keys", "queue", q, "reason", redact.Err(err, url).Error())
 		if err := removeQueueKeys(ctx, conn, q); err != nil {
 			r.redis.drop(url)
-			return redact.Err(err, url)
+			return false, redact.Err(err, url)
 		}
 	}
 	if err := conn.runs.Purge(ctx, q); err != nil {
 		r.redis.drop(url)
-		return redact.Err(err, url)
+		return false, redact.Err(err, url)
 	}
-	return nil
+	return true, nil
 }
 
 func (r *Reconciler) redisURLForPurge(ctx context.Context, p *syncv1alpha1.SyncPipeline) string {

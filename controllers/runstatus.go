@@ -53,9 +53,13 @@ func observeRuns(ctx context.Context, conn *redisConn, queueName string) (*runVi
 	return v, nil
 }
 
-// applyRuns fills the run parts of the status from the summary.
+// applyRuns fills the run parts of the status from the summary; what the
+// summary no longer holds (it expires, Redis may be flushed) keeps its
+// last known value.
 func applyRuns(s *syncv1alpha1.SyncPipelineStatus, spec []syncv1alpha1.EntitySpec, v *runView) {
-	s.LastRun = runStatus(v.last)
+	if v.last != nil {
+		s.LastRun = runStatus(v.last)
+	}
 	if v.lastSucceeded != nil {
 		s.LastSuccessfulRun = runStatus(v.lastSucceeded)
 	}

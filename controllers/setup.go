@@ -58,6 +58,11 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	if o.RunnerImage == "" {
 		return fmt.Errorf("no runner image: start the manager with --runner-image (or SISPORTA_RUNNER_IMAGE) set to the operator's own image")
 	}
+	if o.DefaultRedisURL != "" {
+		if err := checkRedisURL(o.DefaultRedisURL); err != nil {
+			return fmt.Errorf("the default Redis URL (--default-redis-url or SISPORTA_DEFAULT_REDIS_URL) is not usable: %v; write redis://[:password@]host:port[/db]", err)
+		}
+	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -90,8 +95,8 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToPipelines), builder.OnlyMetadata).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: 2,
-			// Errors (an unreachable Redis, a missing Secret) retry from 1s
-			// doubling to 5m: never a hot loop, and recovery without help.
+			// API errors retry from 1s doubling to 5m (problems of the
+			// pipeline itself have their own delay, see result).
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
 		}).
 		Complete(r)

@@ -37,9 +37,9 @@ func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, ste
 	if st.redis != nil {
 		v, err := observeRuns(ctx, st.redis, queue.Name(st.p.Namespace, st.p.Name))
 		if err != nil {
-			r.redis.drop(st.redisURL)
-			st.problems = append(st.problems, &problem{reason: ReasonRedisUnreachable, blocksReady: true, retry: true,
-				message: fmt.Sprintf("cannot read the run summary from Redis at %s: %v", st.redis.addr, redact.Err(err, st.redisURL))})
+			// Redis answered the queue read just before: the summary itself
+			// is the trouble. Run results keep their last known values.
+			st.warn(ReasonRunSummaryUnreadable, fmt.Sprintf("cannot read the run summary in Redis at %s: %v; run results shown are the last known ones", st.redis.addr, redact.Err(err, st.redisURL)), false)
 		} else {
 			runs = v
 			applyRuns(s, st.p.Spec.Entities, v)
