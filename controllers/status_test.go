@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
@@ -238,4 +240,33 @@ func tableRow(t *testing.T, ns, name string) map[string]any {
 		row[c.Name] = table.Rows[0].Cells[i]
 	}
 	return row
+}
+
+// TestScheduleTimesFollowTheCronJob: lastScheduleTime is the CronJob's,
+// nextScheduleTime comes from the schedule in its time zone.
+func TestScheduleTimesFollowTheCronJob(t *testing.T) {
+	ns := newNamespace(t)
+	createDSNSecrets(t, ns)
+	createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) {
+		p.Spec.Schedule = "30 2 * * *"
+		p.Spec.TimeZone = ptr.To("Asia/Kolkata") // UTC+5:30, no daylight saving
+	}))
+	cj := getObject(t, ns, "erp-extract", &batchv1.CronJob{})
+	last := metav1.NewTime(time.Now().Add(-5 * time.Minute).UTC().Truncate(time.Second))
+	updateStatus(t, cj, func(cj *batchv1.CronJob) { cj.Status.LastScheduleTime = &last })
+	eventually(t, "schedule times in the status", func() error {
+		s := getPipeline(t, ns, "erp").Status
+		if s.LastScheduleTime == nil || !s.LastScheduleTime.Equal(&last) {
+			return errorf("lastScheduleTime %v, want %s", s.LastScheduleTime, last)
+		}
+		if s.NextScheduleTime == nil {
+			return errorf("no nextScheduleTime")
+		}
+		// 02:30 in Kolkata is 21:00 UTC, within the next day.
+		next := s.NextScheduleTime.UTC()
+		if next.Hour() != 21 || next.Minute() != 0 || !next.After(time.Now()) || next.After(time.Now().Add(24*time.Hour)) {
+			return errorf("nextScheduleTime %s, want the next 21:00Z", next)
+		}
+		return nil
+	})
 }
