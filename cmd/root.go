@@ -16,6 +16,9 @@ func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCommand()
+	if stop := startProfile(); stop != nil {
+		defer stop()
+	}
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "sisporta:", err)
 		var coded interface{ ExitCode() int }

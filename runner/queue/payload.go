@@ -153,14 +153,21 @@ func encodeKey(k schema.Row, kinds []schema.Kind) json.RawMessage {
 	return appendRow(nil, k, kinds)
 }
 
-// DecodeBatch reads what EncodeBatch wrote.
+// DecodeBatch reads what EncodeBatch wrote. The header is decoded by
+// encoding/json; the rows, always the last field, by the row codec straight
+// from the payload (values without escapes share its memory), so the
+// largest part is scanned once.
 func DecodeBatch(payload []byte) (*Batch, error) {
 	data, err := gunzipIfNeeded(payload)
 	if err != nil {
 		return nil, err
 	}
+	head, rowsAt, err := splitRows(data)
+	if err != nil {
+		return nil, err
+	}
 	var h batchHeader
-	if err := json.Unmarshal(data, &h); err != nil {
+	if err := json.Unmarshal(head, &h); err != nil {
 		return nil, fmt.Errorf("batch payload is not valid: %w", err)
 	}
 	if h.Version != PayloadVersion {
@@ -174,10 +181,40 @@ func DecodeBatch(payload []byte) (*Batch, error) {
 	if b.Hi, err = decodeKey(h.Hi, keyKinds); err != nil {
 		return nil, err
 	}
-	if b.Rows, err = parseRows(h.Rows, kindsOf(b.Schema, b.KeysOnly)); err != nil {
+	p := &rowParser{data: data, pos: rowsAt, share: true}
+	if b.Rows, err = p.rows(kindsOf(b.Schema, b.KeysOnly)); err != nil {
 		return nil, err
 	}
 	return &b, nil
+}
+
+// splitRows finds the "rows" field (the payload's last) and returns the
+// header as a JSON object without it, and where the rows' value starts.
+func splitRows(data []byte) (head []byte, rowsAt int, err error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, 0, fmt.Errorf("batch payload is not a JSON object")
+	}
+	for dec.More() {
+		before := dec.InputOffset()
+		key, err := dec.Token()
+		if err != nil {
+			return nil, 0, fmt.Errorf("batch payload is not valid: %w", err)
+		}
+		if key == "rows" {
+			i := int(dec.InputOffset())
+			for i < len(data) && (data[i] == ' ' || data[i] == ':' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r') {
+				i++
+			}
+			head = append(append(make([]byte, 0, before+1), data[:before]...), '}')
+			return head, i, nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, 0, fmt.Errorf("batch payload is not valid: %w", err)
+		}
+	}
+	return nil, 0, fmt.Errorf("batch payload has no rows")
 }
 
 func decodeKey(raw json.RawMessage, kinds []schema.Kind) (schema.Row, error) {

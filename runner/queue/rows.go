@@ -87,9 +87,14 @@ func appendJSONString(dst, s []byte) []byte {
 // errRows is returned for malformed row JSON.
 var errRows = errors.New("malformed rows in batch payload")
 
-// parseRows decodes what appendRows encodes.
+// parseRows decodes what appendRows encodes, copying every value.
 func parseRows(data []byte, kinds []schema.Kind) ([]schema.Row, error) {
 	p := &rowParser{data: data}
+	return p.rows(kinds)
+}
+
+// rows parses an array of rows at the parser's position.
+func (p *rowParser) rows(kinds []schema.Kind) ([]schema.Row, error) {
 	p.ws()
 	if p.peek() == 'n' { // "null": no rows
 		return nil, p.literal("null")
@@ -124,6 +129,9 @@ func parseRows(data []byte, kinds []schema.Kind) ([]schema.Row, error) {
 type rowParser struct {
 	data []byte
 	pos  int
+	// share lets values without escapes point into data instead of being
+	// copied (data must then outlive the rows).
+	share bool
 }
 
 func (p *rowParser) fail(msg string) error {
@@ -256,8 +264,13 @@ func (p *rowParser) str() ([]byte, error) {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if c == '"' {
-			out := make([]byte, p.pos-start)
-			copy(out, p.data[start:p.pos])
+			var out []byte
+			if p.share {
+				out = p.data[start:p.pos:p.pos]
+			} else {
+				out = make([]byte, p.pos-start)
+				copy(out, p.data[start:p.pos])
+			}
 			p.pos++
 			return out, nil
 		}

@@ -145,7 +145,7 @@ func TestBatchPayloadRoundTripAndCompression(t *testing.T) {
 	}
 	assertRowsEqual(t, b.Rows, got.Rows)
 
-	if _, err := DecodeBatch([]byte(`{"v":99}`)); err == nil || !strings.Contains(err.Error(), "version") {
+	if _, err := DecodeBatch([]byte(`{"v":99,"rows":[]}`)); err == nil || !strings.Contains(err.Error(), "version") {
 		t.Errorf("a payload of another version: %v", err)
 	}
 }

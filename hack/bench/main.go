@@ -1,0 +1,456 @@
+// Command bench measures Sisporta against the references of DESIGN.md §8 on
+// this machine: a table of N rows and 10 columns mirrored through Redis by
+// separate extractor and worker processes (full sync, no-op resync, 1%
+// changed + 0.5% deleted), beside LOAD DATA LOCAL INFILE and
+// mariadb-dump | mariadb of the same rows in the same run. It prints wall
+// time, rows/s and the peak RSS of each process.
+//
+//	go run ./hack/bench -rows 1000000
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+)
+
+var (
+	rows     = flag.Int("rows", 1_000_000, "rows in the benchmark table")
+	binPath  = flag.String("bin", "bin/sisporta", "the sisporta binary")
+	mysqlDSN = flag.String("mysql", "root@tcp(127.0.0.1:3306)/", "MariaDB/MySQL server (root)")
+	redisURL = flag.String("redis", "redis://127.0.0.1:6379/0", "Redis")
+	workers  = flag.Int("concurrency", 4, "worker concurrency")
+	batch    = flag.Int("batch", 1000, "batch size")
+	keep     = flag.Bool("keep", false, "keep the benchmark databases")
+)
+
+const (
+	srcDB = "sisporta_bench_src"
+	dstDB = "sisporta_bench_dst"
+	refDB = "sisporta_bench_ref"
+)
+
+type result struct {
+	name       string
+	wall       time.Duration
+	rows       int64
+	note       string
+	rssExtract int64 // KiB
+	rssWork    int64
+	cpuExtract time.Duration
+	cpuWork    time.Duration
+	cpuServers time.Duration // MariaDB and Redis, when their /proc entries are readable
+}
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	admin, err := open("")
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	fmt.Printf("preparing %d rows x 10 columns ...\n", *rows)
+	if err := prepare(admin); err != nil {
+		return err
+	}
+	if !*keep {
+		defer func() {
+			for _, db := range []string{srcDB, dstDB, refDB} {
+				_, _ = admin.Exec("DROP DATABASE IF EXISTS " + db)
+			}
+		}()
+	}
+	var results []result
+
+	r, err := loadDataReference(ctx)
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
+	if r, err := dumpPipeReference(); err == nil {
+		results = append(results, r)
+	} else {
+		fmt.Println("mariadb-dump | mariadb skipped:", err)
+	}
+
+	dir, err := os.MkdirTemp("", "sisporta-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	name := fmt.Sprintf("bench-%d", time.Now().Unix())
+	cfg := filepath.Join(dir, "pipeline.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(pipelineYAML, name, *batch, *workers)), 0o600); err != nil {
+		return err
+	}
+	q := queue.Name("default", name)
+	rdb, _, err := queue.Connect(ctx, *redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	runs := runstate.NewStore(rdb)
+	defer runs.Purge(ctx, q) //nolint:errcheck
+
+	for _, step := range []struct {
+		name   string
+		before func() error
+	}{
+		{"sisporta full sync (empty target)", nil},
+		{"sisporta no-op resync", nil},
+		{"sisporta 1% changed + 0.5% deleted", func() error { return change(admin) }},
+	} {
+		if step.before != nil {
+			if err := step.before(); err != nil {
+				return err
+			}
+		}
+		r, err := syncRun(ctx, runs, q, cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+		r.name = step.name
+		results = append(results, r)
+		if err := verifyMirror(admin); err != nil {
+			return fmt.Errorf("%s: %w", step.name, err)
+		}
+	}
+
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHAT\tWALL\tROWS/S\tEXTRACT RSS\tWORKER RSS\tEXTRACT CPU\tWORKER CPU\tMARIADB+REDIS CPU\tNOTE")
+	for _, r := range results {
+		rate := "-"
+		if r.rows > 0 && r.wall > 0 {
+			rate = fmt.Sprintf("%.0f", float64(r.rows)/r.wall.Seconds())
+		}
+		fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.wall.Seconds(), rate, mib(r.rssExtract), mib(r.rssWork), secs(r.cpuExtract), secs(r.cpuWork), secs(r.cpuServers), r.note)
+	}
+	return tw.Flush()
+}
+
+func secs(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func mib(kib int64) string {
+	if kib == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(kib)/1024)
+}
+
+const pipelineYAML = `apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: %s}
+spec:
+  schedule: "@hourly"
+  source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  batchSize: %d
+  workers: {concurrency: %d}
+  entities:
+  - name: orders
+    source: {table: orders}
+    target: {table: orders}
+    cleanup: {mode: Delete, maxDeletePercent: 5}
+`
+
+func open(db string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(*mysqlDSN)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DBName = db
+	cfg.AllowAllFiles = true
+	cfg.InterpolateParams = true
+	return sql.Open("mysql", cfg.FormatDSN())
+}
+
+func dsn(db string) string {
+	cfg, _ := mysql.ParseDSN(*mysqlDSN)
+	cfg.DBName = db
+	return cfg.FormatDSN()
+}
+
+const tableDDL = `(
+  id BIGINT NOT NULL PRIMARY KEY, customer_id INT NOT NULL, status VARCHAR(16) NOT NULL, title VARCHAR(80) NOT NULL,
+  amount DECIMAL(12,2) NOT NULL, quantity INT NOT NULL, created_at DATETIME(6) NOT NULL, updated_at DATETIME(6) NULL,
+  note VARCHAR(120) NULL, flags TINYINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
+
+// prepare makes the source table with MariaDB's sequence engine.
+func prepare(admin *sql.DB) error {
+	stmts := []string{
+		"DROP DATABASE IF EXISTS " + srcDB, "DROP DATABASE IF EXISTS " + dstDB, "DROP DATABASE IF EXISTS " + refDB,
+		"CREATE DATABASE " + srcDB + " CHARACTER SET utf8mb4", "CREATE DATABASE " + dstDB + " CHARACTER SET utf8mb4",
+		"CREATE DATABASE " + refDB + " CHARACTER SET utf8mb4",
+		"CREATE TABLE " + srcDB + ".orders " + tableDDL,
+		fmt.Sprintf(`INSERT INTO %s.orders SELECT seq, seq %% 5000, ELT(1 + seq %% 4, 'new', 'paid', 'shipped', 'closed'),
+  CONCAT('Garage door order ', seq), (seq %% 100000) / 7, seq %% 17, '2024-01-01 00:00:00' + INTERVAL seq SECOND,
+  IF(seq %% 3 = 0, NULL, '2024-06-01 12:00:00.123456' + INTERVAL seq SECOND), IF(seq %% 5 = 0, NULL, CONCAT('note ', MD5(seq))), seq %% 2
+FROM %s.seq_1_to_%d`, srcDB, srcDB, *rows),
+	}
+	for _, s := range stmts {
+		if _, err := admin.Exec(s); err != nil {
+			return fmt.Errorf("%.60s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// change updates 1% and deletes 0.5% of the source rows.
+func change(admin *sql.DB) error {
+	for _, s := range []string{
+		fmt.Sprintf("UPDATE %s.orders SET status = 'changed', amount = amount + 1 WHERE id %% 100 = 7", srcDB),
+		fmt.Sprintf("DELETE FROM %s.orders WHERE id %% 200 = 13", srcDB),
+	} {
+		if _, err := admin.Exec(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func verifyMirror(admin *sql.DB) error {
+	sum := func(db string) (string, error) {
+		var n int64
+		var s sql.NullString
+		err := admin.QueryRow(fmt.Sprintf(`SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', id, customer_id, status, title, amount, quantity, created_at, IFNULL(updated_at,'-'), IFNULL(note,'-'), flags))) FROM %s.orders`, db)).Scan(&n, &s)
+		return fmt.Sprintf("%d/%s", n, s.String), err
+	}
+	a, err := sum(srcDB)
+	if err != nil {
+		return err
+	}
+	b, err := sum(dstDB)
+	if err != nil {
+		return err
+	}
+	if a != b {
+		return fmt.Errorf("mirror differs from source: %s vs %s", b, a)
+	}
+	return nil
+}
+
+// syncRun runs `sisporta extract` and `sisporta work` as separate
+// processes and times them until the run is complete.
+func syncRun(ctx context.Context, runs *runstate.Store, q, cfg string) (result, error) {
+	env := append(os.Environ(), "SISPORTA_SOURCE_DSN="+dsn(srcDB), "SISPORTA_TARGET_DSN="+dsn(dstDB), "SISPORTA_REDIS_URL="+*redisURL)
+	servers0 := serverCPU()
+	start := time.Now()
+	work := exec.Command(*binPath, "work", "--config", cfg, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	work.Env = env
+	work.Stderr = &tail{}
+	if err := work.Start(); err != nil {
+		return result{}, err
+	}
+	extract := exec.Command(*binPath, "extract", "--config", cfg, "--max-pending", "200")
+	extract.Env, extract.Stdout = env, nil
+	exErr := &tail{}
+	extract.Stderr = exErr
+	if err := extract.Run(); err != nil {
+		_ = work.Process.Kill()
+		return result{}, fmt.Errorf("extract: %v: %s", err, exErr)
+	}
+	recent, err := runs.Recent(ctx, q, 1)
+	if err != nil || len(recent) == 0 {
+		_ = work.Process.Kill()
+		return result{}, fmt.Errorf("no run recorded: %v", err)
+	}
+	id := recent[0].Meta.ID
+	var r *runstate.Run
+	for {
+		r, err = runs.Get(ctx, q, id)
+		if err != nil {
+			return result{}, err
+		}
+		if r.Result() != runstate.ResultRunning {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wall := time.Since(start)
+	servers := serverCPU() - servers0
+	_ = work.Process.Signal(syscall.SIGTERM)
+	_ = work.Wait()
+	if r.Result() != runstate.ResultSucceeded {
+		return result{}, fmt.Errorf("run %s: %s", r.Result(), r.Message())
+	}
+	read, written, unchanged, deleted := r.Totals()
+	return result{wall: wall, rows: read, rssExtract: maxRSS(extract), rssWork: maxRSS(work),
+		cpuExtract: cpu(extract), cpuWork: cpu(work), cpuServers: servers,
+		note: fmt.Sprintf("read %d, written %d, unchanged %d, deleted %d", read, written, unchanged, deleted)}, nil
+}
+
+func cpu(c *exec.Cmd) time.Duration {
+	if c.ProcessState == nil {
+		return 0
+	}
+	return c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+}
+
+func maxRSS(c *exec.Cmd) int64 {
+	if c.ProcessState == nil {
+		return 0
+	}
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss // KiB on Linux
+	}
+	return 0
+}
+
+// loadDataReference times LOAD DATA LOCAL INFILE of the same rows from a
+// Go client into an empty table.
+func loadDataReference(ctx context.Context) (result, error) {
+	src, err := open(srcDB)
+	if err != nil {
+		return result{}, err
+	}
+	defer src.Close()
+	f, err := os.CreateTemp("", "sisporta-bench-*.tsv")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.Remove(f.Name())
+	w := bufio.NewWriterSize(f, 1<<20)
+	rs, err := src.QueryContext(ctx, "SELECT id, customer_id, status, title, amount, quantity, created_at, IFNULL(updated_at, '\\\\N'), IFNULL(note, '\\\\N'), flags FROM orders")
+	if err != nil {
+		return result{}, err
+	}
+	vals := make([]sql.RawBytes, 10)
+	ptrs := make([]any, 10)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n := int64(0)
+	for rs.Next() {
+		if err := rs.Scan(ptrs...); err != nil {
+			return result{}, err
+		}
+		for i, v := range vals {
+			if i > 0 {
+				_ = w.WriteByte('\t')
+			}
+			_, _ = w.Write(v)
+		}
+		_ = w.WriteByte('\n')
+		n++
+	}
+	rs.Close()
+	if err := w.Flush(); err != nil {
+		return result{}, err
+	}
+	f.Close()
+	ref, err := open(refDB)
+	if err != nil {
+		return result{}, err
+	}
+	defer ref.Close()
+	if _, err := ref.Exec("CREATE TABLE orders " + tableDDL); err != nil {
+		return result{}, err
+	}
+	mysql.RegisterLocalFile(f.Name())
+	servers0 := serverCPU()
+	start := time.Now()
+	if _, err := ref.Exec("LOAD DATA LOCAL INFILE '" + f.Name() + "' INTO TABLE orders"); err != nil {
+		return result{}, fmt.Errorf("LOAD DATA LOCAL INFILE (the server needs local_infile=ON): %w", err)
+	}
+	return result{name: "LOAD DATA LOCAL INFILE (reference)", wall: time.Since(start), rows: n, note: "file already written",
+		cpuServers: serverCPU() - servers0}, nil
+}
+
+// dumpPipeReference times mariadb-dump | mariadb of the table.
+func dumpPipeReference() (result, error) {
+	dump, err := exec.LookPath("mariadb-dump")
+	if err != nil {
+		return result{}, errors.New("mariadb-dump not installed")
+	}
+	client, err := exec.LookPath("mariadb")
+	if err != nil {
+		return result{}, errors.New("mariadb client not installed")
+	}
+	cfg, _ := mysql.ParseDSN(*mysqlDSN)
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	args := []string{"-h", host, "-P", port, "-u", cfg.User}
+	if cfg.Passwd != "" {
+		args = append(args, "-p"+cfg.Passwd)
+	}
+	servers0 := serverCPU()
+	start := time.Now()
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("%s %s %s orders | %s %s %s",
+		dump, strings.Join(args, " "), srcDB, client, strings.Join(args, " "), refDB))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("%v: %s", err, out)
+	}
+	return result{name: "mariadb-dump | mariadb (reference)", wall: time.Since(start), rows: int64(*rows), cpuServers: serverCPU() - servers0}, nil
+}
+
+// tail keeps the end of a process's output for error messages.
+type tail struct{ b []byte }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
+
+// serverCPU sums the CPU time of the local mariadbd and redis-server
+// processes (0 when /proc does not show them).
+func serverCPU() time.Duration {
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSpace(string(comm))
+		if name != "mariadbd" && name != "mysqld" && name != "redis-server" {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		var ut, st int64
+		fmt.Sscan(f[11], &ut)
+		fmt.Sscan(f[12], &st)
+		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+	return total
+}
