@@ -33,6 +33,7 @@ others are still queued).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
 			log := newLogger(verbose)
+			tuneGC()
 			p, err := loadPipeline(config)
 			if err != nil {
 				return err

@@ -45,6 +45,7 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
+			tuneGC()
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o %q: use text or json", output)
 			}

@@ -42,6 +42,7 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
 			log := newLogger(verbose)
+			tuneGC()
 			if queueName == "" || concurrency == 0 {
 				p, err := loadPipeline(config)
 				if err != nil {

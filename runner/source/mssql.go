@@ -310,43 +310,38 @@ func caseSensitive(collation string) bool {
 
 func (mssqlDialect) scanDest(*column) any { return new(any) }
 
-// canonical converts what go-mssqldb returns into canonical bytes and the
-// key parameter that continues a keyset after the row, in full source
-// precision (datetime2(7) keeps its seventh digit there).
-func (mssqlDialect) canonical(c *column, dest any) ([]byte, any, error) {
+// canonical converts what go-mssqldb returns into canonical bytes.
+func (mssqlDialect) canonical(c *column, dest any, _ *arena) ([]byte, error) {
 	v := *(dest.(*any))
 	if v == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
-	var (
-		s   string
-		key any
-	)
+	var s string
 	switch c.Kind {
 	case schema.KindInt:
 		n, ok := v.(int64)
 		if !ok {
-			return nil, nil, fmt.Errorf("want an integer, got %T", v)
+			return nil, fmt.Errorf("want an integer, got %T", v)
 		}
 		s = strconv.FormatInt(n, 10)
 	case schema.KindBool:
 		b, ok := v.(bool)
 		if !ok {
-			return nil, nil, fmt.Errorf("want a bit, got %T", v)
+			return nil, fmt.Errorf("want a bit, got %T", v)
 		}
 		s = map[bool]string{true: "1", false: "0"}[b]
 	case schema.KindDecimal:
 		raw, err := textOf(v)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if s, err = schema.NormalizeDecimal(raw, c.Scale); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	case schema.KindFloat:
 		f, ok := v.(float64)
 		if !ok {
-			return nil, nil, fmt.Errorf("want a float, got %T", v)
+			return nil, fmt.Errorf("want a float, got %T", v)
 		}
 		if c.Scale == 32 {
 			f = float64(float32(f))
@@ -355,66 +350,83 @@ func (mssqlDialect) canonical(c *column, dest any) ([]byte, any, error) {
 	case schema.KindString:
 		raw, err := textOf(v)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		key = raw
 		if c.TrimRight {
 			raw = strings.TrimRight(raw, " ")
 		}
 		if raw == "" {
-			return empty, key, nil
+			return empty, nil
 		}
-		return []byte(raw), key, nil
+		return []byte(raw), nil
 	case schema.KindBytes:
 		b, ok := v.([]byte)
 		if !ok {
-			return nil, nil, fmt.Errorf("want bytes, got %T", v)
+			return nil, fmt.Errorf("want bytes, got %T", v)
 		}
-		out := append(make([]byte, 0, len(b)), b...)
-		return out, out, nil
+		return append(make([]byte, 0, len(b)), b...), nil
 	case schema.KindUUID:
 		var u mssql.UniqueIdentifier
 		if err := u.Scan(v); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		s = u.String()
-	case schema.KindDate:
+	case schema.KindDate, schema.KindTime, schema.KindDateTime:
 		t, ok := v.(time.Time)
 		if !ok {
-			return nil, nil, fmt.Errorf("want a date, got %T", v)
+			return nil, fmt.Errorf("want a date or time, got %T", v)
 		}
-		s = schema.FormatDate(t)
-	case schema.KindTime:
-		t, ok := v.(time.Time)
-		if !ok {
-			return nil, nil, fmt.Errorf("want a time, got %T", v)
-		}
-		s, key = schema.FormatTime(t, c.Scale), schema.FormatTime(t, c.raw.Scale)
-	case schema.KindDateTime:
-		t, ok := v.(time.Time)
-		if !ok {
-			return nil, nil, fmt.Errorf("want a date-time, got %T", v)
-		}
-		switch c.raw.Type {
-		case "datetimeoffset":
-			key = schema.FormatDateTime(t, c.raw.Scale) + t.Format(" -07:00")
-			t = t.UTC()
-		case "datetime":
-			key = schema.FormatDateTime(t, 3)
-		case "smalldatetime":
-			key = schema.FormatDateTime(t, 0)
+		switch c.Kind {
+		case schema.KindDate:
+			s = schema.FormatDate(t)
+		case schema.KindTime:
+			s = schema.FormatTime(t, c.Scale)
 		default:
-			key = schema.FormatDateTime(t, c.raw.Scale)
+			if c.raw.Type == "datetimeoffset" {
+				t = t.UTC()
+			}
+			s = schema.FormatDateTime(t, c.Scale)
 		}
-		s = schema.FormatDateTime(t, c.Scale)
 	default:
-		return nil, nil, fmt.Errorf("no conversion for kind %s", c.Kind)
+		return nil, fmt.Errorf("no conversion for kind %s", c.Kind)
 	}
-	if key == nil {
-		key = s
-	}
-	return []byte(s), key, nil
+	return []byte(s), nil
 }
+
+// keyParam keeps what the canonical form drops, so the next page starts
+// exactly after the row: CHAR padding, the seventh digit of datetime2(7),
+// the offset of datetimeoffset.
+func (mssqlDialect) keyParam(c *column, dest any, val []byte) any {
+	v := *(dest.(*any))
+	switch c.Kind {
+	case schema.KindString:
+		if raw, err := textOf(v); err == nil {
+			return raw
+		}
+	case schema.KindBytes:
+		return val
+	case schema.KindTime:
+		if t, ok := v.(time.Time); ok {
+			return schema.FormatTime(t, c.raw.Scale)
+		}
+	case schema.KindDateTime:
+		if t, ok := v.(time.Time); ok {
+			switch c.raw.Type {
+			case "datetimeoffset":
+				return schema.FormatDateTime(t, c.raw.Scale) + t.Format(" -07:00")
+			case "datetime":
+				return schema.FormatDateTime(t, 3)
+			case "smalldatetime":
+				return schema.FormatDateTime(t, 0)
+			default:
+				return schema.FormatDateTime(t, c.raw.Scale)
+			}
+		}
+	}
+	return string(val)
+}
+
+func (mssqlDialect) finishKey(_ *column, p any) any { return p }
 
 func textOf(v any) (string, error) {
 	switch t := v.(type) {

@@ -130,14 +130,14 @@ func convert(t *testing.T, rc rawColumn, v any) (string, any) {
 	c := &column{Column: sc, raw: rc}
 	dest := d.scanDest(c).(*any)
 	*dest = v
-	out, key, err := d.canonical(c, dest)
+	out, err := d.canonical(c, dest, &arena{})
 	if err != nil {
 		t.Fatalf("%s %v: %v", rc.FullType, v, err)
 	}
 	if out == nil {
-		return "<NULL>", key
+		return "<NULL>", nil
 	}
-	return string(out), key
+	return string(out), d.finishKey(c, d.keyParam(c, dest, out))
 }
 
 func TestMSSQLValueConversion(t *testing.T) {
@@ -192,7 +192,7 @@ func TestMSSQLValueConversion(t *testing.T) {
 	rc.FullType = mssqlDecl(rc)
 	sc, _ := d.mapColumn(rc)
 	var v any = []byte("1.234")
-	if _, _, err := d.canonical(&column{Column: sc, raw: rc}, &v); err == nil {
+	if _, err := d.canonical(&column{Column: sc, raw: rc}, &v, &arena{}); err == nil {
 		t.Error("a decimal with more digits than its scale was silently rounded")
 	}
 }

@@ -224,20 +224,24 @@ func (mysqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 func (mysqlDialect) scanDest(*column) any { return new(sql.RawBytes) }
 
 // canonical copies the server's text: it already is the canonical form.
-func (mysqlDialect) canonical(c *column, dest any) ([]byte, any, error) {
+func (mysqlDialect) canonical(_ *column, dest any, a *arena) ([]byte, error) {
 	raw := *(dest.(*sql.RawBytes))
 	if raw == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if len(raw) == 0 {
-		if c.Kind.IsBinary() {
-			return empty, empty, nil
-		}
-		return empty, "", nil
+		return empty, nil
 	}
-	out := append(make([]byte, 0, len(raw)), raw...)
-	if c.Kind.IsBinary() {
-		return out, out, nil
+	return a.copy(raw), nil
+}
+
+// keyParam is the canonical text itself (a string once final: a []byte
+// would compare as a binary string).
+func (mysqlDialect) keyParam(_ *column, _ any, val []byte) any { return val }
+
+func (mysqlDialect) finishKey(c *column, p any) any {
+	if b, ok := p.([]byte); ok && !c.Kind.IsBinary() {
+		return string(b)
 	}
-	return out, string(out), nil
+	return p
 }

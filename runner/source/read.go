@@ -55,18 +55,20 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			dests[i] = s.d.scanDest(&cols[i])
 		}
 		keyIdx := keyPositions(cols)
-		n := 0
+		last := make([]any, len(keyIdx))
+		a := &arena{}
+		n, more := 0, false
 		for rows.Next() {
 			if n == req.Limit {
-				return nil // the extra row: more follows
+				more = true // the extra row: something follows
+				break
 			}
 			if err := rows.Scan(dests...); err != nil {
 				return err
 			}
 			row := make(Row, len(cols))
-			last := make([]any, len(keyIdx))
 			for i := range cols {
-				v, kp, err := s.d.canonical(&cols[i], dests[i])
+				v, err := s.d.canonical(&cols[i], dests[i], a)
 				if err != nil {
 					return fmt.Errorf("column %s: %w", cols[i].Source, err)
 				}
@@ -76,15 +78,24 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 					if v == nil {
 						return fmt.Errorf("column %s: %w", cols[i].Source, ErrNullKey)
 					}
-					last[k-1] = kp
+					last[k-1] = s.d.keyParam(&cols[i], dests[i], v)
 				}
 			}
 			page.Rows = append(page.Rows, row)
-			page.Last = last
 			n++
 			if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes {
-				return nil // not done: the next page continues after this row
+				more = true // the next page continues after this row
+				break
 			}
+		}
+		if n > 0 {
+			page.Last = make([]any, len(keyIdx))
+			for _, j := range keyIdx {
+				page.Last[cols[j].Key-1] = s.d.finishKey(&cols[j], last[cols[j].Key-1])
+			}
+		}
+		if more {
+			return nil
 		}
 		if err := rows.Err(); err != nil {
 			return err

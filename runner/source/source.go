@@ -48,9 +48,15 @@ type dialect interface {
 	mapColumn(rc rawColumn) (schema.Column, error)
 	// scanDest returns a scan destination for a column of the kind.
 	scanDest(c *column) any
-	// canonical converts what scanDest received into canonical bytes, and
-	// the exact key parameter to continue a keyset after it.
-	canonical(c *column, dest any) (val []byte, keyParam any, err error)
+	// canonical converts what scanDest received into canonical bytes,
+	// copied with a (the driver reuses its buffers).
+	canonical(c *column, dest any, a *arena) ([]byte, error)
+	// keyParam is the exact parameter that continues a keyset after a key
+	// value (what canonical made of dest is val). It is taken for every
+	// row but kept for the last only, so it should be cheap; finishKey
+	// makes it final.
+	keyParam(c *column, dest any, val []byte) any
+	finishKey(c *column, p any) any
 	// now is the source server's clock, for UpdatedAt cursors.
 	nowQuery() string
 	rowVersionCapQuery() string

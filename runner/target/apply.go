@@ -28,10 +28,9 @@ type ApplyResult struct {
 	Candidates int
 }
 
-// Statement bounds: MySQL takes at most 65535 placeholders per statement,
-// and the packet must fit max_allowed_packet.
+// Statement bounds: the packet must fit max_allowed_packet (16 MiB by
+// default on MariaDB, 64 MiB on MySQL 8).
 const (
-	maxParams    = 60000
 	maxStmtBytes = 4 << 20
 	lookupChunk  = 500
 )
@@ -144,8 +143,9 @@ func (t *Target) applyInTx(ctx context.Context, tx *sql.Tx, b *queue.Batch, res 
 	if !b.KeysOnly {
 		var write []schema.Row
 		var hashes []uint64
+		hasher := NewHasher(b.Schema.Columns)
 		for i, r := range b.Rows {
-			h := RowHash(b.Schema.Columns, r)
+			h := hasher.Sum(r)
 			if cur, ok := existing[keyStrings[i]]; ok && cur.hasHash && cur.hash == h && !cur.deleted {
 				res.Unchanged++
 				continue
@@ -223,7 +223,7 @@ func (t *Target) readTargetRows(ctx context.Context, tx *sql.Tx, b *queue.Batch,
 }
 
 // upsert writes rows with multi-row INSERT ... ON DUPLICATE KEY UPDATE,
-// split to stay within MySQL's placeholder and packet limits.
+// rendered as SQL text and split to stay within the packet limit.
 func (t *Target) upsert(ctx context.Context, tx *sql.Tx, b *queue.Batch, rows []schema.Row, hashes []uint64) error {
 	if len(rows) == 0 {
 		return nil
@@ -244,36 +244,39 @@ func (t *Target) upsert(ctx context.Context, tx *sql.Tx, b *queue.Batch, rows []
 	}
 	head := "INSERT INTO " + quoteTable(b.Table) + " (" + strings.Join(names, ", ") + ") VALUES "
 	tail := " ON DUPLICATE KEY UPDATE " + strings.Join(updates, ", ")
-	tuple := "(" + strings.Repeat("?, ", len(cols)) + "?)"
 
-	perStmt := max(1, maxParams/(len(cols)+1))
+	buf := make([]byte, 0, min(maxStmtBytes, estimateBytes(rows))+len(head)+len(tail))
 	for start := 0; start < len(rows); {
-		var (
-			sb    strings.Builder
-			args  = make([]any, 0, min(perStmt, len(rows)-start)*(len(cols)+1))
-			bytes int
-			end   = start
-		)
-		sb.WriteString(head)
-		for end < len(rows) && end-start < perStmt && (bytes < maxStmtBytes || end == start) {
+		buf = append(buf[:0], head...)
+		end := start
+		for end < len(rows) && (len(buf) < maxStmtBytes || end == start) {
 			if end > start {
-				sb.WriteString(", ")
+				buf = append(buf, ", "...)
 			}
-			sb.WriteString(tuple)
+			buf = append(buf, '(')
 			for j, v := range rows[end] {
-				args = append(args, arg(&cols[j], v))
-				bytes += len(v) + 4
+				buf = appendLiteral(buf, &cols[j], v)
+				buf = append(buf, ", "...)
 			}
-			args = append(args, hashes[end])
+			buf = appendUint(buf, hashes[end])
+			buf = append(buf, ')')
 			end++
 		}
-		sb.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		buf = append(buf, tail...)
+		if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
 			return err
 		}
 		start = end
 	}
 	return nil
+}
+
+func estimateBytes(rows []schema.Row) int {
+	n := 0
+	for _, v := range rows[0] {
+		n += len(v) + 4
+	}
+	return (n + 24) * len(rows)
 }
 
 func addPending(ctx context.Context, tx *sql.Tx, b *queue.Batch, keys []string) error {

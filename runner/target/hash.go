@@ -23,21 +23,39 @@ const DeletedColumn = "_sisporta_deleted_at"
 // collide by construction; two different rows hash alike with odds of
 // 2^-64). The column names are hashed too, so a mapping change rewrites.
 func RowHash(cols []schema.Column, r schema.Row) uint64 {
+	return NewHasher(cols).Sum(r)
+}
+
+// Hasher hashes rows of one shape, reusing its buffer.
+type Hasher struct {
+	names uint64
+	buf   []byte
+}
+
+// NewHasher prepares hashing rows with these columns.
+func NewHasher(cols []schema.Column) *Hasher {
 	h := xxhash.New()
-	var buf [binary.MaxVarintLen64 + 1]byte
-	for i, v := range r {
-		_, _ = h.WriteString(cols[i].Name)
+	for _, c := range cols {
+		_, _ = h.WriteString(c.Name)
+		_, _ = h.Write([]byte{0})
+	}
+	return &Hasher{names: h.Sum64()}
+}
+
+// Sum hashes one row.
+func (h *Hasher) Sum(r schema.Row) uint64 {
+	b := binary.LittleEndian.AppendUint64(h.buf[:0], h.names)
+	for _, v := range r {
 		if v == nil {
-			buf[0] = 0
-			_, _ = h.Write(buf[:1])
+			b = append(b, 0)
 			continue
 		}
-		buf[0] = 1
-		n := binary.PutUvarint(buf[1:], uint64(len(v)))
-		_, _ = h.Write(buf[:1+n])
-		_, _ = h.Write(v)
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
 	}
-	return h.Sum64()
+	h.buf = b
+	return xxhash.Sum64(b)
 }
 
 // KeyString renders a key (canonical values in key order) as a map key.
