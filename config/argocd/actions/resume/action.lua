@@ -1,0 +1,6 @@
+-- Starts scheduled runs again after suspend.
+if obj.spec == nil then
+  obj.spec = {}
+end
+obj.spec.suspend = false
+return obj
