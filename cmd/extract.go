@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -55,6 +56,11 @@ others are still queued).`,
 			x := &extract.Extractor{Pipeline: p, Source: src, Client: asynq.NewClientFromRedisClient(rdb), Redis: rdb,
 				Runs: runstate.NewStore(rdb), MaxPending: maxPending, Trigger: trigger, Log: log}
 			res, err := x.Run(ctx)
+			if errors.Is(err, runstate.ErrLocked) {
+				// Runs of a pipeline never overlap; this one has nothing to do.
+				log.Info("not starting: " + err.Error())
+				return nil
+			}
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -94,6 +95,12 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 		x.FinalizeWait = DefaultFinalizeWait
 	}
 	q := x.queueName()
+	host, _ := os.Hostname()
+	unlock, err := x.Runs.Lock(ctx, q, fmt.Sprintf("%s pid %d since %s", host, os.Getpid(), time.Now().UTC().Format(time.RFC3339)))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	now := time.Now().UTC()
 	id, err := x.Runs.NewRunID(ctx, q, now)
 	if err != nil {
@@ -108,20 +115,38 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	x.Log.Info("run started", "run", id, "entities", len(meta.Entities), "trigger", x.Trigger)
-	for _, spec := range x.Pipeline.Spec.Entities {
+	for i, spec := range x.Pipeline.Spec.Entities {
 		er := x.entity(ctx, id, now, spec)
 		res.Entities = append(res.Entities, er)
-		if er.Err != nil {
-			x.Log.Error(er.Err, "entity extraction failed; the run goes on with the others", "entity", spec.Name, "run", id)
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			if err := x.failEntity(ctx, id, now, spec, er); err != nil {
-				return res, err
+		if er.Err == nil {
+			continue
+		}
+		x.Log.Error(er.Err, "entity extraction failed; the run goes on with the others", "entity", spec.Name, "run", id)
+		if ctx.Err() == nil {
+			if err := x.failEntity(ctx, id, now, spec, er); err == nil {
+				continue
+			} else {
+				er.Err = err
 			}
 		}
+		// The run stops here (stopped, or Redis gone): say so for this
+		// entity and the ones not reached, so the run ends as failed.
+		x.abandon(ctx, id, x.Pipeline.Spec.Entities[i:], er.Err)
+		return res, er.Err
 	}
 	return res, nil
+}
+
+// abandon records entities the run will not extract, best effort (the
+// context may be cancelled, Redis may be gone).
+func (x *Extractor) abandon(ctx context.Context, run int64, entities []syncv1alpha1.EntitySpec, cause error) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, e := range entities {
+		now := time.Now().UTC()
+		_ = x.Runs.SetExtract(c, x.queueName(), run, e.Name, runstate.Extract{
+			Error: fmt.Sprintf("extraction stopped before this entity was complete: %v", cause), StartTime: now, EndTime: now})
+	}
 }
 
 // failEntity records an entity's failed extraction and sends the worker a

@@ -213,7 +213,12 @@ func TestExtractorKilledMidRunNeverDeletes(t *testing.T) {
 		t.Fatalf("target holds %d rows after the partial run", n)
 	}
 
-	// The next complete run converges.
+	// The killed extractor's lock outlives it briefly; then the next
+	// complete run converges.
+	waitFor(t, "the killed extractor's lock to expire", time.Minute, func() bool {
+		h, err := ps.runs.LockHolder(context.Background(), qname)
+		return err == nil && h == ""
+	})
 	p, err := loadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package runstate_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +83,37 @@ func TestRunSummaryOnRealRedis(t *testing.T) {
 	if runs, _ := s.Recent(ctx, q, 10); len(runs) != 0 {
 		t.Errorf("%d runs left after purge", len(runs))
 	}
+}
+
+func TestExtractionLockKeepsRunsApart(t *testing.T) {
+	ctx := context.Background()
+	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	s := runstate.NewStore(rdb)
+	q := "sisporta.test." + testutil.Random(4)
+	defer s.Purge(ctx, q) //nolint:errcheck
+
+	unlock, err := s.Lock(ctx, q, "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lock(ctx, q, "second"); !errors.Is(err, runstate.ErrLocked) || !strings.Contains(err.Error(), "first") {
+		t.Fatalf("second lock: %v, want ErrLocked naming the holder", err)
+	}
+	if h, _ := s.LockHolder(ctx, q); h != "first" {
+		t.Fatalf("holder %q", h)
+	}
+	unlock()
+	unlock2, err := s.Lock(ctx, q, "second")
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	unlock() // a stale release must not free someone else's lock
+	if h, _ := s.LockHolder(ctx, q); h != "second" {
+		t.Fatalf("holder after a stale release: %q", h)
+	}
+	unlock2()
 }
