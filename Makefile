@@ -6,11 +6,14 @@ SHELL := /usr/bin/env bash -o pipefail
 
 BIN        ?= $(CURDIR)/bin
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-IMG        ?= ghcr.io/sisporta/sisporta:$(VERSION)
+IMG_REPO   ?= ghcr.io/sisporta/sisporta
+IMG        ?= $(IMG_REPO):$(VERSION)
 GO         ?= go
 LDFLAGS    := -s -w -X github.com/sisporta/sisporta/cmd.Version=$(VERSION)
 
 CONTROLLER_GEN := $(BIN)/controller-gen
+HELM           := $(BIN)/helm
+KUSTOMIZE_BUILD := $(BIN)/kustomize-build
 
 .PHONY: all
 all: build
@@ -20,6 +23,21 @@ all: build
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
 
+# Helm from the Go module proxy, stamped as Helm's own Makefile does: its
+# version, and the Kubernetes version it assumes (that of its client-go,
+# v0.37 -> 1.37) instead of the 1.20 it would otherwise claim.
+$(HELM): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && v=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+	k=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2) && \
+	$(GO) build -o $(HELM) -ldflags "-X helm.sh/helm/v3/internal/version.version=$$v \
+		-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$k \
+		-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$k" \
+		helm.sh/helm/v3/cmd/helm
+
+# Renders config/ kustomizations for the tests (no kubectl here).
+$(KUSTOMIZE_BUILD): hack/tools/go.mod hack/tools/go.sum hack/tools/cmd/kustomize-build/main.go
+	cd hack/tools && $(GO) build -o $(KUSTOMIZE_BUILD) ./cmd/kustomize-build
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
@@ -28,8 +46,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC into config/ and the chart.
 	$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(GO) run ./hack/manifestgen
 
-GENERATED = api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+GENERATED = api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml \
+	charts/sisporta/templates/_manager-rules.tpl $(wildcard charts/sisporta/templates/crd-*.yaml) \
+	config/argocd/argocd-cm.yaml
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated files are not what the generators make of the sources.
@@ -61,8 +82,9 @@ services: ## Make sure MariaDB and Redis are up.
 	hack/services.sh
 
 .PHONY: test
-test: fmt vet verify-generated services ## Run all tests against real MariaDB, Redis and kube-apiserver.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh | tail -1)" $(GO) test -count=1 -timeout 30m ./...
+test: fmt vet verify-generated services $(HELM) $(KUSTOMIZE_BUILD) ## Run all tests against real MariaDB, Redis and kube-apiserver.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh | tail -1)" HELM=$(HELM) KUSTOMIZE_BUILD=$(KUSTOMIZE_BUILD) \
+		$(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: services build ## Benchmarks: 1M rows through Redis vs LOAD DATA.
@@ -77,6 +99,40 @@ build: ## Build bin/sisporta.
 .PHONY: run
 run: manifests ## Run the operator against the cluster in KUBECONFIG.
 	$(GO) run . manager --health-probe-bind-address=:8081 --metrics-bind-address=:8080
+
+##@ Release (bitbucket-pipelines.yml runs these)
+
+CHART_VERSION ?= $(patsubst v%,%,$(VERSION))
+CHART_REPO    ?= oci://ghcr.io/sisporta/charts
+ALL_VALUES    := hack/deploytest/testdata/values-all.yaml
+
+.PHONY: lint
+lint: fmt vet helm-lint ## gofmt, go vet and helm lint.
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## helm lint --strict the chart, with defaults and with every optional part on.
+	$(HELM) lint --strict charts/sisporta
+	$(HELM) lint --strict charts/sisporta -f $(ALL_VALUES)
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG (needs Docker).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	docker push $(IMG)
+
+.PHONY: chart-package
+chart-package: $(HELM) ## Package the chart into dist/ as CHART_VERSION, running image tag VERSION.
+	$(HELM) package charts/sisporta --version $(CHART_VERSION) --app-version $(VERSION) -d dist
+
+.PHONY: chart-push
+chart-push: chart-package ## Push the packaged chart to the OCI registry CHART_REPO.
+	$(HELM) push dist/sisporta-$(CHART_VERSION).tgz $(CHART_REPO)
+
+.PHONY: gitops-bump
+gitops-bump: ## Set the image tag VERSION in the GitOps repository Argo CD deploys from (GITOPS_REPO, GITOPS_FILE).
+	hack/gitops-bump.sh $(VERSION)
 
 .PHONY: help
 help: ## Show the targets.
