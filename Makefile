@@ -87,8 +87,13 @@ test: fmt vet verify-generated services $(HELM) $(KUSTOMIZE_BUILD) ## Run all te
 		$(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: bench
-bench: services build ## Benchmarks: 1M rows through Redis vs LOAD DATA.
-	@echo "benchmarks arrive with the data plane"
+bench: services build ## Benchmarks: 1M rows through Redis (full, no-op, 1% changed) beside LOAD DATA and mariadb-dump.
+	$(GO) test -run '^$$' -bench . -benchmem ./runner/...
+	$(GO) run ./hack/bench -rows $${BENCH_ROWS:-1000000} -concurrency $${BENCH_CONCURRENCY:-2}
+
+.PHONY: demo
+demo: build ## Mirror a small garage-door ERP in the local MariaDB, change it, mirror again.
+	hack/demo.sh
 
 ##@ Build
 

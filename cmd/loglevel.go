@@ -5,4 +5,5 @@ import "go.uber.org/zap/zapcore"
 const (
 	zapLevelDebug = zapcore.DebugLevel
 	zapLevelPanic = zapcore.PanicLevel
+	zapLevelError = zapcore.ErrorLevel
 )

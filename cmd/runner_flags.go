@@ -56,6 +56,19 @@ func loadPipeline(path string) (*syncv1alpha1.SyncPipeline, error) {
 	return pipeline.Load(path)
 }
 
+// newQuietLogger is newLogger showing only errors unless verbose: an
+// interactive command's outcome is its summary.
+func newQuietLogger(verbose bool) logr.Logger {
+	if verbose {
+		return newLogger(true)
+	}
+	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapLevelPanic), zap.Level(zapLevelError)}
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		opts = append(opts, zap.ConsoleEncoder())
+	}
+	return zap.New(opts...)
+}
+
 // newLogger logs JSON in a cluster and readable lines on a terminal.
 func newLogger(verbose bool) logr.Logger {
 	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapLevelPanic)}

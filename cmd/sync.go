@@ -58,7 +58,7 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 				progress = os.Stderr
 			}
 			sum, err := localsync.Run(cmd.Context(), localsync.Options{Pipeline: p, SourceDSN: conn.sourceDSN,
-				TargetDSN: conn.targetDSN, RedisURL: conn.redisURL, Progress: progress, Log: newLogger(verbose), Timeout: timeout})
+				TargetDSN: conn.targetDSN, RedisURL: conn.redisURL, Progress: progress, Log: newQuietLogger(verbose), Timeout: timeout})
 			if err != nil {
 				return err
 			}

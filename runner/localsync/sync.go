@@ -75,6 +75,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	qname := queue.Name(p.Namespace, p.Name)
 	runs := runstate.NewStore(rdb)
+	if err := seedCursors(ctx, p, tg, runs, qname); err != nil {
+		return nil, err
+	}
 	disp := newDisplay(o.Progress, p)
 	defer disp.stop()
 
@@ -129,4 +132,29 @@ func waitForRun(ctx context.Context, runs *runstate.Store, rdb redis.UniversalCl
 		case <-tick.C:
 		}
 	}
+}
+
+// seedCursors gives a fresh Redis (the embedded one starts empty every
+// time) the incremental watermarks the target keeps, so a local run reads
+// only what changed since the last one.
+func seedCursors(ctx context.Context, p *syncv1alpha1.SyncPipeline, tg *target.Target, runs *runstate.Store, qname string) error {
+	id := queue.PipelineID(p.Namespace, p.Name)
+	for _, e := range p.Spec.Entities {
+		if e.Source.Cursor == nil {
+			continue
+		}
+		if cur, err := runs.Cursor(ctx, qname, e.Name); err != nil || cur != "" {
+			continue
+		}
+		stored, err := tg.Cursor(ctx, id, e.Name)
+		if err != nil {
+			return err
+		}
+		if stored != "" {
+			if err := runs.SetCursor(ctx, qname, e.Name, stored); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

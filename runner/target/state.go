@@ -203,6 +203,19 @@ func parseTime(s string) time.Time {
 	return t
 }
 
+// Cursor reads an entity's stored incremental watermark ("" when none).
+func (t *Target) Cursor(ctx context.Context, pipeline, entity string) (string, error) {
+	if err := t.ensureReady(ctx); err != nil {
+		return "", err
+	}
+	var v sql.NullString
+	err := t.db.QueryRowContext(ctx, `SELECT cursor_value FROM _sisporta_entities WHERE pipeline = ? AND entity = ?`, pipeline, entity).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v.String, t.redact(err)
+}
+
 // SetCursor stores an entity's incremental watermark.
 func (t *Target) SetCursor(ctx context.Context, pipeline, entity, value string) error {
 	_, err := t.db.ExecContext(ctx, `UPDATE _sisporta_entities SET cursor_value = ?, updated_at = UTC_TIMESTAMP(6) WHERE pipeline = ? AND entity = ?`, value, pipeline, entity)

@@ -1,0 +1,46 @@
+package target
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+func benchRows() ([]schema.Column, []schema.Row) {
+	cols := []schema.Column{{Name: "id", Kind: schema.KindInt}, {Name: "title", Kind: schema.KindString}, {Name: "amount", Kind: schema.KindDecimal},
+		{Name: "created", Kind: schema.KindDateTime}, {Name: "note", Kind: schema.KindString}}
+	var rows []schema.Row
+	for i := 0; i < 1000; i++ {
+		rows = append(rows, schema.Row{[]byte(fmt.Sprint(i)), []byte(fmt.Sprintf("Garage door order %d", i)), []byte("1234.56"),
+			[]byte("2024-01-01 00:00:00.000000"), []byte("it's a \"note\"")})
+	}
+	return cols, rows
+}
+
+// BenchmarkRowHash measures hashing 1000 rows, as one batch compares them.
+func BenchmarkRowHash(b *testing.B) {
+	cols, rows := benchRows()
+	h := NewHasher(cols)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, r := range rows {
+			_ = h.Sum(r)
+		}
+	}
+}
+
+// BenchmarkRenderUpsert measures rendering 1000 rows as SQL literals.
+func BenchmarkRenderUpsert(b *testing.B) {
+	cols, rows := benchRows()
+	buf := make([]byte, 0, 256<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for _, r := range rows {
+			for j, v := range r {
+				buf = appendLiteral(buf, &cols[j], v)
+			}
+		}
+	}
+}
