@@ -51,7 +51,7 @@ func writeCRDTemplate(src string) error {
 	if err := yaml.Unmarshal(b, &probe); err != nil || probe.Kind != "CustomResourceDefinition" {
 		return fmt.Errorf("%s is not one CustomResourceDefinition (%v): regenerate it with make manifests", src, err)
 	}
-	lines := strings.Split(strings.TrimPrefix(string(b), "---\n"), "\n")
+	lines := strings.Split(strings.TrimRight(strings.TrimPrefix(string(b), "---\n"), "\n"), "\n")
 	// controller-gen writes apiVersion, kind, then metadata with annotations
 	// first and name last; insert the chart's annotations and labels there.
 	i := indexOf(lines, "  name: ")
@@ -74,9 +74,6 @@ func writeCRDTemplate(src string) error {
     {{- include "sisporta.labels" . | nindent 4 }}
 `)
 	for _, l := range lines[i:] {
-		if l == "" {
-			continue // trailing newline
-		}
 		out.WriteString(escapeTemplate(l) + "\n")
 	}
 	out.WriteString("{{- end }}\n")
