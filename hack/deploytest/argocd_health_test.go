@@ -1,0 +1,96 @@
+package deploytest
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/sisporta/sisporta/controllers"
+)
+
+// pipeline builds a SyncPipeline object at generation 3 with a status.
+func pipeline(spec, status string) string {
+	return "apiVersion: sync.sisporta.io/v1alpha1\nkind: SyncPipeline\nmetadata: {name: erp, namespace: sales, generation: 3}\n" +
+		"spec: " + spec + "\n" + status
+}
+
+func cond(typ, status, reason, msg string, gen int) string {
+	return "  - {type: " + typ + ", status: \"" + status + "\", reason: " + reason + ", message: \"" + msg + "\", observedGeneration: " + strconv.Itoa(gen) + "}\n"
+}
+
+// The reasons the health check names are the operator's own constants.
+var (
+	synced      = controllers.ReasonSynced
+	awaiting    = controllers.ReasonAwaitingFirstRun
+	suspended   = controllers.ReasonSuspended
+	rollingOut  = controllers.ReasonRollingOut
+	runInProg   = controllers.ReasonRunInProgress
+	idle        = controllers.ReasonIdle
+	noProblems  = controllers.ReasonNoProblems
+	secretMiss  = controllers.ReasonSecretMissing
+	guard       = controllers.ReasonCleanupGuardTripped
+	deadTasks   = controllers.ReasonDeadTasks
+	invalidSpec = controllers.ReasonInvalidSpec
+)
+
+func TestArgoCDHealth(t *testing.T) {
+	scripts := loadArgoScripts(t)
+	healthy := cond("Degraded", "False", noProblems, "no known problem", 3)
+	notProgressing := cond("Progressing", "False", idle, "idle", 3)
+	cases := []struct {
+		name, obj, status, message string
+	}{
+		{"no status yet", pipeline("{}", ""), "Progressing", "report a status"},
+		{"empty status", pipeline("{}", "status: {}"), "Progressing", "generation 3"},
+		{"status of an older generation", pipeline("{}", "status:\n  observedGeneration: 2\n  conditions:\n"+
+			cond("Ready", "True", synced, "ok", 2)), "Progressing", "reconcile generation 3"},
+		{"Ready of an older generation", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", synced, "ok", 2)), "Progressing", "Ready condition of generation 3"},
+		{"no Ready condition", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+healthy), "Progressing", "Ready"},
+		{"synced", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", synced, "the last complete run succeeded", 3)+notProgressing+healthy), "Healthy", "Synced: the last complete run succeeded"},
+		{"awaiting the first run", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", awaiting, "no run has completed yet", 3)+notProgressing+healthy), "Healthy", awaiting},
+		{"a run in progress stays healthy", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", synced, "ok", 3)+cond("Progressing", "True", runInProg, "run r-42 applies batches", 3)+healthy), "Healthy", "run r-42"},
+		{"workers rolling out", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", synced, "ok", 3)+cond("Progressing", "True", rollingOut, "Deployment erp-worker is rolling out", 3)+healthy), "Progressing", "RollingOut: Deployment erp-worker"},
+		{"a Secret is missing", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "False", secretMiss, "Secret quotes-db not found", 3)+cond("Degraded", "True", secretMiss, "Secret quotes-db not found", 3)), "Degraded", "SecretMissing: Secret quotes-db not found"},
+		{"ready but the cleanup guard tripped", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", synced, "ok", 3)+notProgressing+cond("Degraded", "True", guard, "cleanup of products would delete 40%", 3)), "Degraded", "CleanupGuardTripped"},
+		{"suspended", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", suspended, "spec.suspend is true", 3)+notProgressing+healthy), "Suspended", "spec.suspend is true"},
+		{"suspended with dead tasks", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", suspended, "spec.suspend is true", 3)+cond("Degraded", "True", deadTasks, "4 dead tasks", 3)), "Degraded", "DeadTasks"},
+		{"suspended but invalid", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "False", invalidSpec, "batchSize too large", 3)), "Degraded", "InvalidSpec"},
+		{"Ready unknown", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "Unknown", "Reconciling", "starting", 3)), "Progressing", "Reconciling"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hs, ok := runLua(t, scripts.health, objFromYAML(t, c.obj)).(*lua.LTable)
+			if !ok {
+				t.Fatal("the health check must return a table")
+			}
+			status, message := hs.RawGetString("status").String(), hs.RawGetString("message").String()
+			if status != c.status || !strings.Contains(message, c.message) {
+				t.Errorf("health %s %q, want %s with %q", status, message, c.status, c.message)
+			}
+		})
+	}
+}
+
+// TestArgoCDHealthNamesTheOperatorsReasons: the reasons the script treats
+// specially exist in the operator (a rename there must show here).
+func TestArgoCDHealthNamesTheOperatorsReasons(t *testing.T) {
+	scripts := loadArgoScripts(t)
+	for _, r := range []string{suspended, rollingOut} {
+		if !strings.Contains(scripts.health, `"`+r+`"`) {
+			t.Errorf("health.lua does not name the operator's reason %q", r)
+		}
+	}
+}
