@@ -111,6 +111,9 @@ CHART_VERSION ?= $(patsubst v%,%,$(VERSION))
 CHART_REPO    ?= oci://ghcr.io/sisporta/charts
 ALL_VALUES    := hack/deploytest/testdata/values-all.yaml
 
+.PHONY: tools
+tools: $(CONTROLLER_GEN) $(HELM) $(KUSTOMIZE_BUILD) ## Build the pinned tools (hack/tools) into bin/.
+
 .PHONY: lint
 lint: fmt vet helm-lint ## gofmt, go vet and helm lint.
 
