@@ -3,12 +3,14 @@ package localsync
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
@@ -24,7 +26,7 @@ type display struct {
 
 type entityProgress struct {
 	read, written, unchanged atomic.Int64
-	done                     atomic.Bool
+	done, finished           atomic.Bool
 	start                    time.Time
 	bar                      *mpb.Bar
 }
@@ -32,7 +34,14 @@ type entityProgress struct {
 func newDisplay(out io.Writer, p *syncv1alpha1.SyncPipeline) *display {
 	d := &display{entities: map[string]*entityProgress{}}
 	if out != nil {
-		d.p = mpb.New(mpb.WithOutput(out), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(12))
+		// The caller passes a terminal (or a test buffer): always refresh.
+		// On a terminal the width is the spinner's; elsewhere mpb takes it
+		// for the whole line.
+		width := 120
+		if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			width = 3
+		}
+		d.p = mpb.New(mpb.WithOutput(out), mpb.WithAutoRefresh(), mpb.WithRefreshRate(200*time.Millisecond), mpb.WithWidth(width))
 	}
 	for _, e := range p.Spec.Entities {
 		ep := &entityProgress{start: time.Now()}
@@ -53,7 +62,10 @@ func (e *entityProgress) line() string {
 		rate = float64(e.read.Load()) / secs
 	}
 	state := "reading"
-	if e.done.Load() {
+	switch {
+	case e.finished.Load():
+		state = "done"
+	case e.done.Load():
 		state = "applying"
 	}
 	return fmt.Sprintf("%-8s read %d  written %d  unchanged %d  %.0f rows/s", state, e.read.Load(), e.written.Load(), e.unchanged.Load(), rate)
@@ -83,6 +95,7 @@ func (d *display) stop() {
 			return
 		}
 		for _, e := range d.entities {
+			e.finished.Store(true)
 			e.bar.SetTotal(-1, true)
 		}
 		d.p.Wait()

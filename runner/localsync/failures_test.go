@@ -86,3 +86,20 @@ func TestPasswordsNeverReachErrors(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 	}
 }
+
+// Without a Redis URL, sync queues through an embedded Redis: asynq runs
+// unchanged on it, so this is the same code path as in a cluster.
+func TestSyncWithEmbeddedRedis(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 50)
+	p := testutil.Pipeline(t, guardPipeline("{mode: Delete}"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN, Log: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSucceed(t, s)
+	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,4 +231,82 @@ func TestExtractorKilledMidRunNeverDeletes(t *testing.T) {
 	if it := entity(t, s, "items"); it.RowsDeleted != 1 {
 		t.Fatalf("deleted %d, want the stale row", it.RowsDeleted)
 	}
+}
+
+// SIGTERM lets a worker finish the batches it holds (here: one stalled on a
+// lock, released after the signal) before it exits; its probes answer
+// while it runs.
+func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 300)
+	path, qname := writePipeline(t, killPipeline)
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	ps := newPartsForQueue(t, qname)
+	x := start(t, env, "extract", "--config", path)
+	if err := x.cmd.Wait(); err != nil {
+		t.Fatalf("extract: %v\n%s", err, x.out)
+	}
+	// Stall every batch at its ledger insert.
+	e.dst.Exec(t, "CREATE TABLE IF NOT EXISTS _sisporta_ledger (pipeline VARCHAR(255) NOT NULL, entity VARCHAR(63) NOT NULL, run_id BIGINT NOT NULL, seq INT NOT NULL, rows_in INT NOT NULL, rows_written INT NOT NULL, rows_unchanged INT NOT NULL, candidates INT NOT NULL, applied_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, entity, run_id, seq)) ENGINE=InnoDB")
+	lockTx, err := e.dst.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockTx.Rollback() //nolint:errcheck
+	if _, err := lockTx.Exec("SELECT * FROM _sisporta_ledger FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	w := start(t, env, "work", "--config", path, fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", port), "--metrics-bind-address=0", "--shutdown-timeout=30s")
+	waitFor(t, "the worker's probes", 30*time.Second, func() bool {
+		return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) && httpOK(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+	})
+	waitFor(t, "batches in flight", 30*time.Second, func() bool {
+		info, err := ps.insp.GetQueueInfo(qname)
+		return err == nil && info.Active >= 1
+	})
+	info, _ := ps.insp.GetQueueInfo(qname)
+	inFlight := info.Active
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the worker is shutting down, its batches still stalled
+	_ = lockTx.Rollback()
+	done := make(chan error, 1)
+	go func() { done <- w.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("worker exited with %v\n%s", err, w.out)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("worker did not stop within its shutdown timeout\n%s", w.out)
+	}
+	var applied int
+	if err := e.dst.QueryRow("SELECT COUNT(*) FROM _sisporta_ledger").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied < int(inFlight) {
+		t.Fatalf("%d batches applied, want at least the %d in flight at SIGTERM\n%s", applied, inFlight, w.out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func httpOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
