@@ -197,3 +197,25 @@ spec:
 	}
 	sameRows(t, e, q, "SELECT dealer_id, line, dealer, amount FROM dealer_orders")
 }
+
+// Columns that appear in the source later are added to the target
+// (nullable), and a column that disappears from the source is kept.
+func TestSourceSchemaChangesExtendTheTarget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 20)
+	p := testutil.Pipeline(t, guardPipeline("{mode: Delete}"))
+	mustSucceed(t, e.sync(t, p))
+	e.src.Exec(t, "ALTER TABLE items ADD COLUMN colour VARCHAR(10) NULL", "UPDATE items SET colour = 'red' WHERE id <= 3")
+	s := e.sync(t, p)
+	mustSucceed(t, s)
+	sameRows(t, e, "SELECT id, label, colour FROM items", "SELECT id, label, colour FROM items")
+	if got := entity(t, s, "items"); got.RowsWritten != 20 {
+		t.Errorf("written %d: every row gains the new column once, want 20", got.RowsWritten)
+	}
+	e.src.Exec(t, "ALTER TABLE items DROP COLUMN colour")
+	mustSucceed(t, e.sync(t, p))
+	if n := e.dst.Count(t, "items", "colour = 'red'"); n != 3 {
+		t.Errorf("a column dropped at the source must stay in the target: %d red rows", n)
+	}
+}
