@@ -31,21 +31,22 @@ func repoPath(t *testing.T, rel string) string {
 // tool finds a binary that the Makefile builds and names in an environment
 // variable. A missing tool fails the test: these tests must never pass by
 // not running.
-func tool(t *testing.T, envVar, makeTarget string) string {
+func tool(t *testing.T, envVar string) string {
 	t.Helper()
+	const how = "run `make test`, or `make tools` and then HELM=$PWD/bin/helm KUSTOMIZE_BUILD=$PWD/bin/kustomize-build go test ./hack/deploytest"
 	p := os.Getenv(envVar)
 	if p == "" {
-		t.Fatalf("%s is not set: run `make test`, or `make %s` and then %s=$PWD/%s go test ./hack/deploytest", envVar, makeTarget, envVar, makeTarget)
+		t.Fatalf("%s is not set: %s", envVar, how)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s=%s: %v (build it with `make %s`)", envVar, p, err, makeTarget)
+		t.Fatalf("%s=%s: %v; %s", envVar, p, err, how)
 	}
 	return p
 }
 
-func helmBin(t *testing.T) string { return tool(t, "HELM", "bin/helm") }
+func helmBin(t *testing.T) string { return tool(t, "HELM") }
 
-func kustomizeBin(t *testing.T) string { return tool(t, "KUSTOMIZE_BUILD", "bin/kustomize-build") }
+func kustomizeBin(t *testing.T) string { return tool(t, "KUSTOMIZE_BUILD") }
 
 // run runs a command in the repository root and returns its combined
 // output and error.
