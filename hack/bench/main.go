@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/hibiken/asynq"
 
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
@@ -113,15 +114,17 @@ func run() error {
 	}
 	defer rdb.Close()
 	runs := runstate.NewStore(rdb)
-	defer runs.Purge(ctx, q) //nolint:errcheck
+	defer runs.Purge(ctx, q)                                          //nolint:errcheck
+	defer asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(q, true) //nolint:errcheck
 
 	for _, step := range []struct {
 		name   string
 		before func() error
+		ptSync string // compare with pt-table-sync on the reference copy after this step
 	}{
-		{"sisporta full sync (empty target)", nil},
-		{"sisporta no-op resync", nil},
-		{"sisporta 1% changed + 0.5% deleted", func() error { return change(admin) }},
+		{"sisporta full sync (empty target)", nil, ""},
+		{"sisporta no-op resync", nil, "pt-table-sync, tables already equal (reference)"},
+		{"sisporta 1% changed + 0.5% deleted", func() error { return change(admin) }, "pt-table-sync, 1% changed + 0.5% deleted (reference)"},
 	} {
 		if step.before != nil {
 			if err := step.before(); err != nil {
@@ -136,6 +139,14 @@ func run() error {
 		results = append(results, r)
 		if err := verifyMirror(admin); err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
+		}
+		if step.ptSync != "" {
+			if pr, err := ptTableSync(); err == nil {
+				pr.name = step.ptSync
+				results = append(results, pr)
+			} else {
+				fmt.Println("pt-table-sync skipped:", err)
+			}
 		}
 	}
 
@@ -453,4 +464,42 @@ func serverCPU() time.Duration {
 		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
 	}
 	return total
+}
+
+// ptTableSync times pt-table-sync bringing the reference copy (made by the
+// dump pipe, never changed since) in line with the source: DESIGN.md's
+// reference for change detection without writes.
+func ptTableSync() (result, error) {
+	bin, err := exec.LookPath("pt-table-sync")
+	if err != nil {
+		return result{}, errors.New("not installed (Debian: apt-get install percona-toolkit)")
+	}
+	cfg, _ := mysql.ParseDSN(*mysqlDSN)
+	host, port, _ := strings.Cut(cfg.Addr, ":")
+	dsn := func(db string) string {
+		d := fmt.Sprintf("h=%s,P=%s,u=%s,D=%s,t=orders", host, port, cfg.User, db)
+		if cfg.Passwd != "" {
+			d += ",p=" + cfg.Passwd
+		}
+		return d
+	}
+	servers0 := serverCPU()
+	start := time.Now()
+	out, err := exec.Command(bin, "--execute", "--verbose", dsn(srcDB), dsn(refDB)).CombinedOutput()
+	wall := time.Since(start)
+	// pt-table-sync exits 2 when it changed something: that is success here.
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 2) {
+		return result{}, fmt.Errorf("%v: %s", err, out)
+	}
+	return result{wall: wall, rows: int64(*rows), cpuServers: serverCPU() - servers0, note: lastLine(string(out))}, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	f := strings.Fields(lines[len(lines)-1])
+	if len(f) >= 4 {
+		return fmt.Sprintf("deleted %s, replaced %s, inserted %s, updated %s", f[1], f[2], f[3], f[4])
+	}
+	return ""
 }

@@ -259,3 +259,52 @@ func TestBatchDeliveredTwiceAppliesOnce(t *testing.T) {
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
 }
+
+// Two deliveries of one batch applying at the same moment: one commits,
+// the other finds the ledger row and changes nothing.
+func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 100)
+	ps := newParts(t, itemsPipeline(t, 100, 3))
+	ps.extract(t, e.src.DSN)
+	pending, err := ps.insp.ListPendingTasks(ps.queue)
+	if err != nil || len(pending) == 0 {
+		t.Fatalf("no batch queued: %v", err)
+	}
+	b, err := queue.DecodeBatch(pending[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := target.Open(context.Background(), e.dst.DSN, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	results := make(chan target.ApplyResult, 6)
+	errs := make(chan error, 6)
+	for i := 0; i < 6; i++ {
+		go func() {
+			r, err := tg.ApplyBatch(context.Background(), b)
+			results <- r
+			errs <- err
+		}()
+	}
+	applied := 0
+	for i := 0; i < 6; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if r := <-results; r.Skipped == "" {
+			applied++
+		} else if r.Skipped != target.SkipDuplicate {
+			t.Errorf("skipped as %q", r.Skipped)
+		}
+	}
+	if applied != 1 {
+		t.Fatalf("%d deliveries applied, want exactly 1", applied)
+	}
+	if n := e.dst.Count(t, "items", ""); n != 100 {
+		t.Fatalf("%d rows, want 100", n)
+	}
+}

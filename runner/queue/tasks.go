@@ -10,7 +10,9 @@ import (
 )
 
 // BatchTaskID is unique per (run, entity, batch): enqueuing the same batch
-// twice is refused by asynq instead of queuing a duplicate.
+// twice while it is queued is refused by asynq. Finished tasks are not
+// retained (their payloads would pile up in Redis run after run); a batch
+// that did come twice is recognised by the ledger and applied once.
 func BatchTaskID(pipeline string, run int64, entity string, seq int) string {
 	return fmt.Sprintf("%s/%d/%s/%d", pipeline, run, entity, seq)
 }
@@ -24,10 +26,6 @@ func FinalizeTaskID(pipeline string, run int64, entity string) string {
 // a task no longer than this before asynq hands it to another.
 const TaskTimeout = 30 * time.Minute
 
-// Retention keeps finished tasks' IDs a while, so that a task ID conflicts
-// (and is not enqueued twice) even after its task completed.
-const Retention = 24 * time.Hour
-
 // NewBatchTask builds the apply-batch task for a batch.
 func NewBatchTask(queueName string, b *Batch, maxRetry int) (*asynq.Task, error) {
 	payload, err := EncodeBatch(b)
@@ -39,7 +37,6 @@ func NewBatchTask(queueName string, b *Batch, maxRetry int) (*asynq.Task, error)
 		asynq.TaskID(BatchTaskID(b.Pipeline, b.Run, b.Entity, b.Seq)),
 		asynq.MaxRetry(maxRetry),
 		asynq.Timeout(TaskTimeout),
-		asynq.Retention(Retention),
 	), nil
 }
 
@@ -56,7 +53,6 @@ func NewFinalizeTask(queueName string, f *Finalize, maxRetry int) (*asynq.Task, 
 		asynq.TaskID(FinalizeTaskID(f.Pipeline, f.Run, f.Entity)),
 		asynq.MaxRetry(maxRetry),
 		asynq.Timeout(TaskTimeout),
-		asynq.Retention(Retention),
 	), nil
 }
 

@@ -3,7 +3,8 @@ package source
 // arena hands out copies of values from large shared chunks: one
 // allocation per 64 KiB of a page instead of one per value.
 type arena struct {
-	buf []byte
+	buf     []byte
+	scratch []byte // for values rendered before they are copied
 }
 
 const arenaChunk = 64 << 10

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -308,11 +309,38 @@ func caseSensitive(collation string) bool {
 	return strings.Contains(u, "_CS") || strings.Contains(u, "_BIN")
 }
 
-func (mssqlDialect) scanDest(*column) any { return new(any) }
+// query reads through database/sql, scanning into interface values: the
+// driver's Go types are what the conversions below expect.
+func (d mssqlDialect) query(ctx context.Context, db *sql.DB, q string, args []any, fn func(row []any) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		if err := fn(vals); errors.Is(err, errStop) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
 
 // canonical converts what go-mssqldb returns into canonical bytes.
-func (mssqlDialect) canonical(c *column, dest any, _ *arena) ([]byte, error) {
-	v := *(dest.(*any))
+func (mssqlDialect) canonical(c *column, v any, _ *arena) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -396,8 +424,7 @@ func (mssqlDialect) canonical(c *column, dest any, _ *arena) ([]byte, error) {
 // keyParam keeps what the canonical form drops, so the next page starts
 // exactly after the row: CHAR padding, the seventh digit of datetime2(7),
 // the offset of datetimeoffset.
-func (mssqlDialect) keyParam(c *column, dest any, val []byte) any {
-	v := *(dest.(*any))
+func (mssqlDialect) keyParam(c *column, v any, val []byte) any {
 	switch c.Kind {
 	case schema.KindString:
 		if raw, err := textOf(v); err == nil {

@@ -3,7 +3,11 @@ package source
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -221,18 +225,86 @@ func (mysqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 	return c, nil
 }
 
-func (mysqlDialect) scanDest(*column) any { return new(sql.RawBytes) }
+// query reads through the driver directly, in a READ ONLY transaction:
+// database/sql's per-value conversions cost a third of the extractor's time
+// on wide tables, and the text protocol's values are final as they are.
+func (mysqlDialect) query(ctx context.Context, db *sql.DB, q string, args []any, fn func(row []any) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION READ ONLY"); err != nil {
+		return err
+	}
+	err = conn.Raw(func(dc any) error {
+		qc, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return fmt.Errorf("the MySQL driver cannot query directly")
+		}
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		rows, err := qc.QueryContext(ctx, q, named)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		vals := make([]driver.Value, len(rows.Columns()))
+		row := make([]any, len(vals))
+		for {
+			if err := rows.Next(vals); errors.Is(err, io.EOF) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			for i, v := range vals {
+				row[i] = v
+			}
+			if err := fn(row); errors.Is(err, errStop) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+	})
+	end := "COMMIT"
+	if err != nil {
+		end = "ROLLBACK"
+	}
+	if _, cerr := conn.ExecContext(context.WithoutCancel(ctx), end); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // canonical copies the server's text: it already is the canonical form.
-func (mysqlDialect) canonical(_ *column, dest any, a *arena) ([]byte, error) {
-	raw := *(dest.(*sql.RawBytes))
-	if raw == nil {
+func (mysqlDialect) canonical(_ *column, v any, a *arena) ([]byte, error) {
+	switch raw := v.(type) {
+	case nil:
 		return nil, nil
+	case []byte:
+		if len(raw) == 0 {
+			return empty, nil
+		}
+		return a.copy(raw), nil
+	case string:
+		return a.copy([]byte(raw)), nil
+	// The driver parses numbers of the text protocol; render them back the
+	// way database/sql would.
+	case int64:
+		a.scratch = strconv.AppendInt(a.scratch[:0], raw, 10)
+	case uint64:
+		a.scratch = strconv.AppendUint(a.scratch[:0], raw, 10)
+	case float32:
+		a.scratch = strconv.AppendFloat(a.scratch[:0], float64(raw), 'g', -1, 32)
+	case float64:
+		a.scratch = strconv.AppendFloat(a.scratch[:0], raw, 'g', -1, 64)
+	default:
+		return nil, fmt.Errorf("unexpected %T from the text protocol", v)
 	}
-	if len(raw) == 0 {
-		return empty, nil
-	}
-	return a.copy(raw), nil
+	return a.copy(a.scratch), nil
 }
 
 // keyParam is the canonical text itself (a string once final: a []byte

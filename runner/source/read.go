@@ -44,65 +44,45 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	}
 	q, args := buildPageQuery(s.d, e, req)
 	page := &Page{}
-	err := s.d.readOnly(ctx, s.db, func(tx querier) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
+	keyIdx := keyPositions(cols)
+	last := make([]any, len(keyIdx))
+	a := &arena{}
+	n, more := 0, false
+	err := s.d.query(ctx, s.db, q, args, func(vals []any) error {
+		if n == req.Limit {
+			more = true // the extra row: something follows
+			return errStop
 		}
-		defer rows.Close()
-		dests := make([]any, len(cols))
+		row := make(Row, len(cols))
 		for i := range cols {
-			dests[i] = s.d.scanDest(&cols[i])
-		}
-		keyIdx := keyPositions(cols)
-		last := make([]any, len(keyIdx))
-		a := &arena{}
-		n, more := 0, false
-		for rows.Next() {
-			if n == req.Limit {
-				more = true // the extra row: something follows
-				break
+			v, err := s.d.canonical(&cols[i], vals[i], a)
+			if err != nil {
+				return fmt.Errorf("column %s: %w", cols[i].Source, err)
 			}
-			if err := rows.Scan(dests...); err != nil {
-				return err
-			}
-			row := make(Row, len(cols))
-			for i := range cols {
-				v, err := s.d.canonical(&cols[i], dests[i], a)
-				if err != nil {
-					return fmt.Errorf("column %s: %w", cols[i].Source, err)
+			row[i] = v
+			page.Bytes += len(v)
+			if k := cols[i].Key; k > 0 {
+				if v == nil {
+					return fmt.Errorf("column %s: %w", cols[i].Source, ErrNullKey)
 				}
-				row[i] = v
-				page.Bytes += len(v)
-				if k := cols[i].Key; k > 0 {
-					if v == nil {
-						return fmt.Errorf("column %s: %w", cols[i].Source, ErrNullKey)
-					}
-					last[k-1] = s.d.keyParam(&cols[i], dests[i], v)
-				}
-			}
-			page.Rows = append(page.Rows, row)
-			n++
-			if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes {
-				more = true // the next page continues after this row
-				break
+				last[k-1] = s.d.keyParam(&cols[i], vals[i], v)
 			}
 		}
-		if n > 0 {
-			page.Last = make([]any, len(keyIdx))
-			for _, j := range keyIdx {
-				page.Last[cols[j].Key-1] = s.d.finishKey(&cols[j], last[cols[j].Key-1])
-			}
+		page.Rows = append(page.Rows, row)
+		n++
+		if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes {
+			more = true // the next page continues after this row
+			return errStop
 		}
-		if more {
-			return nil
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		page.Done = true
 		return nil
 	})
+	if err == nil && n > 0 {
+		page.Last = make([]any, len(keyIdx))
+		for _, j := range keyIdx {
+			page.Last[cols[j].Key-1] = s.d.finishKey(&cols[j], last[cols[j].Key-1])
+		}
+	}
+	page.Done = !more
 	if err != nil {
 		return nil, fmt.Errorf("entity %s: reading the source: %w", e.Name, s.redact(err))
 	}

@@ -46,16 +46,17 @@ type dialect interface {
 	describeTable(ctx context.Context, db *sql.DB, table string) ([]rawColumn, []string, error)
 	describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error)
 	mapColumn(rc rawColumn) (schema.Column, error)
-	// scanDest returns a scan destination for a column of the kind.
-	scanDest(c *column) any
-	// canonical converts what scanDest received into canonical bytes,
-	// copied with a (the driver reuses its buffers).
-	canonical(c *column, dest any, a *arena) ([]byte, error)
+	// query runs a SELECT in a read-only scope and calls fn with each row's
+	// values as the driver gives them (valid until fn returns; fn may return
+	// errStop to end early).
+	query(ctx context.Context, db *sql.DB, q string, args []any, fn func(row []any) error) error
+	// canonical converts a driver value into canonical bytes, copied with a
+	// (the driver reuses its buffers).
+	canonical(c *column, v any, a *arena) ([]byte, error)
 	// keyParam is the exact parameter that continues a keyset after a key
-	// value (what canonical made of dest is val). It is taken for every
-	// row but kept for the last only, so it should be cheap; finishKey
-	// makes it final.
-	keyParam(c *column, dest any, val []byte) any
+	// value (val is what canonical made of v). It is taken for every row but
+	// kept for the last only, so it should be cheap; finishKey makes it final.
+	keyParam(c *column, v any, val []byte) any
 	finishKey(c *column, p any) any
 	// now is the source server's clock, for UpdatedAt cursors.
 	nowQuery() string
@@ -266,6 +267,9 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 	}
 	return e, nil
 }
+
+// errStop ends a query early without an error.
+var errStop = errors.New("stop")
 
 // ErrNullKey is returned when a key column holds NULL: keys must identify rows.
 var ErrNullKey = errors.New("a key column is NULL: key columns must identify rows, choose non-nullable source.keyColumns")

@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -57,13 +58,12 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch) (ApplyResult, e
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
-	err := t.inTx(ctx, func(tx *sql.Tx) error {
+	err := t.inTx(ctx, func(tx *tx) error {
 		res = ApplyResult{}
 		return t.applyInTx(ctx, tx, b, &res)
 	})
 	if err != nil {
-		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1062 && strings.Contains(me.Message, "_sisporta_ledger") {
+		if errors.Is(err, errLedgerDup) {
 			return ApplyResult{Skipped: SkipDuplicate}, nil // a twin delivery committed first
 		}
 		return ApplyResult{}, fmt.Errorf("entity %s, batch %d, table %s: %w", b.Entity, b.Seq, b.Table, t.redact(err))
@@ -71,7 +71,7 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch) (ApplyResult, e
 	return res, nil
 }
 
-func (t *Target) applyInTx(ctx context.Context, tx *sql.Tx, b *queue.Batch, res *ApplyResult) error {
+func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *ApplyResult) error {
 	cur, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
 	if err != nil {
 		return err
@@ -173,12 +173,20 @@ func (t *Target) applyInTx(ctx context.Context, tx *sql.Tx, b *queue.Batch, res 
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO _sisporta_ledger (pipeline, entity, run_id, seq, rows_in, rows_written, rows_unchanged, candidates, applied_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.Run, b.Seq, len(b.Rows), res.Written, res.Unchanged, res.Candidates)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1062 {
+		return errLedgerDup
+	}
 	return err
 }
 
+// errLedgerDup: another delivery of the batch committed while this one ran.
+var errLedgerDup = errors.New("batch already in the ledger")
+
 // readTargetRows reads key, hash (and soft-delete mark) of target rows
-// matching cond into existing, returning their key strings.
-func (t *Target) readTargetRows(ctx context.Context, tx *sql.Tx, b *queue.Batch, keyCols []schema.Column, cond string, args []any, existing map[string]targetRow) ([]string, error) {
+// matching cond into existing, returning their key strings. Keys are
+// rendered as database/sql would render them, the canonical text.
+func (t *Target) readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, keyCols []schema.Column, cond string, args []any, existing map[string]targetRow) ([]string, error) {
 	sel := make([]string, 0, len(keyCols)+2)
 	for _, c := range keyCols {
 		sel = append(sel, quote(c.Name))
@@ -188,43 +196,69 @@ func (t *Target) readTargetRows(ctx context.Context, tx *sql.Tx, b *queue.Batch,
 		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(b.Table) + " WHERE " + cond
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	dest := make([]sql.RawBytes, len(sel))
-	ptrs := make([]any, len(sel))
-	for i := range dest {
-		ptrs[i] = &dest[i]
-	}
 	var keys []string
 	k := make(schema.Row, len(keyCols))
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
+	var scratch []byte
+	err := tx.rawQuery(ctx, q, args, func(vals []driver.Value) error {
+		scratch = scratch[:0]
+		bounds := make([]int, 0, len(keyCols)+1)
 		for i := range keyCols {
-			k[i] = dest[i]
+			bounds = append(bounds, len(scratch))
+			scratch = appendDriverValue(scratch, vals[i])
+		}
+		bounds = append(bounds, len(scratch))
+		for i := range keyCols {
+			k[i] = scratch[bounds[i]:bounds[i+1]]
 		}
 		ks := KeyString(k)
 		var tr targetRow
-		if h := dest[len(keyCols)]; h != nil {
-			tr.hash, err = strconv.ParseUint(string(h), 10, 64)
-			tr.hasHash = err == nil
+		switch h := vals[len(keyCols)].(type) {
+		case uint64:
+			tr.hash, tr.hasHash = h, true
+		case int64:
+			tr.hash, tr.hasHash = uint64(h), true
+		case []byte:
+			u, err := strconv.ParseUint(string(h), 10, 64)
+			tr.hash, tr.hasHash = u, err == nil
 		}
 		if b.SoftDelete {
-			tr.deleted = string(dest[len(keyCols)+1]) == "1"
+			switch d := vals[len(keyCols)+1].(type) {
+			case int64:
+				tr.deleted = d == 1
+			case []byte:
+				tr.deleted = string(d) == "1"
+			}
 		}
 		existing[ks] = tr
 		keys = append(keys, ks)
+		return nil
+	})
+	return keys, err
+}
+
+// appendDriverValue renders a text-protocol value as database/sql renders
+// it into bytes: the driver parses integers and floats.
+func appendDriverValue(b []byte, v driver.Value) []byte {
+	switch x := v.(type) {
+	case []byte:
+		return append(b, x...)
+	case string:
+		return append(b, x...)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case uint64:
+		return strconv.AppendUint(b, x, 10)
+	case float32:
+		return strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+	case float64:
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
 	}
-	return keys, rows.Err()
+	return b
 }
 
 // upsert writes rows with multi-row INSERT ... ON DUPLICATE KEY UPDATE,
 // rendered as SQL text and split to stay within the packet limit.
-func (t *Target) upsert(ctx context.Context, tx *sql.Tx, b *queue.Batch, rows []schema.Row, hashes []uint64) error {
+func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, rows []schema.Row, hashes []uint64) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -279,7 +313,7 @@ func estimateBytes(rows []schema.Row) int {
 	return (n + 24) * len(rows)
 }
 
-func addPending(ctx context.Context, tx *sql.Tx, b *queue.Batch, keys []string) error {
+func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) error {
 	for start := 0; start < len(keys); start += lookupChunk {
 		chunk := keys[start:min(start+lookupChunk, len(keys))]
 		var sb strings.Builder

@@ -2,7 +2,6 @@ package target
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
 	"github.com/sisporta/sisporta/runner/schema"
@@ -96,7 +95,7 @@ func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table,
 		keys[i], hashes[i] = p.Key, p.Hash
 	}
 	var affected int64
-	err := t.inTx(ctx, func(tx *sql.Tx) error {
+	err := t.inTx(ctx, func(tx *tx) error {
 		w := &whereBuilder{keys: s.KeyColumns()}
 		cond := w.keysIn(keys)
 		var q string

@@ -106,7 +106,7 @@ func (t *Target) CurrentRun(ctx context.Context, pipeline, entity string) (int64
 
 // currentRunShared reads the current run under a shared lock held to the
 // end of the batch's transaction.
-func currentRunShared(ctx context.Context, tx *sql.Tx, pipeline, entity string) (int64, error) {
+func currentRunShared(ctx context.Context, tx *tx, pipeline, entity string) (int64, error) {
 	var run int64
 	err := tx.QueryRowContext(ctx, `SELECT current_run FROM _sisporta_entities WHERE pipeline = ? AND entity = ? LOCK IN SHARE MODE`, pipeline, entity).Scan(&run)
 	if errors.Is(err, sql.ErrNoRows) {

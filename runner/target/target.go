@@ -143,38 +143,3 @@ func retryable(err error) bool {
 	}
 	return false
 }
-
-// inTx runs fn in a READ COMMITTED transaction (no gap locks between
-// concurrent batches), retrying deadlocks a few times.
-func (t *Target) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var err error
-	for attempt := 0; attempt < 6; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt*attempt*20) * time.Millisecond):
-			}
-		}
-		var tx *sql.Tx
-		tx, err = t.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-		if err != nil {
-			return err
-		}
-		if err = fn(tx); err != nil {
-			_ = tx.Rollback()
-			if retryable(err) {
-				continue
-			}
-			return err
-		}
-		if err = tx.Commit(); err != nil {
-			if retryable(err) {
-				continue
-			}
-			return err
-		}
-		return nil
-	}
-	return err
-}
