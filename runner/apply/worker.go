@@ -57,7 +57,7 @@ func (w *Worker) Close() {
 // HandleBatch applies one batch.
 func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
-	b, err := queue.DecodeBatch(t.Payload())
+	b, err := queue.DecodeBatchHeader(t.Payload())
 	if err != nil {
 		// A payload this worker cannot read never will be: archive it at once.
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
@@ -73,6 +73,9 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		w.Log.V(1).Info("batch skipped", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "reason", res.Skipped)
 		return nil
 	}
+	if res.DigestMatched {
+		metrics.BatchesMatched.WithLabelValues(b.Pipeline, b.Entity).Inc()
+	}
 	metrics.RowsWritten.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Written))
 	metrics.RowsUnchanged.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Unchanged))
 	if w.OnApplied != nil {
@@ -83,7 +86,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		w.Log.Error(err, "recording progress in Redis", "entity", b.Entity)
 	}
 	w.Log.V(1).Info("batch applied", "entity", b.Entity, "run", b.Run, "batch", b.Seq,
-		"rows", len(b.Rows), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates)
+		"rows", b.RowCount(), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates)
 	return nil
 }
 

@@ -280,6 +280,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 	}()
 
 	keyIdx := e.Schema.KeyIndexes()
+	hasher := schema.NewHasher(e.Schema.Columns)
 	var (
 		rows int64
 		lo   schema.Row
@@ -305,6 +306,14 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 				}
 			}
 			lo = b.Hi
+		}
+		if o.ranged && !o.keysOnly {
+			hashes := make([]uint64, len(p.Rows))
+			for i, r := range p.Rows {
+				hashes[i] = hasher.Sum(r)
+			}
+			d := schema.DigestOf(hashes)
+			b.Digest = &d
 		}
 		if err := x.enqueue(ctx, &b); err != nil {
 			return rows, err

@@ -35,6 +35,10 @@ var (
 		Name: "sisporta_batch_apply_seconds", Help: "Time to apply one batch to the target.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	}, labels)
+	// BatchesMatched counts batches found unchanged by their digest alone.
+	BatchesMatched = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_batches_matched_total", Help: "Batches whose key range matched their digest: unchanged without a row-by-row compare.",
+	}, labels)
 	// BatchFailures counts failed batch attempts (each is retried).
 	BatchFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sisporta_batch_failures_total", Help: "Failed attempts to apply a batch (retried with backoff).",
@@ -51,6 +55,6 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(RowsRead, RowsWritten, RowsUnchanged, RowsDeleted, BatchSeconds, BatchFailures, GuardTripped, LagSeconds,
+	Registry.MustRegister(RowsRead, RowsWritten, RowsUnchanged, RowsDeleted, BatchSeconds, BatchesMatched, BatchFailures, GuardTripped, LagSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

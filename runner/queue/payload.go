@@ -53,8 +53,14 @@ type Batch struct {
 	// Hi is the last key of this batch (nil: to the end).
 	Hi schema.Row `json:"-"`
 	// SoftDelete: the target keeps removed rows with _sisporta_deleted_at.
-	SoftDelete bool         `json:"softDelete,omitempty"`
-	Rows       []schema.Row `json:"-"`
+	SoftDelete bool `json:"softDelete,omitempty"`
+	// Digest of the rows' hashes (ranged row batches): when the target's
+	// range has the same, nothing changed there.
+	Digest *schema.Digest `json:"digest,omitempty"`
+	Rows   []schema.Row   `json:"-"`
+
+	// rawRows holds the undecoded rows of DecodeBatchHeader.
+	rawRows []byte
 }
 
 // Finalize finishes an entity's run.
@@ -153,11 +159,21 @@ func encodeKey(k schema.Row, kinds []schema.Kind) json.RawMessage {
 	return appendRow(nil, k, kinds)
 }
 
-// DecodeBatch reads what EncodeBatch wrote. The header is decoded by
-// encoding/json; the rows, always the last field, by the row codec straight
-// from the payload (values without escapes share its memory), so the
-// largest part is scanned once.
+// DecodeBatch reads what EncodeBatch wrote.
 func DecodeBatch(payload []byte) (*Batch, error) {
+	b, err := DecodeBatchHeader(payload)
+	if err != nil {
+		return nil, err
+	}
+	return b, b.LoadRows()
+}
+
+// DecodeBatchHeader reads everything but the rows, which LoadRows decodes
+// when they are needed: a batch whose digest matches the target is never
+// decoded further. The header is decoded by encoding/json; the rows, always
+// the last field, by the row codec straight from the payload (values
+// without escapes share its memory), so the largest part is scanned once.
+func DecodeBatchHeader(payload []byte) (*Batch, error) {
 	data, err := gunzipIfNeeded(payload)
 	if err != nil {
 		return nil, err
@@ -181,11 +197,30 @@ func DecodeBatch(payload []byte) (*Batch, error) {
 	if b.Hi, err = decodeKey(h.Hi, keyKinds); err != nil {
 		return nil, err
 	}
-	p := &rowParser{data: data, pos: rowsAt, share: true}
-	if b.Rows, err = p.rows(kindsOf(b.Schema, b.KeysOnly)); err != nil {
-		return nil, err
-	}
+	b.rawRows = data[rowsAt:]
 	return &b, nil
+}
+
+// LoadRows decodes the rows of a batch read by DecodeBatchHeader.
+func (b *Batch) LoadRows() error {
+	if b.rawRows == nil {
+		return nil
+	}
+	p := &rowParser{data: b.rawRows, share: true}
+	rows, err := p.rows(kindsOf(b.Schema, b.KeysOnly))
+	if err != nil {
+		return err
+	}
+	b.Rows, b.rawRows = rows, nil
+	return nil
+}
+
+// RowCount is the number of rows, decoded or not.
+func (b *Batch) RowCount() int {
+	if b.rawRows != nil && b.Digest != nil {
+		return b.Digest.Count
+	}
+	return len(b.Rows)
 }
 
 // splitRows finds the "rows" field (the payload's last) and returns the

@@ -21,7 +21,7 @@ func benchRows() ([]schema.Column, []schema.Row) {
 // BenchmarkRowHash measures hashing 1000 rows, as one batch compares them.
 func BenchmarkRowHash(b *testing.B) {
 	cols, rows := benchRows()
-	h := NewHasher(cols)
+	h := schema.NewHasher(cols)
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, r := range rows {

@@ -27,7 +27,7 @@ func TestRowHashTellsApartWhatMirrorsConfuse(t *testing.T) {
 	if RowHash(cols, distinct[0]) == RowHash([]schema.Column{{Name: "a"}, {Name: "c"}}, distinct[0]) {
 		t.Error("a renamed column must change the hash (the mapping changed: rewrite)")
 	}
-	hs := NewHasher(cols)
+	hs := schema.NewHasher(cols)
 	if hs.Sum(distinct[4]) != h(distinct[4]) || hs.Sum(distinct[4]) != hs.Sum(distinct[4]) {
 		t.Error("a reused hasher must give the same sums")
 	}
