@@ -83,59 +83,43 @@ queue. Nothing in them is lost; retry them once the cause is fixed.`,
 			return nil
 		},
 	}
-	var id string
-	retry := &cobra.Command{
-		Use:   "retry",
-		Short: "Put dead-letter tasks back in the queue (all, or --id)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			insp, q, done, err := inspector(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if id != "" {
-				if err := insp.RunTask(q, id); err != nil {
-					return fmt.Errorf("retrying %s: %w", id, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "task %s queued again\n", id)
-				return nil
-			}
-			n, err := insp.RunAllArchivedTasks(q)
-			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d tasks queued again\n", n)
-			return nil
-		},
-	}
-	retry.Flags().StringVar(&id, "id", "", "retry only this task")
-	purge := &cobra.Command{
-		Use:   "purge",
-		Short: "Delete dead-letter tasks for good (all, or --id)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			insp, q, done, err := inspector(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if id != "" {
-				if err := insp.DeleteTask(q, id); err != nil {
-					return fmt.Errorf("deleting %s: %w", id, err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "task %s deleted\n", id)
-				return nil
-			}
-			n, err := insp.DeleteAllArchivedTasks(q)
-			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d tasks deleted\n", n)
-			return nil
-		},
-	}
-	purge.Flags().StringVar(&id, "id", "", "delete only this task")
+	retry := bulkCommand(inspector, "retry", "Put dead-letter tasks back in the queue (all, or --id)", "queued again",
+		(*asynq.Inspector).RunTask, (*asynq.Inspector).RunAllArchivedTasks)
+	purge := bulkCommand(inspector, "purge", "Delete dead-letter tasks for good (all, or --id)", "deleted",
+		(*asynq.Inspector).DeleteTask, (*asynq.Inspector).DeleteAllArchivedTasks)
 	c.AddCommand(list, retry, purge)
+	return c
+}
+
+// bulkCommand acts on one dead-letter task (--id) or on all of them.
+func bulkCommand(inspector func(*cobra.Command) (*asynq.Inspector, string, func(), error), use, short, done string,
+	one func(*asynq.Inspector, string, string) error, all func(*asynq.Inspector, string) (int, error)) *cobra.Command {
+	var id string
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			insp, q, closeFn, err := inspector(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			if id != "" {
+				if err := one(insp, q, id); err != nil {
+					return fmt.Errorf("%s %s: %w", use, id, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "task %s %s\n", id, done)
+				return nil
+			}
+			n, err := all(insp, q)
+			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d tasks %s\n", n, done)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&id, "id", "", "only this task")
 	return c
 }

@@ -25,14 +25,7 @@ func (mssqlDialect) quote(ident string) string {
 	return "[" + strings.ReplaceAll(ident, "]", "]]") + "]"
 }
 
-// quoteTable quotes each part of [database.][schema.]table.
-func (d mssqlDialect) quoteTable(table string) string {
-	parts := strings.Split(table, ".")
-	for i, p := range parts {
-		parts[i] = d.quote(p)
-	}
-	return strings.Join(parts, ".")
-}
+func (d mssqlDialect) quoteTable(table string) string { return quoteParts(table, d.quote) }
 
 func (mssqlDialect) placeholder(i int) string { return "@p" + strconv.Itoa(i) }
 

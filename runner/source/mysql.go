@@ -6,13 +6,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
-	"github.com/go-sql-driver/mysql"
-
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/mysqlconn"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -27,13 +25,7 @@ func (mysqlDialect) quote(ident string) string {
 	return "`" + strings.ReplaceAll(ident, "`", "``") + "`"
 }
 
-func (d mysqlDialect) quoteTable(table string) string {
-	parts := strings.Split(table, ".")
-	for i, p := range parts {
-		parts[i] = d.quote(p)
-	}
-	return strings.Join(parts, ".")
-}
+func (d mysqlDialect) quoteTable(table string) string { return quoteParts(table, d.quote) }
 
 func (mysqlDialect) placeholder(int) string { return "?" }
 
@@ -63,25 +55,11 @@ func (mysqlDialect) readOnly(ctx context.Context, db *sql.DB, fn func(q querier)
 	return tx.Commit()
 }
 
-// sourceMySQLDSN keeps values as server text (interpolateParams: the text
-// protocol even with arguments; no parseTime), in UTC for TIMESTAMPs.
+// sourceMySQLDSN keeps values as server text, in UTC for TIMESTAMPs.
 func sourceMySQLDSN(dsn string) (string, error) {
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := mysqlconn.Config(dsn)
 	if err != nil {
-		return "", fmt.Errorf("want user:password@tcp(host:3306)/database: %w", err)
-	}
-	if cfg.DBName == "" {
-		return "", fmt.Errorf("it names no database: end it with /<database>")
-	}
-	cfg.InterpolateParams = true
-	cfg.ParseTime = false
-	cfg.MultiStatements = false
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params["time_zone"] = "'+00:00'"
-	if cfg.Collation == "" {
-		cfg.Collation = "utf8mb4_general_ci"
+		return "", err
 	}
 	return cfg.FormatDSN(), nil
 }
@@ -237,37 +215,19 @@ func (mysqlDialect) query(ctx context.Context, db *sql.DB, q string, args []any,
 	if _, err := conn.ExecContext(ctx, "START TRANSACTION READ ONLY"); err != nil {
 		return err
 	}
-	err = conn.Raw(func(dc any) error {
-		qc, ok := dc.(driver.QueryerContext)
-		if !ok {
-			return fmt.Errorf("the MySQL driver cannot query directly")
+	row := []any{}
+	err = mysqlconn.RawQuery(ctx, conn, q, args, func(vals []driver.Value) error {
+		if len(row) != len(vals) {
+			row = make([]any, len(vals))
 		}
-		named := make([]driver.NamedValue, len(args))
-		for i, a := range args {
-			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		for i, v := range vals {
+			row[i] = v
 		}
-		rows, err := qc.QueryContext(ctx, q, named)
-		if err != nil {
-			return err
+		err := fn(row)
+		if errors.Is(err, errStop) {
+			return mysqlconn.ErrStop
 		}
-		defer rows.Close()
-		vals := make([]driver.Value, len(rows.Columns()))
-		row := make([]any, len(vals))
-		for {
-			if err := rows.Next(vals); errors.Is(err, io.EOF) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			for i, v := range vals {
-				row[i] = v
-			}
-			if err := fn(row); errors.Is(err, errStop) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-		}
+		return err
 	})
 	end := "COMMIT"
 	if err != nil {

@@ -273,3 +273,12 @@ var errStop = errors.New("stop")
 
 // ErrNullKey is returned when a key column holds NULL: keys must identify rows.
 var ErrNullKey = errors.New("a key column is NULL: key columns must identify rows, choose non-nullable source.keyColumns")
+
+// quoteParts quotes each part of [database.][schema.]table.
+func quoteParts(table string, quote func(string) string) string {
+	parts := strings.Split(table, ".")
+	for i, p := range parts {
+		parts[i] = quote(p)
+	}
+	return strings.Join(parts, ".")
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sisporta/sisporta/runner/mysqlconn"
 	"github.com/sisporta/sisporta/runner/redact"
 )
 
@@ -85,29 +86,15 @@ func (t *Target) ensureReady(ctx context.Context) error {
 	return nil
 }
 
-// targetDSN keeps values as text (interpolateParams: one round trip per
-// statement and the text protocol), UTC for TIMESTAMPs, and a strict
-// sql_mode that refuses to truncate silently but accepts zero dates a
-// MySQL source may hold.
+// targetDSN keeps values as text (one round trip per statement and the
+// text protocol), UTC for TIMESTAMPs, and a strict sql_mode that refuses to
+// truncate silently but accepts zero dates a MySQL source may hold.
 func targetDSN(dsn string) (string, error) {
-	cfg, err := mysql.ParseDSN(dsn)
+	cfg, err := mysqlconn.Config(dsn)
 	if err != nil {
-		return "", fmt.Errorf("want user:password@tcp(host:3306)/database: %w", err)
+		return "", err
 	}
-	if cfg.DBName == "" {
-		return "", fmt.Errorf("it names no database: end it with /<database>")
-	}
-	cfg.InterpolateParams = true
-	cfg.ParseTime = false
-	cfg.MultiStatements = false
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'"
-	if cfg.Collation == "" {
-		cfg.Collation = "utf8mb4_general_ci"
-	}
 	if cfg.MaxAllowedPacket == 0 {
 		cfg.MaxAllowedPacket = 16 << 20
 	}

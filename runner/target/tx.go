@@ -4,10 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
-	"fmt"
-	"io"
 	"time"
+
+	"github.com/sisporta/sisporta/runner/mysqlconn"
 )
 
 // tx is a transaction on one connection, begun and ended with statements
@@ -32,32 +31,7 @@ func (x *tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Ro
 
 // rawQuery calls fn with each row's driver values (valid until fn returns).
 func (x *tx) rawQuery(ctx context.Context, q string, args []any, fn func(vals []driver.Value) error) error {
-	return x.conn.Raw(func(dc any) error {
-		qc, ok := dc.(driver.QueryerContext)
-		if !ok {
-			return fmt.Errorf("the MySQL driver cannot query directly")
-		}
-		named := make([]driver.NamedValue, len(args))
-		for i, a := range args {
-			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-		}
-		rows, err := qc.QueryContext(ctx, q, named)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		vals := make([]driver.Value, len(rows.Columns()))
-		for {
-			if err := rows.Next(vals); errors.Is(err, io.EOF) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			if err := fn(vals); err != nil {
-				return err
-			}
-		}
-	})
+	return mysqlconn.RawQuery(ctx, x.conn, q, args, fn)
 }
 
 // inTx runs fn in a READ COMMITTED transaction (no gap locks between
