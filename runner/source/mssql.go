@@ -131,20 +131,8 @@ func (d mssqlDialect) describeTable(ctx context.Context, db *sql.DB, table strin
 	if err != nil || len(cols) == 0 {
 		return cols, nil, err
 	}
-	rows, err := db.QueryContext(ctx, mssqlPrimaryKey, quoted)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rows.Close()
-	var pk []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, nil, err
-		}
-		pk = append(pk, n)
-	}
-	return cols, pk, rows.Err()
+	pk, err := queryStrings(ctx, db, mssqlPrimaryKey, quoted)
+	return cols, pk, err
 }
 
 func (mssqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error) {

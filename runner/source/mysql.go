@@ -101,20 +101,8 @@ func (mysqlDialect) describeTable(ctx context.Context, db *sql.DB, table string)
 	if err := rows.Err(); err != nil || len(out) == 0 {
 		return out, nil, err
 	}
-	pkRows, err := db.QueryContext(ctx, mysqlPrimaryKey, schemaName, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer pkRows.Close()
-	var pk []string
-	for pkRows.Next() {
-		var n string
-		if err := pkRows.Scan(&n); err != nil {
-			return nil, nil, err
-		}
-		pk = append(pk, n)
-	}
-	return out, pk, pkRows.Err()
+	pk, err := queryStrings(ctx, db, mysqlPrimaryKey, schemaName, name)
+	return out, pk, err
 }
 
 // describeQuery learns a query's columns from its result metadata (a

@@ -282,3 +282,21 @@ func quoteParts(table string, quote func(string) string) string {
 	}
 	return strings.Join(parts, ".")
 }
+
+// queryStrings returns the single text column of a catalog query.
+func queryStrings(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
