@@ -134,6 +134,8 @@ func TestInvalidPipelinesAreRefused(t *testing.T) {
 		}, "source.query needs source.keyColumns"},
 		{"where with a second statement", func(o map[string]any) { entitySource(o, 0)["where"] = "1=1; DELETE FROM dbo.Produtos" },
 			"source.where must be a single boolean expression without ';'"},
+		{"where hiding the rest of the statement", func(o map[string]any) { entitySource(o, 0)["where"] = "1=1) INTO OUTFILE '/tmp/x' --" },
+			"source.where must be a single boolean expression without ';' or comments"},
 		{"rowversion cursor on a mysql source", func(o map[string]any) {
 			spec(o)["source"].(map[string]any)["driver"] = "mysql"
 			entitySource(o, 0)["cursor"] = map[string]any{"column": "rv", "kind": "RowVersion"}

@@ -168,7 +168,7 @@ type EntitySource struct {
 	// Query is a SELECT whose result is read instead of a table; it runs as
 	// a derived table, so it cannot be anything but a read.
 	// +kubebuilder:validation:MaxLength=16384
-	// +kubebuilder:validation:XValidation:rule="!self.contains(';')",message="source.query must be a single SELECT without ';'"
+	// +kubebuilder:validation:XValidation:rule="!self.contains(';') && !self.contains('--') && !self.contains('/*')",message="source.query must be a single SELECT without ';' or comments (-- and /* */)"
 	// +optional
 	Query string `json:"query,omitempty"`
 	// KeyColumns identify a row and set the read order; empty means the
@@ -181,7 +181,7 @@ type EntitySource struct {
 	// source's dialect). Rows that stop matching are removed from the target
 	// like deleted rows.
 	// +kubebuilder:validation:MaxLength=4096
-	// +kubebuilder:validation:XValidation:rule="!self.contains(';')",message="source.where must be a single boolean expression without ';'"
+	// +kubebuilder:validation:XValidation:rule="!self.contains(';') && !self.contains('--') && !self.contains('/*')",message="source.where must be a single boolean expression without ';' or comments (-- and /* */)"
 	// +optional
 	Where string `json:"where,omitempty"`
 	// Cursor makes the entity incremental.

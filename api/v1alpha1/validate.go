@@ -77,11 +77,11 @@ func (p *SyncPipeline) Validate() error {
 		if e.Source.Query != "" && len(e.Source.KeyColumns) == 0 {
 			add(f+".source.keyColumns", "a query needs keyColumns: it has no primary key to discover")
 		}
-		if strings.Contains(e.Source.Query, ";") {
-			add(f+".source.query", "must be a single SELECT without ';'")
+		if sqlFragmentUnsafe(e.Source.Query) {
+			add(f+".source.query", "must be a single SELECT without ';' or comments (-- and /* */)")
 		}
-		if strings.Contains(e.Source.Where, ";") {
-			add(f+".source.where", "must be a single boolean expression without ';'")
+		if sqlFragmentUnsafe(e.Source.Where) {
+			add(f+".source.where", "must be a single boolean expression without ';' or comments (-- and /* */)")
 		}
 		checkIdent(add, f+".source.table", e.Source.Table, e.Source.Table != "")
 		checkIdent(add, f+".target.table", e.Target.Table, true)
@@ -138,4 +138,11 @@ func checkIdent(add func(field, format string, args ...any), field string, id Id
 	case badIdentRe.MatchString(string(id)):
 		add(field, "%q must not contain quotes, backticks, brackets, backslashes, semicolons or control characters: write the plain name (Sisporta quotes identifiers itself)", id)
 	}
+}
+
+// sqlFragmentUnsafe refuses what could end Sisporta's statement early (a
+// ';') or hide its tail (a comment): where and query are embedded in a
+// SELECT that must stay one read.
+func sqlFragmentUnsafe(s string) bool {
+	return strings.Contains(s, ";") || strings.Contains(s, "--") || strings.Contains(s, "/*")
 }

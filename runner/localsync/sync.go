@@ -48,7 +48,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	p := o.Pipeline
 	redisURL := o.RedisURL
+	maxPending := 0 // the extractor's default
 	if redisURL == "" {
+		// The embedded Redis holds queued batches in this process: keep
+		// only a few ahead of the workers.
+		maxPending = 4 * int(p.Spec.Workers.Concurrency)
 		mr, err := miniredis.Run()
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded Redis: %w", err)
@@ -90,7 +94,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer srv.Shutdown()
 
 	client := asynq.NewClientFromRedisClient(rdb)
-	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: "sync",
+	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: "sync", MaxPending: maxPending,
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {
