@@ -148,12 +148,13 @@ func TestManagerReconcilesAPipeline(t *testing.T) {
 	t.Setenv("KUBECONFIG", kubeconfig)
 	t.Setenv("SISPORTA_DEFAULT_REDIS_URL", testRedisURL())
 	t.Setenv("SISPORTA_RUNNER_IMAGE", "registry.example/sisporta:from-env")
+	ns := fmt.Sprintf("manager-e2e-%d", time.Now().UnixNano()%1e6) // a namespace of this run's own
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		root := newRootCommand()
-		root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0", "--namespace=manager-e2e"})
+		root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0", "--namespace=" + ns})
 		done <- root.ExecuteContext(ctx)
 	}()
 	defer func() {
@@ -164,7 +165,6 @@ func TestManagerReconcilesAPipeline(t *testing.T) {
 	}()
 
 	c := env.Client
-	ns := "manager-e2e"
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "erp-readonly"}, StringData: map[string]string{"dsn": "sqlserver://ro:pw@erp:1433?database=ERP"}},

@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,6 +79,7 @@ func TestArgoCDActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Namespace = "argo-actions"
+	p.Name = fmt.Sprintf("%s-%d", p.Name, time.Now().UnixNano()%1e6) // repeatable runs on one API server
 	p.Annotations = map[string]string{"team": "data"}
 	if err := env.Client.Create(ctx, &p); err != nil {
 		t.Fatal(err)
