@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -94,11 +95,12 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 	}
 
 	keyCols := b.Schema.KeyColumns()
-	if b.Ranged && !b.KeysOnly && b.Digest != nil {
+	if b.Ranged && !b.KeysOnly && b.Digest != nil && t.tryDigest(b) {
 		same, err := rangeMatches(ctx, tx, b, keyCols)
 		if err != nil {
 			return err
 		}
+		t.digestResult(b, same)
 		if same {
 			res.Unchanged, res.DigestMatched = b.Digest.Count, true
 			return writeLedger(ctx, tx, b, b.Digest.Count, res)
@@ -382,4 +384,34 @@ func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) erro
 		}
 	}
 	return nil
+}
+
+// digestEvery is how often an entity whose ranges keep differing from
+// their digests is still given the digest check: when most ranges change,
+// the check is a second range read for nothing.
+const digestEvery = 8
+
+func (t *Target) digestMisses(b *queue.Batch) *atomic.Int32 {
+	v, _ := t.misses.LoadOrStore(b.Pipeline+"\x00"+b.Entity, new(atomic.Int32))
+	return v.(*atomic.Int32)
+}
+
+// tryDigest says whether to compare this batch's digest: always while
+// digests match, every digestEvery-th batch while they do not.
+func (t *Target) tryDigest(b *queue.Batch) bool {
+	m := t.digestMisses(b)
+	n := m.Load()
+	if n == 0 || n%digestEvery == 0 {
+		return true
+	}
+	m.Add(1)
+	return false
+}
+
+func (t *Target) digestResult(b *queue.Batch, matched bool) {
+	if matched {
+		t.digestMisses(b).Store(0)
+	} else {
+		t.digestMisses(b).Add(1)
+	}
 }

@@ -50,8 +50,15 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 	if err != nil || first.Written != 4 || first.DigestMatched {
 		t.Fatalf("first apply: %+v %v", first, err)
 	}
-	// The same rows in a later run: the digest alone says unchanged.
-	same, err := tg.ApplyBatch(ctx, batch(2, rows("a", "b", "<NULL>", "")))
+	// The same rows in a later run, applied by another worker (this one has
+	// just seen a digest differ, and checks digests less often for a
+	// while): the digest alone says unchanged.
+	other, err := target.Open(ctx, db.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	same, err := other.ApplyBatch(ctx, batch(2, rows("a", "b", "<NULL>", "")))
 	if err != nil || !same.DigestMatched || same.Unchanged != 4 || same.Written != 0 {
 		t.Fatalf("unchanged apply: %+v %v", same, err)
 	}
@@ -77,5 +84,42 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 	}
 	if got := db.Rows(t, "SELECT id, label FROM items"); fmt.Sprint(got) != `["1"|"a" "2"|"b" "3"|"" "4"|""]` {
 		t.Fatalf("target rows %v", got)
+	}
+}
+
+func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
+	ctx := context.Background()
+	db := testutil.NewDB(t, "tgt")
+	tg, err := target.Open(ctx, db.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	// Every run changes the rows: digests keep differing.
+	for run := int64(1); run <= 17; run++ {
+		r, err := tg.ApplyBatch(ctx, batch(run, rows(fmt.Sprint("v", run))))
+		if err != nil || r.Written != 1 {
+			t.Fatalf("run %d: %+v %v", run, r, err)
+		}
+		if r.DigestMatched {
+			t.Fatalf("run %d: a changed range matched its digest", run)
+		}
+	}
+	// Unchanged again: within digestEvery batches the check resumes and
+	// from then on settles each batch by digest.
+	matched := 0
+	for run := int64(18); run <= 30; run++ {
+		r, err := tg.ApplyBatch(ctx, batch(run, rows("v17")))
+		if err != nil || r.Written != 0 || r.Unchanged != 1 {
+			t.Fatalf("run %d: %+v %v", run, r, err)
+		}
+		if r.DigestMatched {
+			matched++
+		} else if matched > 0 {
+			t.Fatalf("run %d: once a digest matched, the next ones must be checked", run)
+		}
+	}
+	if matched < 13-8 {
+		t.Fatalf("only %d of 13 unchanged batches settled by digest", matched)
 	}
 }

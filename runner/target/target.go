@@ -27,6 +27,8 @@ type Target struct {
 	ensured sync.Map
 	// registered caches (pipeline, entity, run) already registered.
 	registered sync.Map
+	// misses counts, per entity, batches in a row whose digest differed.
+	misses sync.Map
 
 	readyMu sync.Mutex
 	ready   bool
