@@ -149,7 +149,9 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 	}
 	waitFor(t, "the worker's transactions to wait on the ledger", time.Minute, func() bool {
 		var n int
-		_ = e.src.QueryRow("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'").Scan(&n)
+		_ = e.dst.QueryRow(`SELECT COUNT(*) FROM information_schema.INNODB_TRX t
+JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&n)
 		return n >= 1
 	})
 	w1.kill()
