@@ -2,8 +2,6 @@
 // names, task IDs and retry policy.
 package queue
 
-import "strings"
-
 // Name returns the asynq queue of a pipeline: "sisporta.<namespace>.<name>".
 // Kubernetes names contain no dots in namespaces and may in names, which is
 // harmless: the name is only ever compared whole.
@@ -21,10 +19,4 @@ func PipelineID(namespace, name string) string {
 		namespace = "default"
 	}
 	return namespace + "/" + name
-}
-
-// ParsePipelineID splits "<namespace>/<name>".
-func ParsePipelineID(id string) (namespace, name string, ok bool) {
-	namespace, name, ok = strings.Cut(id, "/")
-	return namespace, name, ok && namespace != "" && name != ""
 }

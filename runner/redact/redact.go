@@ -3,7 +3,6 @@
 package redact
 
 import (
-	"errors"
 	"net/url"
 	"regexp"
 	"strings"
@@ -85,10 +84,4 @@ func Passwords(conn string) []string {
 		out = append(out, strings.Trim(m[2], `"'`))
 	}
 	return out
-}
-
-// Is reports whether err's message is already redacted by this package.
-func Is(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
 }

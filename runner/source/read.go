@@ -150,9 +150,6 @@ func (e *Entity) keyCols() []column {
 	}
 }
 
-// KeyCount is the number of key columns.
-func (e *Entity) KeyCount() int { return len(e.keyCols()) }
-
 // Incremental reports whether the entity reads only changed rows.
 func (e *Entity) Incremental() bool { return e.cursor != nil }
 
@@ -186,13 +183,4 @@ func (b *sqlBuilder) after(keys []column, last []any) string {
 		return "(" + inner(0) + ")"
 	}
 	return "(" + q(0) + " >= " + b.param(&keys[0], last[0]) + " AND " + inner(0) + ")"
-}
-
-// keyEquals renders "k1 = v1 AND k2 = v2" comparing with canonical values.
-func (b *sqlBuilder) keyEquals(keys []column, qualifier string, vals []any) string {
-	var parts []string
-	for i := range keys {
-		parts = append(parts, qualifier+b.d.quote(keys[i].Source)+" = "+b.param(&keys[i], vals[i]))
-	}
-	return strings.Join(parts, " AND ")
 }

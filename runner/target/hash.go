@@ -15,11 +15,6 @@ const HashColumn = "_sisporta_hash"
 // DeletedColumn marks rows removed by a SoftDelete cleanup.
 const DeletedColumn = "_sisporta_deleted_at"
 
-// RowHash hashes a row (schema.Hasher).
-func RowHash(cols []schema.Column, r schema.Row) uint64 {
-	return schema.NewHasher(cols).Sum(r)
-}
-
 // KeyString renders a key (canonical values in key order) as a map key.
 func KeyString(k schema.Row) string {
 	n := 0
