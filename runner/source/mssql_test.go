@@ -208,6 +208,7 @@ func testEntity(t *testing.T, d dialect, table string, where string, cols ...raw
 			sc.Key = i + 1
 		}
 		e.cols = append(e.cols, column{Column: sc, raw: rc})
+		e.Schema.Columns = append(e.Schema.Columns, sc)
 	}
 	return e
 }

@@ -135,19 +135,12 @@ func keyPositions(cols []column) []int {
 
 // keyCols returns the key columns in key order.
 func (e *Entity) keyCols() []column {
-	out := make([]column, 0, 2)
-	for k := 1; ; k++ {
-		found := false
-		for _, c := range e.cols {
-			if c.Key == k {
-				out = append(out, c)
-				found = true
-			}
-		}
-		if !found {
-			return out
-		}
+	idx := e.Schema.KeyIndexes()
+	out := make([]column, len(idx))
+	for i, j := range idx {
+		out[i] = e.cols[j]
 	}
+	return out
 }
 
 // Incremental reports whether the entity reads only changed rows.
