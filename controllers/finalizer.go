@@ -21,6 +21,7 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/redact"
+	"github.com/sisporta/sisporta/runner/runstate"
 )
 
 // finalize purges a deleted pipeline's queue and run summary from Redis.
@@ -156,20 +157,8 @@ func (r *Reconciler) redisURLForPurge(ctx context.Context, p *syncv1alpha1.SyncP
 // removeQueueKeys deletes every key of an asynq queue, following asynq's
 // key layout: asynq:{<queue>}:* and the queue's entry in asynq:queues.
 func removeQueueKeys(ctx context.Context, conn *redisConn, q string) error {
-	iter := conn.rdb.Scan(ctx, 0, "asynq:{"+q+"}:*", 500).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	if err := runstate.DeleteMatching(ctx, conn.rdb, queue.AsynqKeyPattern(q)); err != nil {
 		return err
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := conn.rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-			return err
-		}
-		keys = keys[n:]
 	}
 	return conn.rdb.SRem(ctx, "asynq:queues", q).Err()
 }

@@ -347,7 +347,7 @@ func (x *Extractor) enqueue(ctx context.Context, b *queue.Batch) error {
 // It reads asynq's pending list length directly (asynq:{<queue>}:pending),
 // which is far cheaper than the Inspector's full statistics.
 func (x *Extractor) waitForRoom(ctx context.Context) error {
-	key := "asynq:{" + x.queueName() + "}:pending"
+	key := queue.AsynqPendingKey(x.queueName())
 	for {
 		n, err := x.Redis.LLen(ctx, key).Result()
 		if err != nil {

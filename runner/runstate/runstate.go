@@ -424,18 +424,26 @@ func (s *Store) SetCursor(ctx context.Context, queue, entity, value string) erro
 // Purge removes every key this package keeps for a queue (the tasks
 // themselves are asynq's: delete the queue with its Inspector).
 func (s *Store) Purge(ctx context.Context, queue string) error {
-	iter := s.rdb.Scan(ctx, 0, keyPrefix(queue)+"*", 500).Iterator()
+	if err := DeleteMatching(ctx, s.rdb, keyPrefix(queue)+"*"); err != nil {
+		return fmt.Errorf("deleting the run summary in Redis: %w", err)
+	}
+	return nil
+}
+
+// DeleteMatching deletes every key matching a SCAN pattern, 500 at a time.
+func DeleteMatching(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
+	iter := rdb.Scan(ctx, 0, pattern, 500).Iterator()
 	var keys []string
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
-		return fmt.Errorf("listing run summary keys in Redis: %w", err)
+		return err
 	}
 	for len(keys) > 0 {
 		n := min(len(keys), 500)
-		if err := s.rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-			return fmt.Errorf("deleting run summary keys in Redis: %w", err)
+		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
+			return err
 		}
 		keys = keys[n:]
 	}
