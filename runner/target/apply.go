@@ -248,9 +248,9 @@ func (t *Target) readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, key
 	var keys []string
 	k := make(schema.Row, len(keyCols))
 	var scratch []byte
+	bounds := make([]int, 0, len(keyCols)+1)
 	err := tx.rawQuery(ctx, q, args, func(vals []driver.Value) error {
-		scratch = scratch[:0]
-		bounds := make([]int, 0, len(keyCols)+1)
+		scratch, bounds = scratch[:0], bounds[:0]
 		for i := range keyCols {
 			bounds = append(bounds, len(scratch))
 			scratch = appendDriverValue(scratch, vals[i])
