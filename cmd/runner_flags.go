@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -56,27 +57,25 @@ func loadPipeline(path string) (*syncv1alpha1.SyncPipeline, error) {
 	return pipeline.Load(path)
 }
 
-// newQuietLogger is newLogger showing only errors unless verbose: an
-// interactive command's outcome is its summary.
-func newQuietLogger(verbose bool) logr.Logger {
+// newLogger logs JSON in a cluster and readable lines on a terminal, at
+// info level (debug when verbose).
+func newLogger(verbose bool) logr.Logger { return loggerAt(levelFor(verbose, zapcore.InfoLevel)) }
+
+// newQuietLogger shows only errors unless verbose: an interactive
+// command's outcome is its summary.
+func newQuietLogger(verbose bool) logr.Logger { return loggerAt(levelFor(verbose, zapcore.ErrorLevel)) }
+
+func levelFor(verbose bool, quiet zapcore.Level) zapcore.Level {
 	if verbose {
-		return newLogger(true)
+		return zapcore.DebugLevel
 	}
-	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapLevelPanic), zap.Level(zapLevelError)}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		opts = append(opts, zap.ConsoleEncoder())
-	}
-	return zap.New(opts...)
+	return quiet
 }
 
-// newLogger logs JSON in a cluster and readable lines on a terminal.
-func newLogger(verbose bool) logr.Logger {
-	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapLevelPanic)}
+func loggerAt(level zapcore.Level) logr.Logger {
+	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapcore.PanicLevel), zap.Level(level)}
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		opts = append(opts, zap.ConsoleEncoder())
-	}
-	if verbose {
-		opts = append(opts, zap.Level(zapLevelDebug))
 	}
 	return zap.New(opts...)
 }

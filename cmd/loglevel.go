@@ -1,9 +1,0 @@
-package cmd
-
-import "go.uber.org/zap/zapcore"
-
-const (
-	zapLevelDebug = zapcore.DebugLevel
-	zapLevelPanic = zapcore.PanicLevel
-	zapLevelError = zapcore.ErrorLevel
-)
