@@ -12,16 +12,26 @@ import (
 	"github.com/sisporta/sisporta/runner/testutil"
 )
 
-func TestRunSummaryOnRealRedis(t *testing.T) {
-	ctx := context.Background()
-	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
+// newStore returns a store on the real Redis and a queue name of the
+// test's own, purged at the end.
+func newStore(t *testing.T) (*runstate.Store, string) {
+	t.Helper()
+	rdb, _, err := queue.Connect(context.Background(), testutil.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rdb.Close()
 	s := runstate.NewStore(rdb)
 	q := "sisporta.test." + testutil.Random(4)
-	defer s.Purge(ctx, q) //nolint:errcheck
+	t.Cleanup(func() {
+		_ = s.Purge(context.Background(), q)
+		_ = rdb.Close()
+	})
+	return s, q
+}
+
+func TestRunSummaryOnRealRedis(t *testing.T) {
+	ctx := context.Background()
+	s, q := newStore(t)
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	id1, err := s.NewRunID(ctx, q, now)
@@ -87,14 +97,7 @@ func TestRunSummaryOnRealRedis(t *testing.T) {
 
 func TestExtractionLockKeepsRunsApart(t *testing.T) {
 	ctx := context.Background()
-	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	s := runstate.NewStore(rdb)
-	q := "sisporta.test." + testutil.Random(4)
-	defer s.Purge(ctx, q) //nolint:errcheck
+	s, q := newStore(t)
 
 	unlock, err := s.Lock(ctx, q, "first")
 	if err != nil {
