@@ -27,6 +27,7 @@ func newSyncCommand() *cobra.Command {
 		output  string
 		timeout time.Duration
 		verbose bool
+		verify  bool
 	)
 	c := &cobra.Command{
 		Use:   "sync -f pipeline.yaml",
@@ -58,7 +59,7 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 				progress = os.Stderr
 			}
 			sum, err := localsync.Run(cmd.Context(), localsync.Options{Pipeline: p, SourceDSN: conn.sourceDSN,
-				TargetDSN: conn.targetDSN, RedisURL: conn.redisURL, Progress: progress, Log: newQuietLogger(verbose), Timeout: timeout})
+				TargetDSN: conn.targetDSN, RedisURL: conn.redisURL, Progress: progress, Log: newQuietLogger(verbose), Timeout: timeout, Verify: verify})
 			if err != nil {
 				return err
 			}
@@ -87,5 +88,6 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 	f.StringVarP(&output, "output", "o", "text", "summary format: text or json")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	f.BoolVar(&verify, "verify", false, "check every target row's values against the source instead of trusting stored row hashes, and repair what differs (reads every row of both sides)")
 	return c
 }

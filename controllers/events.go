@@ -53,6 +53,9 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 		took = " in " + sinceRounded(cur.CompletionTime.Sub(cur.StartTime.Time))
 	}
 	counts := fmt.Sprintf("%d rows read, %d written, %d unchanged, %d deleted", cur.RowsRead, cur.RowsWritten, cur.RowsUnchanged, cur.RowsDeleted)
+	if cur.RowsRepaired > 0 {
+		r.note(p, corev1.EventTypeWarning, "RowsRepaired", "Verify", fmt.Sprintf("run %s verified every row and repaired %d whose values in the target no longer matched the source (changed behind Sisporta's back: hand edits, another writer, damage)", cur.ID, cur.RowsRepaired), secrets...)
+	}
 	switch cur.Result {
 	case syncv1alpha1.RunSucceeded:
 		r.note(p, corev1.EventTypeNormal, "RunSucceeded", "Run", fmt.Sprintf("run %s succeeded%s: %s", cur.ID, took, counts), secrets...)

@@ -84,6 +84,8 @@ func runStatus(run *runstate.Run) *syncv1alpha1.RunStatus {
 		RowsWritten:        written,
 		RowsUnchanged:      unchanged,
 		RowsDeleted:        deleted,
+		RowsRepaired:       run.Repaired(),
+		Verified:           run.Meta.Verify,
 		FailedEntities:     run.FailedEntities(),
 		Message:            safeMessage(run.Message()),
 	}

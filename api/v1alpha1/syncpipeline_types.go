@@ -166,9 +166,12 @@ type EntitySource struct {
 	// +optional
 	Table Identifier `json:"table,omitempty"`
 	// Query is a SELECT whose result is read instead of a table; it runs as
-	// a derived table, so it cannot be anything but a read.
+	// a derived table, so it cannot be anything but a read: outside quotes,
+	// comments, ';', INTO and unbalanced parentheses are refused, in the
+	// source's dialect, by the operator (reason InvalidSpec) and `sisporta
+	// sync`; the API server only checks that it starts with SELECT or WITH.
 	// +kubebuilder:validation:MaxLength=16384
-	// +kubebuilder:validation:XValidation:rule="!self.contains(';') && !self.contains('--') && !self.contains('/*')",message="source.query must be a single SELECT without ';' or comments (-- and /* */)"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[\\\\t\\\\n\\\\v\\\\f\\\\r (]*(?i:select|with)([^A-Za-z0-9_$]|$)')",message="source.query must start with SELECT (or WITH … SELECT on MySQL): it is read as a derived table"
 	// +optional
 	Query string `json:"query,omitempty"`
 	// KeyColumns identify a row and set the read order; empty means the
@@ -179,9 +182,11 @@ type EntitySource struct {
 	KeyColumns []Identifier `json:"keyColumns,omitempty"`
 	// Where filters the rows to mirror (a boolean SQL expression in the
 	// source's dialect). Rows that stop matching are removed from the target
-	// like deleted rows.
+	// like deleted rows. Outside quotes, comments, ';', INTO and unbalanced
+	// parentheses are refused, in the source's dialect, by the operator
+	// (reason InvalidSpec) and `sisporta sync` (the API server cannot
+	// tell v <> 'a;b' from a second statement).
 	// +kubebuilder:validation:MaxLength=4096
-	// +kubebuilder:validation:XValidation:rule="!self.contains(';') && !self.contains('--') && !self.contains('/*')",message="source.where must be a single boolean expression without ';' or comments (-- and /* */)"
 	// +optional
 	Where string `json:"where,omitempty"`
 	// Cursor makes the entity incremental.
@@ -192,11 +197,22 @@ type EntitySource struct {
 // EntityTarget says where an entity's rows go.
 type EntityTarget struct {
 	// Table in the target database; created from the source schema when
-	// missing.
+	// missing. Names starting with _sisporta_ are Sisporta's own.
+	// +kubebuilder:validation:XValidation:rule="!self.lowerAscii().matches('(^|[.])_sisporta_')",message="target table names starting with _sisporta_ belong to Sisporta's own state tables: choose another name"
 	Table Identifier `json:"table"`
+	// TakeOverFrom hands the target table to this entity when another
+	// pipeline's entity owns it (it mirrored the table first): give the
+	// owner as "<namespace>/<pipeline>/<entity>", as the refusal message
+	// names it. Only that owner is replaced, so two pipelines can never take
+	// a table from each other in turns; make sure the old owner stopped.
+	// +kubebuilder:validation:MaxLength=400
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^/]+/[^/]+/[^/]+$')",message="takeOverFrom names the current owner as <namespace>/<pipeline>/<entity>, e.g. sales/erp-to-quotes/products"
+	// +optional
+	TakeOverFrom string `json:"takeOverFrom,omitempty"`
 }
 
 // ColumnMapping copies one source column into one target column.
+// +kubebuilder:validation:XValidation:rule="!(has(self.target) ? self.target : self.source).lowerAscii().startsWith('_sisporta_')",message="target column names starting with _sisporta_ belong to Sisporta (_sisporta_hash, _sisporta_deleted_at): map the column to another target name"
 type ColumnMapping struct {
 	// Source column name.
 	Source Identifier `json:"source"`
@@ -259,6 +275,24 @@ type EntitySpec struct {
 	Cleanup CleanupSpec `json:"cleanup,omitempty"`
 }
 
+// VerifySpec schedules verifying runs. A normal run trusts the row hash
+// stored beside each target row; a verifying run recomputes every target
+// row's hash from its values and rewrites the rows that differ from the
+// source (edited by hand, or damaged), counting them as rowsRepaired. It
+// reads every row of both sides, incremental entities included. A run
+// verifies when either condition holds, and the first run of a pipeline
+// does.
+type VerifySpec struct {
+	// EveryRuns verifies every Nth run.
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	EveryRuns *int32 `json:"everyRuns,omitempty"`
+	// Interval verifies a run when the last verifying run started at least
+	// this long ago (a Go duration such as 24h).
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
 // SyncPipelineSpec declares a source, a target, a schedule and the entities
 // to mirror.
 // +kubebuilder:validation:XValidation:rule="self.source.driver == 'sqlserver' || self.entities.all(e, !has(e.source.cursor) || e.source.cursor.kind != 'RowVersion')",message="cursor kind RowVersion needs source.driver sqlserver; use UpdatedAt for MySQL sources"
@@ -301,6 +335,11 @@ type SyncPipelineSpec struct {
 	// Resources of the extractor and worker pods.
 	// +optional
 	Resources RunnerResources `json:"resources,omitempty"`
+	// Verify schedules runs that check every target row against the source
+	// instead of trusting stored row hashes; without it, no scheduled run
+	// verifies (`sisporta sync --verify` does on demand).
+	// +optional
+	Verify *VerifySpec `json:"verify,omitempty"`
 	// Entities are the tables to mirror.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
@@ -346,6 +385,15 @@ type RunStatus struct {
 	RowsUnchanged int64 `json:"rowsUnchanged"`
 	// RowsDeleted from the target by cleanup.
 	RowsDeleted int64 `json:"rowsDeleted"`
+	// RowsRepaired were rewritten by a verifying run because their values
+	// no longer matched the source although their stored hash did (edited
+	// in the target by hand, or damaged). They are counted in rowsWritten
+	// too.
+	// +optional
+	RowsRepaired int64 `json:"rowsRepaired,omitempty"`
+	// Verified is true for a run that checked every target row's values.
+	// +optional
+	Verified bool `json:"verified,omitempty"`
 	// FailedEntities names the entities that failed.
 	// +listType=atomic
 	// +optional

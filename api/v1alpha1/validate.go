@@ -54,6 +54,14 @@ func (p *SyncPipeline) Validate() error {
 	if s.BatchSize < 1 || s.BatchSize > 50000 {
 		add("batchSize", "%d is outside 1..50000", s.BatchSize)
 	}
+	if v := s.Verify; v != nil {
+		if v.EveryRuns != nil && *v.EveryRuns < 1 {
+			add("verify.everyRuns", "%d must be at least 1", *v.EveryRuns)
+		}
+		if v.Interval != nil && v.Interval.Duration <= 0 {
+			add("verify.interval", "%s must be a positive duration such as 24h", v.Interval.Duration)
+		}
+	}
 	if len(s.Entities) == 0 {
 		add("entities", "is empty: name at least one table to mirror")
 	}
@@ -77,14 +85,26 @@ func (p *SyncPipeline) Validate() error {
 		if e.Source.Query != "" && len(e.Source.KeyColumns) == 0 {
 			add(f+".source.keyColumns", "a query needs keyColumns: it has no primary key to discover")
 		}
-		if sqlFragmentUnsafe(e.Source.Query) {
-			add(f+".source.query", "must be a single SELECT without ';' or comments (-- and /* */)")
-		}
-		if sqlFragmentUnsafe(e.Source.Where) {
-			add(f+".source.where", "must be a single boolean expression without ';' or comments (-- and /* */)")
+		// where and query are judged by the source's dialect; with an
+		// unknown driver, that driver is the problem reported above.
+		if d := s.Source.Driver; d == SourceSQLServer || d == SourceMySQL {
+			if e.Source.Query != "" {
+				if err := CheckQuery(d, e.Source.Query); err != nil {
+					errs = append(errs, fmt.Errorf("spec.%s.%w", f, err))
+				}
+			}
+			if err := CheckWhere(d, e.Source.Where); err != nil {
+				errs = append(errs, fmt.Errorf("spec.%s.%w", f, err))
+			}
 		}
 		checkIdent(add, f+".source.table", e.Source.Table, e.Source.Table != "")
 		checkIdent(add, f+".target.table", e.Target.Table, true)
+		if t := string(e.Target.Table); IsReservedName(t[strings.LastIndex(t, ".")+1:]) {
+			add(f+".target.table", "%q: names starting with %s belong to Sisporta's own state tables: choose another name", t, ReservedPrefix)
+		}
+		if o := e.Target.TakeOverFrom; o != "" && strings.Count(o, "/") != 2 {
+			add(f+".target.takeOverFrom", "%q must name the current owner as <namespace>/<pipeline>/<entity>, e.g. sales/erp-to-quotes/products", o)
+		}
 		for j, k := range e.Source.KeyColumns {
 			checkIdent(add, fmt.Sprintf("%s.source.keyColumns[%d]", f, j), k, true)
 		}
@@ -104,6 +124,9 @@ func (p *SyncPipeline) Validate() error {
 				checkIdent(add, fmt.Sprintf("%s.columns[%d].target", f, j), c.Target, true)
 			}
 			t := c.TargetColumn()
+			if IsReservedName(string(t)) {
+				add(fmt.Sprintf("%s.columns[%d]", f, j), "target column %q: names starting with %s belong to Sisporta (%shash, %sdeleted_at): map the column to another target name", t, ReservedPrefix, ReservedPrefix, ReservedPrefix)
+			}
 			if targets[t] {
 				add(fmt.Sprintf("%s.columns[%d]", f, j), "target column %q appears twice: column target names must be unique within an entity", t)
 			}
@@ -140,9 +163,12 @@ func checkIdent(add func(field, format string, args ...any), field string, id Id
 	}
 }
 
-// sqlFragmentUnsafe refuses what could end Sisporta's statement early (a
-// ';') or hide its tail (a comment): where and query are embedded in a
-// SELECT that must stay one read.
-func sqlFragmentUnsafe(s string) bool {
-	return strings.Contains(s, ";") || strings.Contains(s, "--") || strings.Contains(s, "/*")
+// ReservedPrefix starts the names of Sisporta's own state tables and
+// columns in the target: users may not name tables or columns with it.
+const ReservedPrefix = "_sisporta_"
+
+// IsReservedName reports whether a table or column name is Sisporta's
+// (MySQL compares column names without case).
+func IsReservedName(name string) bool {
+	return strings.HasPrefix(strings.ToLower(name), ReservedPrefix)
 }

@@ -87,7 +87,14 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 
 	resume := recorded && rec.CleanupResult == cleanupDeleting
 	base := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
-		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged, Batches: lt.Batches}
+		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged,
+		RowsRepaired: lt.Repaired, Verified: f.Verify, Batches: lt.Batches}
+	// Another pipeline may have taken the table over since the batches
+	// were applied: its rows are not this run's to delete.
+	if err := tg.CheckOwner(ctx, f.Table, f.Pipeline, f.Entity); err != nil {
+		w.finish(ctx, f, lt, runstate.ResultFailed, err.Error(), nil)
+		return nil
+	}
 	if !resume {
 		if err := tg.SaveRun(ctx, base); err != nil {
 			return err
@@ -130,7 +137,8 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.LedgerTotals, result, msg string, cl *runstate.Cleanup) {
 	now := time.Now().UTC()
 	rec := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
-		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged, Batches: lt.Batches, Message: msg}
+		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged, RowsRepaired: lt.Repaired,
+		Verified: f.Verify, Batches: lt.Batches, Message: msg}
 	if cl != nil {
 		rec.CleanupResult, rec.CleanupMessage, rec.CleanupCount = cl.Result, cl.Message, cl.Deleted
 		if cl.Result == runstate.CleanupSucceeded {
@@ -163,7 +171,7 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 // publish writes a recorded result to the Redis run summary.
 func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec target.RunRecord) error {
 	fin := runstate.Final{Result: rec.Result, RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
-		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, Error: rec.Message, EndTime: rec.CompletedAt}
+		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, RowsRepaired: rec.RowsRepaired, Error: rec.Message, EndTime: rec.CompletedAt}
 	if rec.CleanupResult != "" && rec.CleanupResult != cleanupDeleting {
 		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: rec.CleanupResult, Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sisporta/sisporta/runner/metrics"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
 	"github.com/sisporta/sisporta/runner/target"
 )
@@ -32,8 +33,9 @@ type Worker struct {
 	// OnApplied, when set, is told of each applied batch (progress display).
 	OnApplied func(entity string, written, unchanged int)
 
-	mu      sync.Mutex
-	sources map[syncv1alpha1.SourceDriver]*source.Source
+	mu       sync.Mutex
+	sources  map[syncv1alpha1.SourceDriver]*source.Source
+	entities map[string]*source.Entity
 }
 
 // Mux routes the task types to their handlers.
@@ -62,9 +64,18 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		// A payload this worker cannot read never will be: archive it at once.
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
-	res, err := w.Target.ApplyBatch(ctx, b)
+	var opts target.ApplyOptions
+	if b.KeysOnly && b.Spec != nil {
+		opts.Fetch = w.fetcher(b)
+	}
+	res, err := w.Target.ApplyBatch(ctx, b, opts)
 	if err != nil {
 		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
+		var perm *target.PermanentError
+		if errors.As(err, &perm) {
+			w.Log.Error(err, "batch failed for a reason retrying cannot fix: archived in the dead-letter queue at once (sisporta dlq list); fix the cause, then sisporta dlq retry", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
+			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+		}
 		w.Log.Error(err, "batch failed; asynq retries it with backoff", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
 		return err
 	}
@@ -78,6 +89,10 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	}
 	metrics.RowsWritten.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Written))
 	metrics.RowsUnchanged.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Unchanged))
+	if res.Repaired > 0 {
+		metrics.RowsRepaired.WithLabelValues(b.Pipeline, b.Entity).Add(float64(res.Repaired))
+		w.Log.Info("verification repaired rows whose target values differed from the source", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "repaired", res.Repaired)
+	}
 	if w.OnApplied != nil {
 		w.OnApplied(b.Entity, res.Written, res.Unchanged)
 	}
@@ -86,8 +101,50 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		w.Log.Error(err, "recording progress in Redis", "entity", b.Entity)
 	}
 	w.Log.V(1).Info("batch applied", "entity", b.Entity, "run", b.Run, "batch", b.Seq,
-		"rows", b.RowCount(), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates)
+		"rows", b.RowCount(), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates, "fetched", res.Fetched)
 	return nil
+}
+
+// fetcher reads rows of a key-scan batch's entity from the source by key,
+// with the entity resolved once per run and entity (the schema it finds
+// must be the batch's: a source changed under the run cannot be mixed in).
+func (w *Worker) fetcher(b *queue.Batch) target.Fetcher {
+	return func(ctx context.Context, keys []schema.Row) ([]schema.Row, error) {
+		src, err := w.source(ctx, b.Driver)
+		if err != nil {
+			return nil, err
+		}
+		e, err := w.entity(ctx, src, b)
+		if err != nil {
+			return nil, err
+		}
+		return src.Fetch(ctx, e, keys)
+	}
+}
+
+// entity resolves a batch's entity against the source, once per run.
+func (w *Worker) entity(ctx context.Context, src *source.Source, b *queue.Batch) (*source.Entity, error) {
+	key := fmt.Sprintf("%s\x00%s\x00%d", b.Pipeline, b.Entity, b.Run)
+	w.mu.Lock()
+	e := w.entities[key]
+	w.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	e, err := src.Resolve(ctx, *b.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if e.Schema.Fingerprint() != b.Schema.Fingerprint() {
+		return nil, fmt.Errorf("entity %s: the source's columns changed since run %d read them; the next run picks the change up", b.Entity, b.Run)
+	}
+	w.mu.Lock()
+	if w.entities == nil || len(w.entities) > 64 {
+		w.entities = map[string]*source.Entity{}
+	}
+	w.entities[key] = e
+	w.mu.Unlock()
+	return e, nil
 }
 
 // source returns an open source for verification.

@@ -45,6 +45,9 @@ type Extractor struct {
 	FinalizeWait time.Duration
 	// Trigger says what started the run (schedule, run-now, sync).
 	Trigger string
+	// Verify makes this run a verifying one whatever spec.verify says
+	// (`sisporta sync --verify`); otherwise spec.verify decides.
+	Verify bool
 	// Progress, when set, is told each entity's rows read so far.
 	Progress func(entity string, rows int64, done bool)
 	Log      logr.Logger
@@ -62,7 +65,9 @@ type EntityResult struct {
 type Result struct {
 	RunID        int64
 	SnapshotTime time.Time
-	Entities     []EntityResult
+	// Verify: the run verifies every target row.
+	Verify   bool
+	Entities []EntityResult
 }
 
 // Failed names the entities whose extraction failed.
@@ -106,17 +111,32 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{RunID: id, SnapshotTime: now}
-	meta := runstate.Meta{ID: id, Pipeline: x.pipelineID(), SnapshotTime: now, StartTime: now, Trigger: x.Trigger}
+	verify := x.Verify
+	if !verify {
+		every, interval := 0, time.Duration(0)
+		if v := x.Pipeline.Spec.Verify; v != nil {
+			if v.EveryRuns != nil {
+				every = int(*v.EveryRuns)
+			}
+			if v.Interval != nil {
+				interval = v.Interval.Duration
+			}
+		}
+		if verify, err = x.Runs.VerifyDue(ctx, q, every, interval, now); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{RunID: id, SnapshotTime: now, Verify: verify}
+	meta := runstate.Meta{ID: id, Pipeline: x.pipelineID(), SnapshotTime: now, StartTime: now, Trigger: x.Trigger, Verify: verify}
 	for _, e := range x.Pipeline.Spec.Entities {
 		meta.Entities = append(meta.Entities, e.Name)
 	}
 	if err := x.Runs.Start(ctx, q, meta); err != nil {
 		return nil, err
 	}
-	x.Log.Info("run started", "run", id, "entities", len(meta.Entities), "trigger", x.Trigger)
+	x.Log.Info("run started", "run", id, "entities", len(meta.Entities), "trigger", x.Trigger, "verify", verify)
 	for i, spec := range x.Pipeline.Spec.Entities {
-		er := x.entity(ctx, id, now, spec)
+		er := x.entity(ctx, id, now, spec, verify)
 		res.Entities = append(res.Entities, er)
 		if er.Err == nil {
 			continue
@@ -177,11 +197,15 @@ func (x *Extractor) enqueueFinalize(ctx context.Context, f *queue.Finalize) erro
 // entity extracts one entity: its rows (all of them, or those changed in
 // the cursor window), then for incremental entities a key scan that lets
 // the worker find deletes, then the finalize step.
-func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec syncv1alpha1.EntitySpec) EntityResult {
+func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec syncv1alpha1.EntitySpec, verify bool) EntityResult {
 	er := EntityResult{Name: spec.Name}
 	start := time.Now().UTC()
 	e, err := x.Source.Resolve(ctx, spec)
 	if err != nil {
+		er.Err = err
+		return er
+	}
+	if err := x.Source.CheckKeysUnique(ctx, e); err != nil {
 		er.Err = err
 		return er
 	}
@@ -205,24 +229,35 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 		}
 	}
 	template := queue.Batch{Pipeline: x.pipelineID(), Run: run, Entity: spec.Name, Table: string(spec.Target.Table),
-		Schema: e.Schema, SoftDelete: spec.Cleanup.Mode == syncv1alpha1.CleanupSoftDelete}
+		Schema: e.Schema, SoftDelete: spec.Cleanup.Mode == syncv1alpha1.CleanupSoftDelete, Verify: verify,
+		TakeOverFrom: spec.Target.TakeOverFrom}
 
 	report := func(done bool) {
 		if x.Progress != nil {
 			x.Progress(spec.Name, er.RowsRead, done)
 		}
 	}
-	// Pass 1: the rows. A full read is ranged: each batch covers its key range.
-	read, err := x.pass(ctx, e, &template, &er, passOptions{ranged: !e.Incremental(), window: window}, report)
+	// Pass 1: the rows. A full read is ranged: each batch covers its key
+	// range. A verifying run reads incremental entities in full too: every
+	// row is checked, and the full read finds deletes itself.
+	incremental := e.Incremental() && !verify
+	if !incremental {
+		window = nil
+	}
+	read, err := x.pass(ctx, e, &template, &er, passOptions{ranged: !incremental, window: window}, report)
 	er.RowsRead = read
 	if err != nil {
 		er.Err = err
 		return er
 	}
-	var keys int64
-	if e.Incremental() {
-		// Pass 2: every key, so the worker finds rows deleted at the source.
-		keys, err = x.pass(ctx, e, &template, &er, passOptions{ranged: true, keysOnly: true}, nil)
+	keys := read
+	if incremental {
+		// Pass 2: every key, so the worker finds rows deleted at the source,
+		// and rows the target lacks that the changed-rows read cannot see
+		// (older cursor values): those it reads from the source by key.
+		keyTemplate := template
+		keyTemplate.Spec, keyTemplate.Driver = &spec, x.Source.Driver()
+		keys, err = x.pass(ctx, e, &keyTemplate, &er, passOptions{ranged: true, keysOnly: true}, nil)
 		if err != nil {
 			er.Err = fmt.Errorf("key scan: %w", err)
 			return er
@@ -232,7 +267,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	metrics.RowsRead.WithLabelValues(template.Pipeline, spec.Name).Add(float64(read))
 	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
 		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Spec: spec, Cursor: high,
-		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait)}
+		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait), Verify: verify}
 	if err := x.enqueueFinalize(ctx, f); err != nil {
 		er.Err = err
 		return er

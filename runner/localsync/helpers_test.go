@@ -48,6 +48,22 @@ func runWith(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN st
 	return sum
 }
 
+// syncErr runs one complete run that is expected to fail, and returns
+// its error.
+func syncErr(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sum, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN,
+		RedisURL: testutil.RedisURL(), Log: quietLog(t)})
+	if err == nil && sum.Result != "Succeeded" {
+		var b strings.Builder
+		_ = sum.WriteText(&b)
+		return fmt.Errorf("%s", b.String())
+	}
+	return err
+}
+
 func entity(t *testing.T, s *localsync.Summary, name string) localsync.EntitySummary {
 	t.Helper()
 	for _, e := range s.Entities {

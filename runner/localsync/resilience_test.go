@@ -285,7 +285,7 @@ func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
 	errs := make(chan error, 6)
 	for i := 0; i < 6; i++ {
 		go func() {
-			r, err := tg.ApplyBatch(context.Background(), b)
+			r, err := tg.ApplyBatch(context.Background(), b, target.ApplyOptions{})
 			results <- r
 			errs <- err
 		}()

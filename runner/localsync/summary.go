@@ -25,6 +25,8 @@ type Summary struct {
 	RowsWritten     int64           `json:"rowsWritten"`
 	RowsUnchanged   int64           `json:"rowsUnchanged"`
 	RowsDeleted     int64           `json:"rowsDeleted"`
+	RowsRepaired    int64           `json:"rowsRepaired"`
+	Verified        bool            `json:"verified"`
 	Entities        []EntitySummary `json:"entities"`
 }
 
@@ -36,6 +38,7 @@ type EntitySummary struct {
 	RowsWritten   int64             `json:"rowsWritten"`
 	RowsUnchanged int64             `json:"rowsUnchanged"`
 	RowsDeleted   int64             `json:"rowsDeleted"`
+	RowsRepaired  int64             `json:"rowsRepaired"`
 	Cleanup       *runstate.Cleanup `json:"cleanup,omitempty"`
 	Error         string            `json:"error,omitempty"`
 }
@@ -46,6 +49,7 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 	s.CompletionTime, _ = r.CompletionTime()
 	s.DurationSeconds = s.CompletionTime.Sub(s.StartTime).Seconds()
 	s.RowsRead, s.RowsWritten, s.RowsUnchanged, s.RowsDeleted = r.Totals()
+	s.RowsRepaired, s.Verified = r.Repaired(), r.Meta.Verify
 	for _, e := range r.Entities {
 		es := EntitySummary{Name: e.Name, Result: e.Result()}
 		if e.Extract != nil {
@@ -54,6 +58,7 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 		}
 		if f := e.Final; f != nil {
 			es.RowsRead, es.RowsWritten, es.RowsUnchanged, es.RowsDeleted = f.RowsRead, f.RowsWritten, f.RowsUnchanged, f.RowsDeleted
+			es.RowsRepaired = f.RowsRepaired
 			es.Cleanup = f.Cleanup
 			if f.Error != "" {
 				es.Error = f.Error
@@ -88,8 +93,12 @@ func (s *Summary) Failed() []string {
 
 // WriteText prints the summary as a table with the cleanup messages below.
 func (s *Summary) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "run %d of %s: %s in %.1fs (source snapshot %s)\n\n", s.Run, s.Pipeline, s.Result,
-		s.DurationSeconds, s.SnapshotTime.Format(time.RFC3339))
+	verified := ""
+	if s.Verified {
+		verified = ", verifying every row"
+	}
+	fmt.Fprintf(w, "run %d of %s: %s in %.1fs (source snapshot %s%s)\n\n", s.Run, s.Pipeline, s.Result,
+		s.DurationSeconds, s.SnapshotTime.Format(time.RFC3339), verified)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "ENTITY\tRESULT\tREAD\tWRITTEN\tUNCHANGED\tDELETED\tCLEANUP\t")
 	for _, e := range s.Entities {
@@ -111,6 +120,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if e.Cleanup != nil && e.Cleanup.Message != "" && e.Cleanup.Result != runstate.CleanupSucceeded {
 			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Cleanup.Message))
 		}
+	}
+	if s.RowsRepaired > 0 {
+		notes = append(notes, fmt.Sprintf("verification repaired %d rows whose target values had been changed behind Sisporta's back (they are among the written rows)", s.RowsRepaired))
 	}
 	if len(notes) > 0 {
 		fmt.Fprintln(w, "\n"+strings.Join(notes, "\n"))

@@ -37,6 +37,9 @@ type Options struct {
 	Log      logr.Logger
 	// Timeout bounds the whole run (0: none).
 	Timeout time.Duration
+	// Verify checks every target row's values instead of trusting stored
+	// row hashes, and repairs what differs.
+	Verify bool
 }
 
 // Run performs one complete run and returns its summary.
@@ -94,7 +97,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer srv.Shutdown()
 
 	client := asynq.NewClientFromRedisClient(rdb)
-	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: "sync", MaxPending: maxPending,
+	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: "sync", MaxPending: maxPending, Verify: o.Verify,
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {

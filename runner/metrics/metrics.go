@@ -26,6 +26,11 @@ var (
 	RowsUnchanged = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sisporta_rows_unchanged_total", Help: "Rows already equal in the target, not written.",
 	}, labels)
+	// RowsRepaired counts rows a verifying run rewrote because their target
+	// values differed from the source while their stored hash did not.
+	RowsRepaired = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sisporta_rows_repaired_total", Help: "Rows a verifying run found changed in the target behind Sisporta's back (hand edits, damage) and rewrote.",
+	}, labels)
 	// RowsDeleted counts rows removed by cleanup.
 	RowsDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sisporta_rows_deleted_total", Help: "Rows removed (or soft-deleted) by cleanup.",
@@ -55,6 +60,6 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(RowsRead, RowsWritten, RowsUnchanged, RowsDeleted, BatchSeconds, BatchesMatched, BatchFailures, GuardTripped, LagSeconds,
+	Registry.MustRegister(RowsRead, RowsWritten, RowsUnchanged, RowsRepaired, RowsDeleted, BatchSeconds, BatchesMatched, BatchFailures, GuardTripped, LagSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -54,6 +54,16 @@ type Batch struct {
 	Hi schema.Row `json:"-"`
 	// SoftDelete: the target keeps removed rows with _sisporta_deleted_at.
 	SoftDelete bool `json:"softDelete,omitempty"`
+	// Verify: the run trusts no stored row hash; the worker recomputes the
+	// target rows' hashes from their values and repairs what differs.
+	Verify bool `json:"verify,omitempty"`
+	// TakeOverFrom is the entity's target.takeOverFrom: the owner of the
+	// target table it may replace.
+	TakeOverFrom string `json:"takeOverFrom,omitempty"`
+	// Spec and Driver come with key-scan batches: the worker reads rows the
+	// target lacks from the source by key.
+	Spec   *syncv1alpha1.EntitySpec  `json:"spec,omitempty"`
+	Driver syncv1alpha1.SourceDriver `json:"driver,omitempty"`
 	// Digest of the rows' hashes (ranged row batches): when the target's
 	// range has the same, nothing changed there.
 	Digest *schema.Digest `json:"digest,omitempty"`
@@ -87,7 +97,9 @@ type Finalize struct {
 	// the source to verify delete candidates.
 	Spec syncv1alpha1.EntitySpec `json:"spec"`
 	// Cursor is the watermark to store once the run is complete.
-	Cursor       string    `json:"cursor,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	// Verify: the run's batches verified every target row.
+	Verify       bool      `json:"verify,omitempty"`
 	SnapshotTime time.Time `json:"snapshotTime"`
 	// WaitUntil is how long finalize waits for missing batches before it
 	// gives up on the run (cleanup skipped; the next run starts afresh).

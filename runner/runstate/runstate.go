@@ -14,6 +14,7 @@
 //	    written:<entity>    rows written so far (progress)
 //	    unchanged:<entity>  rows left unchanged so far (progress)
 //	sisporta:{<queue>}:cursor:<entity>  incremental watermark of the last complete run
+//	sisporta:{<queue>}:verify           HASH: last (ms) a verifying run started, since (runs after it)
 //
 // Run hashes expire after 30 days. The authoritative record of every run is
 // the _sisporta_runs table in the target database; this summary is what a
@@ -67,6 +68,8 @@ type Meta struct {
 	Entities     []string  `json:"entities"`
 	// Trigger says what started the run: schedule, run-now, sync.
 	Trigger string `json:"trigger,omitempty"`
+	// Verify: the run recomputes every target row's hash from its values.
+	Verify bool `json:"verify,omitempty"`
 }
 
 // Extract is the extractor's account of one entity.
@@ -95,6 +98,7 @@ type Final struct {
 	RowsWritten   int64     `json:"rowsWritten"`
 	RowsUnchanged int64     `json:"rowsUnchanged"`
 	RowsDeleted   int64     `json:"rowsDeleted"`
+	RowsRepaired  int64     `json:"rowsRepaired,omitempty"`
 	Cleanup       *Cleanup  `json:"cleanup,omitempty"`
 	Error         string    `json:"error,omitempty"`
 	EndTime       time.Time `json:"endTime"`
@@ -184,6 +188,17 @@ func (r *Run) Totals() (read, written, unchanged, deleted int64) {
 	return
 }
 
+// Repaired sums the rows a verifying run repaired, over final entities.
+func (r *Run) Repaired() int64 {
+	var n int64
+	for _, e := range r.Entities {
+		if e.Final != nil {
+			n += e.Final.RowsRepaired
+		}
+	}
+	return n
+}
+
 // CompletionTime is the latest entity end time once the run is complete.
 func (r *Run) CompletionTime() (time.Time, bool) {
 	if r.Result() == ResultRunning {
@@ -233,6 +248,38 @@ func runKey(queue string, id int64) string {
 	return keyPrefix(queue) + "run:" + strconv.FormatInt(id, 10)
 }
 func cursorKey(queue, entity string) string { return keyPrefix(queue) + "cursor:" + entity }
+func verifyKey(queue string) string         { return keyPrefix(queue) + "verify" }
+
+// VerifyDue decides whether a run starting now verifies, by the policy
+// "every everyRuns runs" and "when the last verifying run started at least
+// interval ago" (either may be 0: not used; both 0: never), and records
+// the decision. A pipeline with a policy and no record (its first run, or
+// a Redis that lost its data) verifies: the safe way to be wrong. Called
+// under the extraction lock, so runs do not race.
+func (s *Store) VerifyDue(ctx context.Context, queue string, everyRuns int, interval time.Duration, now time.Time) (bool, error) {
+	if everyRuns <= 0 && interval <= 0 {
+		return false, nil
+	}
+	key := verifyKey(queue)
+	h, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return false, fmt.Errorf("reading the verification schedule in Redis: %w", err)
+	}
+	last, errLast := strconv.ParseInt(h["last"], 10, 64)
+	since, _ := strconv.ParseInt(h["since"], 10, 64)
+	due := errLast != nil ||
+		(everyRuns > 0 && since+1 >= int64(everyRuns)) ||
+		(interval > 0 && now.Sub(time.UnixMilli(last)) >= interval)
+	if due {
+		err = s.rdb.HSet(ctx, key, "last", now.UnixMilli(), "since", 0).Err()
+	} else {
+		err = s.rdb.HIncrBy(ctx, key, "since", 1).Err()
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording the verification schedule in Redis: %w", err)
+	}
+	return due, nil
+}
 
 // allocScript hands out max(now in ms, last + 1): IDs sort by start time and
 // keep growing even if Redis loses the counter, so a newer run always has a

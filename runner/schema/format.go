@@ -33,9 +33,12 @@ func fraction(t time.Time, scale int) string {
 }
 
 // FormatFloat renders f as the shortest text that reads back as the same
-// binary value of the given bit size (32 for real/FLOAT, 64 for DOUBLE).
-func FormatFloat(f float64, bits int) string {
-	return strconv.FormatFloat(f, 'g', -1, bits)
+// double. A FLOAT (real) value is formatted as the double it widens to
+// exactly, never as its own shortest float text: MySQL parses a literal as
+// a double before it narrows it to FLOAT, and narrowing that double could
+// round differently (double rounding); the widened value narrows exactly.
+func FormatFloat(f float64) string {
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // NormalizeDecimal returns s as a fixed-point number with exactly scale

@@ -20,8 +20,11 @@ func (s *Source) Existing(ctx context.Context, e *Entity, keys []Row) ([]bool, e
 	out := make([]bool, len(keys))
 	for start := 0; start < len(keys); start += lookupChunk {
 		end := min(start+lookupChunk, len(keys))
-		q, args := buildLookup(s.d, e, keys, start, end)
-		err := s.d.readOnly(ctx, s.db, func(tx querier) error {
+		q, args, err := buildLookup(s.d, e, keys, start, end)
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: checking delete candidates against the source: %w", e.Name, err)
+		}
+		err = s.d.readOnly(ctx, s.db, func(tx querier) error {
 			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return err
@@ -57,14 +60,18 @@ func keyArg(c *column, v []byte) any {
 
 // buildLookup renders the existence check of keys[start:end]: the candidates
 // as a derived table, each kept when the source has a row equal to it.
-func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []any) {
+func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
 	kc := e.keyCols()
 	b := &sqlBuilder{d: d}
 	var branches []string
 	for i := start; i < end; i++ {
 		parts := []string{strconv.Itoa(i) + " AS sisporta_i"}
 		for j := range kc {
-			parts = append(parts, b.param(&kc[j], keyArg(&kc[j], keys[i][j]))+" AS sisporta_k"+strconv.Itoa(j))
+			arg, err := d.lookupArg(&kc[j], keys[i][j])
+			if err != nil {
+				return "", nil, fmt.Errorf("key column %s: %w", kc[j].Source, err)
+			}
+			parts = append(parts, b.param(&kc[j], arg)+" AS sisporta_k"+strconv.Itoa(j))
 		}
 		branches = append(branches, "SELECT "+strings.Join(parts, ", "))
 	}
@@ -79,5 +86,72 @@ func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []an
 	from := strings.TrimSuffix(e.from, " AS sisporta_q")
 	q := "SELECT sisporta_c.sisporta_i FROM (" + strings.Join(branches, " UNION ALL ") + ") sisporta_c" +
 		" WHERE EXISTS (SELECT 1 FROM " + from + " sisporta_s WHERE " + cond + ")"
-	return q, b.args
+	return q, b.args, nil
+}
+
+// Fetch reads the rows of the given keys (canonical values, key order)
+// that the source has under the entity's where filter, every mapped column
+// in schema order: a key scan found them missing from the target. Keys
+// the source no longer has are not returned.
+func (s *Source) Fetch(ctx context.Context, e *Entity, keys []Row) ([]Row, error) {
+	var out []Row
+	a := &arena{}
+	for start := 0; start < len(keys); start += lookupChunk {
+		end := min(start+lookupChunk, len(keys))
+		q, args, err := buildFetch(s.d, e, keys, start, end)
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: reading rows by key: %w", e.Name, err)
+		}
+		err = s.d.query(ctx, s.db, q, args, func(vals []any) error {
+			row := make(Row, len(e.cols))
+			for i := range e.cols {
+				v, err := s.d.canonical(&e.cols[i], vals[i], a)
+				if err != nil {
+					return fmt.Errorf("column %s: %w", e.cols[i].Source, err)
+				}
+				row[i] = v
+			}
+			out = append(out, row)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: reading rows by key: %w", e.Name, s.redact(err))
+		}
+	}
+	return out, nil
+}
+
+// buildFetch renders the read of keys[start:end]: the source joined with
+// the keys as a derived table, under the where filter.
+func buildFetch(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
+	kc := e.keyCols()
+	b := &sqlBuilder{d: d}
+	var branches []string
+	for i := start; i < end; i++ {
+		var parts []string
+		for j := range kc {
+			arg, err := d.lookupArg(&kc[j], keys[i][j])
+			if err != nil {
+				return "", nil, fmt.Errorf("key column %s: %w", kc[j].Source, err)
+			}
+			parts = append(parts, b.param(&kc[j], arg)+" AS sisporta_k"+strconv.Itoa(j))
+		}
+		branches = append(branches, "SELECT "+strings.Join(parts, ", "))
+	}
+	var match []string
+	for j := range kc {
+		match = append(match, "sisporta_s."+d.quote(kc[j].Source)+" = sisporta_c.sisporta_k"+strconv.Itoa(j))
+	}
+	sel := make([]string, len(e.cols))
+	for i := range e.cols {
+		c := e.cols[i]
+		sel[i] = d.selectExpr(&c)
+	}
+	from := strings.TrimSuffix(e.from, " AS sisporta_q")
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + " sisporta_s JOIN (" + strings.Join(branches, " UNION ALL ") +
+		") sisporta_c ON " + strings.Join(match, " AND ")
+	if e.Spec.Where != "" {
+		q += " WHERE (" + e.Spec.Where + ")"
+	}
+	return q, b.args, nil
 }

@@ -353,9 +353,9 @@ func (mssqlDialect) canonical(c *column, v any, _ *arena) ([]byte, error) {
 			return nil, fmt.Errorf("want a float, got %T", v)
 		}
 		if c.Scale == 32 {
-			f = float64(float32(f))
+			f = float64(float32(f)) // real: the driver widened it; keep exactly the stored value
 		}
-		s = schema.FormatFloat(f, c.Scale)
+		s = schema.FormatFloat(f)
 	case schema.KindString:
 		raw, err := textOf(v)
 		if err != nil {
@@ -434,7 +434,39 @@ func (mssqlDialect) keyParam(c *column, v any, val []byte) any {
 	return string(val)
 }
 
-func (mssqlDialect) finishKey(_ *column, p any) any { return p }
+func (mssqlDialect) finishKey(_ *column, p any) (any, error) { return p, nil }
+
+func (d mssqlDialect) selectExpr(c *column) string { return d.quote(c.Source) }
+
+func (mssqlDialect) prepare(*column) error { return nil }
+
+func (mssqlDialect) lookupArg(c *column, v []byte) (any, error) { return keyArg(c, v), nil }
+
+// mssqlUniqueIndexes lists the key columns (not included ones) of a
+// table's primary key and unique indexes.
+const mssqlUniqueIndexes = `SELECT i.name, c.name FROM sys.indexes i
+JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+WHERE i.object_id = OBJECT_ID(@p1) AND i.is_unique = 1 AND i.has_filter = 0 AND ic.is_included_column = 0
+ORDER BY i.index_id, ic.key_ordinal`
+
+func (d mssqlDialect) uniqueIndexes(ctx context.Context, db *sql.DB, table string) ([][]string, error) {
+	var out [][]string
+	err := d.readOnly(ctx, db, func(q querier) error {
+		var err error
+		out, err = groupedUniqueIndexes(ctx, q, mssqlUniqueIndexes, d.quoteTable(table))
+		return err
+	})
+	return out, err
+}
+
+func (mssqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
+	q := "SELECT TOP (1) " + sel + " FROM " + from
+	if where != "" {
+		q += " WHERE (" + where + ")"
+	}
+	return q + " GROUP BY " + group + " HAVING COUNT(*) > 1"
+}
 
 func textOf(v any) (string, error) {
 	switch t := v.(type) {

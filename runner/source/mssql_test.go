@@ -1,6 +1,7 @@
 package source
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -135,7 +136,11 @@ func convert(t *testing.T, rc rawColumn, v any) (string, any) {
 	if out == nil {
 		return "<NULL>", nil
 	}
-	return string(out), d.finishKey(c, d.keyParam(c, v, out))
+	key, err := d.finishKey(c, d.keyParam(c, v, out))
+	if err != nil {
+		t.Fatalf("%s %v: key: %v", rc.FullType, v, err)
+	}
+	return string(out), key
 }
 
 func TestMSSQLValueConversion(t *testing.T) {
@@ -156,7 +161,17 @@ func TestMSSQLValueConversion(t *testing.T) {
 		{"money", rawColumn{Type: "money"}, []byte("922337203685477.5807"), "922337203685477.5807", nil},
 		{"smallmoney", rawColumn{Type: "smallmoney"}, []byte("-214748.3648"), "-214748.3648", nil},
 		{"float", rawColumn{Type: "float", Precision: 53}, 0.1, "0.1", nil},
-		{"real keeps float32", rawColumn{Type: "real", Precision: 24}, float64(float32(0.1)), "0.1", nil},
+		// real travels as the double it widens to: MySQL narrows that exactly,
+		// where "0.1" would be parsed as a double first and could round twice.
+		{"real is the exact widened float32", rawColumn{Type: "real", Precision: 24}, float64(float32(0.1)), "0.10000000149011612", nil},
+		{"real keeps every digit", rawColumn{Type: "real", Precision: 24}, float64(float32(1234.5678)), "1234.5677490234375", nil},
+		{"real 2^24", rawColumn{Type: "real", Precision: 24}, float64(float32(16777216)), "1.6777216e+07", nil},
+		{"real max", rawColumn{Type: "real", Precision: 24}, float64(math.MaxFloat32), "3.4028234663852886e+38", nil},
+		{"real smallest subnormal", rawColumn{Type: "real", Precision: 24}, float64(math.SmallestNonzeroFloat32), "1.401298464324817e-45", nil},
+		{"float(24) is real", rawColumn{Type: "float", Precision: 24}, float64(float32(0.3)), "0.30000001192092896", nil},
+		{"float max", rawColumn{Type: "float", Precision: 53}, math.MaxFloat64, "1.7976931348623157e+308", nil},
+		{"float 0.1+0.2", rawColumn{Type: "float", Precision: 53}, math.Nextafter(0.3, 1), "0.30000000000000004", nil},
+		{"float negative zero", rawColumn{Type: "float", Precision: 53}, math.Copysign(0, -1), "-0", nil},
 		{"nvarchar 4-byte unicode", rawColumn{Type: "nvarchar", MaxLength: 100}, "Portão 🚪 日本", "Portão 🚪 日本", "Portão 🚪 日本"},
 		{"empty is not NULL", rawColumn{Type: "nvarchar", MaxLength: 100}, "", "", ""},
 		{"NULL", rawColumn{Type: "nvarchar", MaxLength: 100}, nil, "<NULL>", nil},
@@ -289,7 +304,10 @@ func TestMSSQLDeleteVerificationQuery(t *testing.T) {
 		rawColumn{Name: "Id", Type: "uniqueidentifier"},
 		rawColumn{Name: "Loja", Type: "int"})
 	keys := []Row{{[]byte("6F9619FF-8B86-D011-B42D-00C04FC964FF"), []byte("1")}, {[]byte("00000000-0000-0000-0000-000000000001"), []byte("2")}}
-	q, args := buildLookup(d, e, keys, 0, 2)
+	q, args, err := buildLookup(d, e, keys, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "SELECT sisporta_c.sisporta_i FROM (" +
 		"SELECT 0 AS sisporta_i, CAST(@p1 AS uniqueidentifier) AS sisporta_k0, CAST(@p2 AS int) AS sisporta_k1 UNION ALL " +
 		"SELECT 1 AS sisporta_i, CAST(@p3 AS uniqueidentifier) AS sisporta_k0, CAST(@p4 AS int) AS sisporta_k1) sisporta_c " +

@@ -11,6 +11,7 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/mysqlconn"
+	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -37,7 +38,61 @@ func (mysqlDialect) limitQuery(sel, from, where, orderBy string, n int) string {
 	return q + " ORDER BY " + orderBy + fmt.Sprintf(" LIMIT %d", n)
 }
 
-func (mysqlDialect) keyExpr(_ *column, param string) string { return param }
+// keyExpr compares in the column's own order: decimals as decimals, text
+// in its character set and collation, ENUM and SET by index and mask.
+func (mysqlDialect) keyExpr(c *column, param string) string { return c.codec.Compare(param) }
+
+// selectExpr reads FLOAT exactly (widened to DOUBLE), BIT as its number and
+// text of non-UTF-8 character sets as its bytes (package mysqltype).
+func (d mysqlDialect) selectExpr(c *column) string { return c.codec.Select(d.quote(c.Source)) }
+
+// prepare builds the column's codec from the source's own definition (the
+// target's type may be fitted later: TEXT for wide VARCHARs, a bounded
+// VARCHAR for a query's text key), and refuses key types whose order a
+// query's result does not describe.
+func (mysqlDialect) prepare(c *column) error {
+	def := c.raw.FullType
+	if c.raw.Charset != "" && c.raw.Collation != "" {
+		def += " CHARACTER SET " + c.raw.Charset + " COLLATE " + c.raw.Collation
+	}
+	col := c.Column
+	col.Type = def
+	k, err := mysqltype.For(&col)
+	if err != nil {
+		return err
+	}
+	c.codec = k
+	if c.Key > 0 && (c.raw.QueryType == "enum" || c.raw.QueryType == "set") {
+		return fmt.Errorf("is %s in a source.query, whose result does not carry the members that set its order: select it as text (CAST(%s AS CHAR) AS %s) to use it as a key, or mirror the table instead of a query", strings.ToUpper(c.raw.QueryType), c.raw.Name, c.raw.Name)
+	}
+	return nil
+}
+
+func (mysqlDialect) lookupArg(c *column, v []byte) (any, error) { return c.codec.Arg(v) }
+
+func (d mysqlDialect) uniqueIndexes(ctx context.Context, db *sql.DB, table string) ([][]string, error) {
+	var schemaName any
+	name := table
+	if s, t, ok := strings.Cut(table, "."); ok {
+		schemaName, name = s, t
+	}
+	var out [][]string
+	err := d.readOnly(ctx, db, func(q querier) error {
+		var err error
+		out, err = groupedUniqueIndexes(ctx, q, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, schemaName, name)
+		return err
+	})
+	return out, err
+}
+
+func (mysqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
+	q := "SELECT " + sel + " FROM " + from
+	if where != "" {
+		q += " WHERE (" + where + ")"
+	}
+	return q + " GROUP BY " + group + " HAVING COUNT(*) > 1 LIMIT 1"
+}
 
 func (mysqlDialect) nowQuery() string           { return "SELECT NOW(6)" }
 func (mysqlDialect) rowVersionCapQuery() string { return "SELECT NULL" }
@@ -106,18 +161,34 @@ func (mysqlDialect) describeTable(ctx context.Context, db *sql.DB, table string)
 }
 
 // describeQuery learns a query's columns from its result metadata (a
-// query has no catalog entry; LIMIT 0 reads no rows).
-func (mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error) {
-	rows, err := db.QueryContext(ctx, "SELECT * FROM ("+query+") AS sisporta_q LIMIT 0")
+// query has no catalog entry; LIMIT 0 reads no rows), and the character
+// set and collation of its text columns from COLLATION() over a row of
+// NULLs (the metadata has no collation). Both statements run in a READ
+// ONLY transaction, like every other statement sent to a source.
+func (d mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error) {
+	var out []rawColumn
+	err := d.readOnly(ctx, db, func(tx querier) error {
+		var err error
+		out, err = mysqlQueryColumns(ctx, tx, query)
+		return err
+	})
+	return out, err
+}
+
+func mysqlQueryColumns(ctx context.Context, tx querier, query string) ([]rawColumn, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT * FROM ("+query+") AS sisporta_q LIMIT 0")
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	types, err := rows.ColumnTypes()
 	if err != nil {
+		_ = rows.Close()
 		return nil, err
 	}
-	var out []rawColumn
+	var (
+		out   []rawColumn
+		texts []int
+	)
 	for _, ct := range types {
 		rc := rawColumn{Name: ct.Name()}
 		rc.Nullable, _ = ct.Nullable()
@@ -133,7 +204,9 @@ func (mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string)
 		// the widest types (key columns are narrowed by Resolve).
 		switch rc.Type {
 		case "varchar", "char", "enum", "set", "text", "json":
+			rc.QueryType = rc.Type
 			rc.Type, rc.FullType = "longtext", "longtext"
+			texts = append(texts, len(out))
 		case "binary", "varbinary", "blob":
 			rc.Type, rc.FullType = "longblob", "longblob"
 		case "geometry":
@@ -145,8 +218,10 @@ func (mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string)
 			if rc.Scale == 0 {
 				rc.FullType = rc.Type
 			}
+		case "float", "double":
+			rc.FullType = rc.Type // FLOAT(M,D)'s display digits do not change its values
 		case "bit":
-			rc.FullType = fmt.Sprintf("bit(%d)", max(1, rc.MaxLength))
+			rc.FullType = "bit(64)" // the metadata has no width: the widest holds every value
 		default:
 			rc.FullType = rc.Type
 		}
@@ -155,35 +230,48 @@ func (mysqlDialect) describeQuery(ctx context.Context, db *sql.DB, query string)
 		}
 		out = append(out, rc)
 	}
-	return out, rows.Err()
+	_ = rows.Close()
+	if err := rows.Err(); err != nil || len(texts) == 0 {
+		return out, err
+	}
+	var sel []string
+	for _, i := range texts {
+		q := mysqlDialect{}.quote(out[i].Name)
+		sel = append(sel, "CHARSET(sisporta_q."+q+"), COLLATION(sisporta_q."+q+")")
+	}
+	vals := make([]string, 2*len(texts))
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM (SELECT 1) AS sisporta_one LEFT JOIN (SELECT * FROM (" + query + ") AS sisporta_i LIMIT 0) AS sisporta_q ON 1=1"
+	if err := tx.QueryRowContext(ctx, q).Scan(ptrs...); err != nil {
+		return nil, fmt.Errorf("reading the character sets of the query's columns: %w", err)
+	}
+	for j, i := range texts {
+		if cs, coll := vals[2*j], vals[2*j+1]; cs != "" && cs != "binary" {
+			out[i].Charset, out[i].Collation = cs, coll
+		}
+	}
+	return out, nil
 }
 
 // mapColumn keeps a MySQL column's type exactly (with its character set
 // and collation); the kind only says how values are treated in transit.
 func (mysqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 	c := schema.Column{SourceType: rc.FullType, Type: rc.FullType, Nullable: rc.Nullable, Width: rc.MaxLength}
-	switch rc.Type {
-	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year":
-		c.Kind = schema.KindInt
-	case "decimal", "numeric":
-		c.Kind, c.Scale = schema.KindDecimal, rc.Scale
-	case "float", "double", "real":
-		c.Kind = schema.KindFloat
-	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json":
-		c.Kind = schema.KindString
+	kind, ok := mysqltype.KindOf(rc.Type)
+	if !ok {
+		return c, fmt.Errorf("MySQL type %s is not supported: leave the column out of columns, or read it through source.query with a conversion (e.g. ST_AsText(col))", rc.FullType)
+	}
+	c.Kind = kind
+	switch kind {
+	case schema.KindDecimal, schema.KindDateTime, schema.KindTime:
+		c.Scale = rc.Scale
+	case schema.KindString:
 		if rc.Charset != "" && rc.Collation != "" {
 			c.Type += " CHARACTER SET " + rc.Charset + " COLLATE " + rc.Collation
 		}
-	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit":
-		c.Kind = schema.KindBytes
-	case "date":
-		c.Kind = schema.KindDate
-	case "datetime", "timestamp":
-		c.Kind, c.Scale = schema.KindDateTime, rc.Scale
-	case "time":
-		c.Kind, c.Scale = schema.KindTime, rc.Scale
-	default:
-		return c, fmt.Errorf("MySQL type %s is not supported: leave the column out of columns, or read it through source.query with a conversion (e.g. ST_AsText(col))", rc.FullType)
 	}
 	if c.Kind == schema.KindString && (rc.Type == "char" || rc.Type == "varchar") {
 		c.Width = rc.MaxLength
@@ -227,14 +315,22 @@ func (mysqlDialect) query(ctx context.Context, db *sql.DB, q string, args []any,
 	return err
 }
 
-// canonical copies the server's text: it already is the canonical form.
-func (mysqlDialect) canonical(_ *column, v any, a *arena) ([]byte, error) {
+// canonical copies the server's text: it already is the canonical form,
+// but for floats, which are rewritten as the shortest text of their double.
+func (mysqlDialect) canonical(c *column, v any, a *arena) ([]byte, error) {
 	switch raw := v.(type) {
 	case nil:
 		return nil, nil
 	case []byte:
 		if len(raw) == 0 {
 			return empty, nil
+		}
+		if c.Kind == schema.KindFloat {
+			f, err := mysqltype.NormalizeFloat(raw)
+			if err != nil {
+				return nil, err
+			}
+			return a.copy(f), nil
 		}
 		return a.copy(raw), nil
 	case string:
@@ -246,7 +342,7 @@ func (mysqlDialect) canonical(_ *column, v any, a *arena) ([]byte, error) {
 	case uint64:
 		a.scratch = strconv.AppendUint(a.scratch[:0], raw, 10)
 	case float32:
-		a.scratch = strconv.AppendFloat(a.scratch[:0], float64(raw), 'g', -1, 32)
+		a.scratch = strconv.AppendFloat(a.scratch[:0], float64(raw), 'g', -1, 64)
 	case float64:
 		a.scratch = strconv.AppendFloat(a.scratch[:0], raw, 'g', -1, 64)
 	default:
@@ -255,13 +351,15 @@ func (mysqlDialect) canonical(_ *column, v any, a *arena) ([]byte, error) {
 	return a.copy(a.scratch), nil
 }
 
-// keyParam is the canonical text itself (a string once final: a []byte
-// would compare as a binary string).
+// keyParam keeps the canonical bytes; finishKey turns the last row's into
+// the argument that goes with keyExpr (a number for integers, ENUM and
+// SET; bytes for binary and non-UTF-8 text; a string otherwise).
 func (mysqlDialect) keyParam(_ *column, _ any, val []byte) any { return val }
 
-func (mysqlDialect) finishKey(c *column, p any) any {
-	if b, ok := p.([]byte); ok && !c.Kind.IsBinary() {
-		return string(b)
+func (mysqlDialect) finishKey(c *column, p any) (any, error) {
+	b, ok := p.([]byte)
+	if !ok {
+		return p, nil
 	}
-	return p
+	return c.codec.Arg(b)
 }

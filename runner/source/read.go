@@ -1,9 +1,15 @@
 package source
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // PageRequest asks for the next page of an entity in key order.
@@ -37,6 +43,11 @@ type Page struct {
 // ReadPage reads one page in key order: one statement, in a read-only
 // scope, at the source's default isolation (READ COMMITTED: never
 // NOLOCK, which can skip rows and so cause false deletes).
+//
+// It refuses keys that do not identify rows: two rows in a row with the
+// same key (keyset pagination would skip the second, and the target would
+// merge them). The row after the page is read too, so a duplicate that
+// straddles two pages is seen as well.
 func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Page, error) {
 	cols := e.cols
 	if req.KeysOnly {
@@ -46,14 +57,40 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	page := &Page{}
 	keyIdx := keyPositions(cols)
 	last := make([]any, len(keyIdx))
+	var prevKey, key []byte
 	a := &arena{}
-	n, more := 0, false
+	n, full, more := 0, false, false
+	keyOf := func(vals []any) ([]byte, error) {
+		key = key[:0]
+		for _, j := range keyIdx {
+			v, err := s.d.canonical(&cols[j], vals[j], a)
+			if err != nil {
+				return nil, fmt.Errorf("column %s: %w", cols[j].Source, err)
+			}
+			if v == nil {
+				return nil, fmt.Errorf("column %s: %w", cols[j].Source, ErrNullKey)
+			}
+			key = binary.AppendUvarint(key, uint64(len(v)))
+			key = append(key, v...)
+		}
+		return key, nil
+	}
 	err := s.d.query(ctx, s.db, q, args, func(vals []any) error {
-		if n == req.Limit {
-			more = true // the extra row: something follows
+		if full {
+			// The row after the page: something follows, and its key must
+			// differ from the page's last.
+			k, err := keyOf(vals)
+			if err != nil {
+				return err
+			}
+			if bytes.Equal(k, prevKey) {
+				return e.duplicateKey(page.Rows[len(page.Rows)-1])
+			}
+			more = true
 			return errStop
 		}
 		row := make(Row, len(cols))
+		key = key[:0]
 		for i := range cols {
 			v, err := s.d.canonical(&cols[i], vals[i], a)
 			if err != nil {
@@ -61,32 +98,89 @@ func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			}
 			row[i] = v
 			page.Bytes += len(v)
-			if k := cols[i].Key; k > 0 {
-				if v == nil {
-					return fmt.Errorf("column %s: %w", cols[i].Source, ErrNullKey)
-				}
-				last[k-1] = s.d.keyParam(&cols[i], vals[i], v)
-			}
 		}
+		for _, j := range keyIdx {
+			v := row[j]
+			if v == nil {
+				return fmt.Errorf("column %s: %w", cols[j].Source, ErrNullKey)
+			}
+			key = binary.AppendUvarint(key, uint64(len(v)))
+			key = append(key, v...)
+			last[cols[j].Key-1] = s.d.keyParam(&cols[j], vals[j], v)
+		}
+		if n > 0 && bytes.Equal(key, prevKey) {
+			return e.duplicateKey(row)
+		}
+		prevKey = append(prevKey[:0], key...)
 		page.Rows = append(page.Rows, row)
 		n++
-		if req.MaxBytes > 0 && page.Bytes >= req.MaxBytes {
-			more = true // the next page continues after this row
-			return errStop
-		}
+		full = n == req.Limit || (req.MaxBytes > 0 && page.Bytes >= req.MaxBytes)
 		return nil
 	})
 	if err == nil && n > 0 {
 		page.Last = make([]any, len(keyIdx))
 		for _, j := range keyIdx {
-			page.Last[cols[j].Key-1] = s.d.finishKey(&cols[j], last[cols[j].Key-1])
+			k := cols[j].Key - 1
+			if page.Last[k], err = s.d.finishKey(&cols[j], last[k]); err != nil {
+				err = fmt.Errorf("column %s: %w", cols[j].Source, err)
+				break
+			}
 		}
 	}
-	page.Done = !more
 	if err != nil {
+		var dup *DuplicateKeyError
+		if errors.As(err, &dup) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("entity %s: reading the source: %w", e.Name, s.redact(err))
 	}
+	page.Done = !more
 	return page, nil
+}
+
+// DuplicateKeyError says that keyColumns do not identify rows.
+type DuplicateKeyError struct {
+	Entity  string
+	Columns []string
+	Key     []string
+}
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("entity %s: the key columns (%s) do not identify rows: the source has more than one row with key (%s); the mirror would keep one of them. Set source.keyColumns to columns that are unique (a primary key or unique index), or filter the duplicates out with source.where",
+		e.Entity, strings.Join(e.Columns, ", "), strings.Join(e.Key, ", "))
+}
+
+// duplicateKey builds the error for a row whose key the previous row has.
+func (e *Entity) duplicateKey(row Row) error {
+	err := &DuplicateKeyError{Entity: e.Name}
+	for _, c := range e.keyCols() {
+		err.Columns = append(err.Columns, c.Source)
+	}
+	for _, v := range e.keyOfRow(row) {
+		err.Key = append(err.Key, quoteValue(v))
+	}
+	return err
+}
+
+// keyOfRow returns the key values of a full or keys-only row, in key order.
+func (e *Entity) keyOfRow(row Row) Row {
+	if len(row) == len(e.keyCols()) {
+		return row
+	}
+	idx := e.Schema.KeyIndexes()
+	out := make(Row, len(idx))
+	for i, j := range idx {
+		out[i] = row[j]
+	}
+	return out
+}
+
+// quoteValue shows a value in a message: text quoted, bytes in hex.
+func quoteValue(v []byte) string {
+	if utf8.Valid(v) {
+		return strconv.Quote(string(v))
+	}
+	return "0x" + strings.ToUpper(hex.EncodeToString(v))
 }
 
 // buildPageQuery renders the keyset query of a page and its arguments.
@@ -96,8 +190,8 @@ func buildPageQuery(d dialect, e *Entity, req PageRequest) (string, []any) {
 		cols = e.keyCols()
 	}
 	var sel []string
-	for _, c := range cols {
-		sel = append(sel, d.quote(c.Source))
+	for i := range cols {
+		sel = append(sel, d.selectExpr(&cols[i]))
 	}
 	b := &sqlBuilder{d: d}
 	var conds []string

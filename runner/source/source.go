@@ -16,6 +16,7 @@ import (
 	"time"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/redact"
 	"github.com/sisporta/sisporta/runner/schema"
 )
@@ -41,8 +42,23 @@ type dialect interface {
 	placeholder(i int) string
 	// limit wraps a SELECT list and tail to read at most n rows.
 	limitQuery(selectList, from, where, orderBy string, n int) string
-	// keyParam renders a key value for a comparison with the key column.
+	// keyExpr renders a key value's placeholder for a comparison with the
+	// key column, in the column's own order.
 	keyExpr(c *column, param string) string
+	// selectExpr reads a column so that canonical can make its canonical
+	// form (the quoted name, or an expression around it).
+	selectExpr(c *column) string
+	// prepare completes a resolved column (what the dialect needs to read
+	// and compare its values), before the target types are fitted.
+	prepare(c *column) error
+	// uniqueIndexes lists the column lists of a table's primary key and
+	// unique indexes.
+	uniqueIndexes(ctx context.Context, db *sql.DB, table string) ([][]string, error)
+	// repeatedKeyQuery selects one key that more than one row has.
+	repeatedKeyQuery(sel, from, where, group string) string
+	// lookupArg is the argument comparing a canonical key value with c
+	// through keyExpr, for lookups by key.
+	lookupArg(c *column, v []byte) (any, error)
 	describeTable(ctx context.Context, db *sql.DB, table string) ([]rawColumn, []string, error)
 	describeQuery(ctx context.Context, db *sql.DB, query string) ([]rawColumn, error)
 	mapColumn(rc rawColumn) (schema.Column, error)
@@ -57,7 +73,7 @@ type dialect interface {
 	// value (val is what canonical made of v). It is taken for every row but
 	// kept for the last only, so it should be cheap; finishKey makes it final.
 	keyParam(c *column, v any, val []byte) any
-	finishKey(c *column, p any) any
+	finishKey(c *column, p any) (any, error)
 	// now is the source server's clock, for UpdatedAt cursors.
 	nowQuery() string
 	rowVersionCapQuery() string
@@ -81,12 +97,17 @@ type rawColumn struct {
 	Nullable  bool
 	Collation string
 	Charset   string
+	// QueryType is the type a MySQL query's result reports for a text
+	// column mapped to LONGTEXT (enum, set, varchar ...).
+	QueryType string
 }
 
 // column is a resolved column: its schema entry plus how to read it.
 type column struct {
 	schema.Column
 	raw rawColumn
+	// codec reads and compares values of a MySQL source column.
+	codec mysqltype.Codec
 }
 
 // Open connects to a source. The DSN is in the driver's native form; for
@@ -237,6 +258,18 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 			return nil, fmt.Errorf("entity %s: key column %s is not among the mapped columns: add it to columns, the target needs it to identify rows", spec.Name, rc.Name)
 		}
 	}
+	for i := range e.cols {
+		c := &e.cols[i]
+		if syncv1alpha1.IsReservedName(string(c.Name)) {
+			return nil, fmt.Errorf("entity %s: column %s would be named %s in the target, a name Sisporta keeps for itself: map it to another name in columns (- {source: %s, target: <other>})", spec.Name, c.Source, c.Name, c.Source)
+		}
+		if c.Key > 0 && c.Kind == schema.KindFloat {
+			return nil, fmt.Errorf("entity %s: key column %s is %s, an approximate number: floating-point keys cannot identify rows exactly (values that print alike merge, and their order cannot be paginated exactly); choose other source.keyColumns, e.g. an integer or DECIMAL column", spec.Name, c.Source, c.raw.FullType)
+		}
+		if err := s.d.prepare(c); err != nil {
+			return nil, fmt.Errorf("entity %s: column %s: %w", spec.Name, c.Source, err)
+		}
+	}
 	if c := spec.Source.Cursor; c != nil {
 		rc, err := find(string(c.Column))
 		if err != nil {
@@ -254,6 +287,9 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 		}
 		sc.Source = rc.Name
 		e.cursor = &column{Column: sc, raw: rc}
+		if err := s.d.prepare(e.cursor); err != nil {
+			return nil, fmt.Errorf("entity %s: cursor column %s: %w", spec.Name, rc.Name, err)
+		}
 	}
 	narrowKeys(e.cols)
 	for _, c := range e.cols {

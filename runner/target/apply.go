@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 )
@@ -31,6 +32,27 @@ type ApplyResult struct {
 	Written       int
 	Unchanged     int
 	Candidates    int
+	// Repaired rows were rewritten by a verifying batch because their
+	// values differed from what their stored hash claimed (included in
+	// Written).
+	Repaired int
+	// Fetched rows were read from the source by key because a key scan
+	// found them missing from the target (included in Written).
+	Fetched int
+}
+
+// Fetcher reads full rows of the batch's entity from the source by key
+// (canonical values, key order), in the batch's schema order. Keys the
+// source no longer has are simply not returned.
+type Fetcher func(ctx context.Context, keys []schema.Row) ([]schema.Row, error)
+
+// ApplyOptions are what a batch needs beyond its payload.
+type ApplyOptions struct {
+	// Fetch, for key-scan batches of incremental entities, brings rows the
+	// target lacks although the source has them (inserted with a cursor
+	// value older than the watermark, or back in the where filter): the
+	// changed-rows read cannot see them.
+	Fetch Fetcher
 }
 
 // Statement bounds: the packet must fit max_allowed_packet (16 MiB by
@@ -41,9 +63,17 @@ const (
 )
 
 type targetRow struct {
-	hash    uint64
+	hash    uint64 // the stored row hash
 	hasHash bool
 	deleted bool
+	// actual is the hash of the row's values as they are, read by a
+	// verifying batch (which trusts no stored hash).
+	actual uint64
+}
+
+// unchanged reports whether the target row is the source row of hash h.
+func (r targetRow) unchanged(h uint64, verify bool) bool {
+	return r.hasHash && r.hash == h && !r.deleted && (!verify || r.actual == h)
 }
 
 // ApplyBatch applies a batch in one transaction: it skips the batch if the
@@ -51,20 +81,25 @@ type targetRow struct {
 // row hashes with the target for the batch's key range; writes only new and
 // changed rows; records target rows of the range that the batch lacks as
 // pending deletes; and writes the ledger row, all or nothing.
-func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch) (ApplyResult, error) {
+func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions) (ApplyResult, error) {
 	if err := t.ensureReady(ctx); err != nil {
 		return ApplyResult{}, err
 	}
-	if err := t.EnsureTable(ctx, b.Table, &b.Schema, b.SoftDelete); err != nil {
+	if err := t.EnsureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
+		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom}); err != nil {
 		return ApplyResult{}, err
+	}
+	sh, err := t.shapeOf(&b.Schema)
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("entity %s, table %s: %w", b.Entity, b.Table, err)
 	}
 	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Run); err != nil {
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
-	err := t.inTx(ctx, func(tx *tx) error {
+	err = t.inTx(ctx, func(tx *tx) error {
 		res = ApplyResult{}
-		return t.applyInTx(ctx, tx, b, &res)
+		return t.applyInTx(ctx, tx, b, sh, o, &res)
 	})
 	if err != nil {
 		if errors.Is(err, errLedgerDup) {
@@ -75,7 +110,38 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch) (ApplyResult, e
 	return res, nil
 }
 
-func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *ApplyResult) error {
+// shape is what the writer derives once per table shape: the columns'
+// codecs and the key's positions.
+type shape struct {
+	cols      []schema.Column
+	codecs    []mysqltype.Codec
+	keyIdx    []int
+	keyCols   []schema.Column
+	keyCodecs []mysqltype.Codec
+	hasher    func() *schema.Hasher
+}
+
+func (t *Target) shapeOf(s *schema.Table) (*shape, error) {
+	fp := s.Fingerprint()
+	if v, ok := t.shapes.Load(fp); ok {
+		return v.(*shape), nil
+	}
+	codecs, err := mysqltype.Codecs(s.Columns)
+	if err != nil {
+		return nil, err
+	}
+	sh := &shape{cols: s.Columns, codecs: codecs, keyIdx: s.KeyIndexes()}
+	for _, j := range sh.keyIdx {
+		sh.keyCols = append(sh.keyCols, s.Columns[j])
+		sh.keyCodecs = append(sh.keyCodecs, codecs[j])
+	}
+	cols := s.Columns
+	sh.hasher = func() *schema.Hasher { return schema.NewHasher(cols) }
+	t.shapes.Store(fp, sh)
+	return sh, nil
+}
+
+func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, o ApplyOptions, res *ApplyResult) error {
 	cur, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
 	if err != nil {
 		return err
@@ -94,9 +160,10 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 		return err
 	}
 
-	keyCols := b.Schema.KeyColumns()
-	if b.Ranged && !b.KeysOnly && b.Digest != nil && t.tryDigest(b) {
-		same, err := rangeMatches(ctx, tx, b, keyCols)
+	// A verifying batch trusts no stored hash, the digest included.
+	verify := b.Verify && !b.KeysOnly
+	if b.Ranged && !b.KeysOnly && b.Digest != nil && !verify && t.tryDigest(b) {
+		same, err := rangeMatches(ctx, tx, b, sh)
 		if err != nil {
 			return err
 		}
@@ -109,13 +176,12 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 	if err := b.LoadRows(); err != nil {
 		return err
 	}
-	keyIdx := b.Schema.KeyIndexes()
 	keyOf := func(r schema.Row) schema.Row {
 		if b.KeysOnly {
 			return r
 		}
-		k := make(schema.Row, len(keyIdx))
-		for i, j := range keyIdx {
+		k := make(schema.Row, len(sh.keyIdx))
+		for i, j := range sh.keyIdx {
 			k[i] = r[j]
 		}
 		return k
@@ -124,9 +190,12 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 	existing := map[string]targetRow{}
 	var rangeKeys []string
 	if b.Ranged {
-		w := &whereBuilder{keys: keyCols}
+		w := newWhere(sh.keyCols, sh.keyCodecs)
 		cond := w.rangeCond(b.Lo, b.Hi)
-		rangeKeys, err = t.readTargetRows(ctx, tx, b, keyCols, cond, w.args, existing)
+		if w.err != nil {
+			return w.err
+		}
+		rangeKeys, err = readTargetRows(ctx, tx, b, sh, verify, cond, w.args, existing)
 		if err != nil {
 			return err
 		}
@@ -140,7 +209,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 		ks := KeyString(k)
 		keyStrings[i] = ks
 		batchKeys[ks] = true
-		if _, ok := existing[ks]; !ok && !b.KeysOnly {
+		if _, ok := existing[ks]; !ok {
 			missing = append(missing, k)
 		}
 	}
@@ -150,9 +219,12 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 	if len(missing) > 0 && (!b.Ranged || !b.Schema.OrderSafe()) {
 		for start := 0; start < len(missing); start += lookupChunk {
 			chunk := missing[start:min(start+lookupChunk, len(missing))]
-			w := &whereBuilder{keys: keyCols}
+			w := newWhere(sh.keyCols, sh.keyCodecs)
 			cond := w.keysIn(chunk)
-			if _, err := t.readTargetRows(ctx, tx, b, keyCols, cond, w.args, existing); err != nil {
+			if w.err != nil {
+				return w.err
+			}
+			if _, err := readTargetRows(ctx, tx, b, sh, verify, cond, w.args, existing); err != nil {
 				return err
 			}
 		}
@@ -161,20 +233,28 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 	if !b.KeysOnly {
 		var write []schema.Row
 		var hashes []uint64
-		hasher := schema.NewHasher(b.Schema.Columns)
+		hasher := sh.hasher()
 		for i, r := range b.Rows {
 			h := hasher.Sum(r)
-			if cur, ok := existing[keyStrings[i]]; ok && cur.hasHash && cur.hash == h && !cur.deleted {
+			cur, ok := existing[keyStrings[i]]
+			if ok && cur.unchanged(h, verify) {
 				res.Unchanged++
 				continue
+			}
+			if ok && verify && cur.unchanged(h, false) {
+				res.Repaired++ // its stored hash said unchanged; its values differ
 			}
 			write = append(write, r)
 			hashes = append(hashes, h)
 		}
-		if err := t.upsert(ctx, tx, b, write, hashes); err != nil {
+		if err := t.upsert(ctx, tx, b, sh, write, hashes); err != nil {
 			return err
 		}
 		res.Written = len(write)
+	} else if o.Fetch != nil {
+		if err := t.fetchMissing(ctx, tx, b, sh, o.Fetch, keyStrings, existing, res); err != nil {
+			return err
+		}
 	}
 
 	if b.Ranged {
@@ -192,10 +272,42 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, res *App
 	return writeLedger(ctx, tx, b, len(b.Rows), res)
 }
 
+// fetchMissing completes a key-scan batch: keys the source has and the
+// target lacks (or holds soft-deleted) are read from the source and written.
+func (t *Target) fetchMissing(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, fetch Fetcher, keyStrings []string, existing map[string]targetRow, res *ApplyResult) error {
+	var need []schema.Row
+	for i, ks := range keyStrings {
+		if cur, ok := existing[ks]; !ok || cur.deleted {
+			need = append(need, b.Rows[i])
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	rows, err := fetch(ctx, need)
+	if err != nil {
+		return fmt.Errorf("reading %d rows missing from the target from the source: %w", len(need), err)
+	}
+	hasher := sh.hasher()
+	hashes := make([]uint64, len(rows))
+	for i, r := range rows {
+		if len(r) != len(sh.cols) {
+			return fmt.Errorf("the source returned %d columns, the batch has %d: its schema changed during the run", len(r), len(sh.cols))
+		}
+		hashes[i] = hasher.Sum(r)
+	}
+	if err := t.upsert(ctx, tx, b, sh, rows, hashes); err != nil {
+		return err
+	}
+	res.Written += len(rows)
+	res.Fetched = len(rows)
+	return nil
+}
+
 // writeLedger records the batch as applied, in its transaction.
 func writeLedger(ctx context.Context, tx *tx, b *queue.Batch, rows int, res *ApplyResult) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO _sisporta_ledger (pipeline, entity, run_id, seq, rows_in, rows_written, rows_unchanged, candidates, applied_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.Run, b.Seq, rows, res.Written, res.Unchanged, res.Candidates)
+	_, err := tx.ExecContext(ctx, `INSERT INTO _sisporta_ledger (pipeline, entity, run_id, seq, rows_in, rows_written, rows_unchanged, candidates, rows_repaired, applied_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.Run, b.Seq, rows, res.Written, res.Unchanged, res.Candidates, res.Repaired)
 	var me *mysql.MySQLError
 	if errors.As(err, &me) && me.Number == 1062 {
 		return errLedgerDup
@@ -207,9 +319,12 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.Run,
 // count, count of hashed rows, BIT_XOR and SUM of the hashes, soft-deleted
 // rows) and compares it with the batch's: equal means every row of the
 // range is the batch's and unchanged (odds of a false match: 2^-128).
-func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, keyCols []schema.Column) (bool, error) {
-	w := &whereBuilder{keys: keyCols}
+func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, sh *shape) (bool, error) {
+	w := newWhere(sh.keyCols, sh.keyCodecs)
 	cond := w.rangeCond(b.Lo, b.Hi)
+	if w.err != nil {
+		return false, w.err
+	}
 	h := quote(HashColumn)
 	deleted := "0"
 	if b.SoftDelete {
@@ -232,36 +347,67 @@ func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, keyCols []schema.
 // errLedgerDup: another delivery of the batch committed while this one ran.
 var errLedgerDup = errors.New("batch already in the ledger")
 
-// readTargetRows reads key, hash (and soft-delete mark) of target rows
-// matching cond into existing, returning their key strings. Keys are
-// rendered as database/sql would render them, the canonical text.
-func (t *Target) readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, keyCols []schema.Column, cond string, args []any, existing map[string]targetRow) ([]string, error) {
-	sel := make([]string, 0, len(keyCols)+2)
-	for _, c := range keyCols {
-		sel = append(sel, quote(c.Name))
+// readTargetRows reads key, stored hash (and soft-delete mark) of target
+// rows matching cond into existing, returning their key strings. Values
+// are read through the columns' codecs, so they are in canonical form.
+// With full, every column is read and the row's actual hash recomputed
+// from its values (a verifying batch).
+func readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, full bool, cond string, args []any, existing map[string]targetRow) ([]string, error) {
+	cols, codecs, keyPos := sh.keyCols, sh.keyCodecs, make([]int, len(sh.keyCols))
+	for i := range keyPos {
+		keyPos[i] = i
+	}
+	if full {
+		cols, codecs, keyPos = sh.cols, sh.codecs, sh.keyIdx
+	}
+	sel := make([]string, 0, len(cols)+2)
+	for i, c := range cols {
+		sel = append(sel, codecs[i].Select(quote(c.Name)))
 	}
 	sel = append(sel, quote(HashColumn))
 	if b.SoftDelete {
 		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(b.Table) + " WHERE " + cond
-	var keys []string
-	k := make(schema.Row, len(keyCols))
-	var scratch []byte
-	bounds := make([]int, 0, len(keyCols)+1)
+	var (
+		keys    []string
+		scratch []byte
+		hasher  *schema.Hasher
+	)
+	if full {
+		hasher = sh.hasher()
+	}
+	row := make(schema.Row, len(cols))
+	k := make(schema.Row, len(keyPos))
+	bounds := make([]int, 0, len(cols)+1)
 	err := tx.rawQuery(ctx, q, args, func(vals []driver.Value) error {
 		scratch, bounds = scratch[:0], bounds[:0]
-		for i := range keyCols {
+		for i := range cols {
 			bounds = append(bounds, len(scratch))
 			scratch = appendDriverValue(scratch, vals[i])
 		}
 		bounds = append(bounds, len(scratch))
-		for i := range keyCols {
-			k[i] = scratch[bounds[i]:bounds[i+1]]
+		for i := range cols {
+			if vals[i] == nil {
+				row[i] = nil
+				continue
+			}
+			v := scratch[bounds[i]:bounds[i+1]:bounds[i+1]]
+			if codecs[i].Kind == schema.KindFloat {
+				f, err := codecs[i].Canonical(v)
+				if err != nil {
+					return fmt.Errorf("column %s: %w", cols[i].Name, err)
+				}
+				v = f
+			}
+			row[i] = v
+		}
+		for i, j := range keyPos {
+			k[i] = row[j]
 		}
 		ks := KeyString(k)
 		var tr targetRow
-		switch h := vals[len(keyCols)].(type) {
+		switch h := vals[len(cols)].(type) {
 		case uint64:
 			tr.hash, tr.hasHash = h, true
 		case int64:
@@ -271,12 +417,15 @@ func (t *Target) readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, key
 			tr.hash, tr.hasHash = u, err == nil
 		}
 		if b.SoftDelete {
-			switch d := vals[len(keyCols)+1].(type) {
+			switch d := vals[len(cols)+1].(type) {
 			case int64:
 				tr.deleted = d == 1
 			case []byte:
 				tr.deleted = string(d) == "1"
 			}
+		}
+		if full {
+			tr.actual = hasher.Sum(row)
 		}
 		existing[ks] = tr
 		keys = append(keys, ks)
@@ -285,8 +434,9 @@ func (t *Target) readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, key
 	return keys, err
 }
 
-// appendDriverValue renders a text-protocol value as database/sql renders
-// it into bytes: the driver parses integers and floats.
+// appendDriverValue renders a text-protocol value as its canonical bytes:
+// the driver parses integers and floats (floats as the shortest text of
+// their double, like every canonical float).
 func appendDriverValue(b []byte, v driver.Value) []byte {
 	switch x := v.(type) {
 	case []byte:
@@ -298,7 +448,7 @@ func appendDriverValue(b []byte, v driver.Value) []byte {
 	case uint64:
 		return strconv.AppendUint(b, x, 10)
 	case float32:
-		return strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+		return strconv.AppendFloat(b, float64(x), 'g', -1, 64)
 	case float64:
 		return strconv.AppendFloat(b, x, 'g', -1, 64)
 	}
@@ -306,19 +456,20 @@ func appendDriverValue(b []byte, v driver.Value) []byte {
 }
 
 // upsert writes rows with multi-row INSERT ... ON DUPLICATE KEY UPDATE,
-// rendered as SQL text and split to stay within the packet limit.
-func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, rows []schema.Row, hashes []uint64) error {
+// rendered as SQL text and split to stay within the packet limit. Key
+// columns are updated too: a key the source changed to a spelling its
+// collation calls equal ('abc' to 'ABC', 'x ' to 'x') finds the old row
+// as a duplicate, and only updating the key carries the new spelling.
+func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, rows []schema.Row, hashes []uint64) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	cols := b.Schema.Columns
+	cols := sh.cols
 	names := make([]string, 0, len(cols)+1)
-	var updates []string
+	updates := make([]string, 0, len(cols)+2)
 	for _, c := range cols {
 		names = append(names, quote(c.Name))
-		if c.Key == 0 {
-			updates = append(updates, quote(c.Name)+" = VALUES("+quote(c.Name)+")")
-		}
+		updates = append(updates, quote(c.Name)+" = VALUES("+quote(c.Name)+")")
 	}
 	names = append(names, quote(HashColumn))
 	updates = append(updates, quote(HashColumn)+" = VALUES("+quote(HashColumn)+")")
@@ -338,20 +489,43 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, rows []sche
 			}
 			buf = append(buf, '(')
 			for j, v := range rows[end] {
-				buf = appendLiteral(buf, &cols[j], v)
+				buf = sh.codecs[j].AppendLiteral(buf, v)
 				buf = append(buf, ", "...)
 			}
-			buf = appendUint(buf, hashes[end])
+			buf = strconv.AppendUint(buf, hashes[end], 10)
 			buf = append(buf, ')')
 			end++
 		}
 		buf = append(buf, tail...)
 		if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
-			return err
+			return describeWriteError(err, sh, rows[start:end])
 		}
 		start = end
 	}
 	return nil
+}
+
+// describeWriteError names the row and column MySQL refused, where its
+// message gives the row number within the statement.
+func describeWriteError(err error, sh *shape, rows []schema.Row) error {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return err
+	}
+	_, after, ok := strings.Cut(me.Message, " at row ")
+	if !ok {
+		return err
+	}
+	n, perr := strconv.Atoi(strings.TrimSpace(after))
+	if perr != nil || n < 1 || n > len(rows) {
+		return err
+	}
+	r := rows[n-1]
+	key := make([]string, len(sh.keyIdx))
+	for i, j := range sh.keyIdx {
+		key[i] = sh.cols[j].Name + "=" + strconv.Quote(string(r[j]))
+	}
+	return fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it, nothing was changed): %w", strings.Join(key, ", "), err)
 }
 
 func estimateBytes(rows []schema.Row) int {

@@ -46,7 +46,7 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 	}
 	defer tg.Close()
 
-	first, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "<NULL>", "")))
+	first, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "<NULL>", "")), target.ApplyOptions{})
 	if err != nil || first.Written != 4 || first.DigestMatched {
 		t.Fatalf("first apply: %+v %v", first, err)
 	}
@@ -58,27 +58,27 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	same, err := other.ApplyBatch(ctx, batch(2, rows("a", "b", "<NULL>", "")))
+	same, err := other.ApplyBatch(ctx, batch(2, rows("a", "b", "<NULL>", "")), target.ApplyOptions{})
 	if err != nil || !same.DigestMatched || same.Unchanged != 4 || same.Written != 0 {
 		t.Fatalf("unchanged apply: %+v %v", same, err)
 	}
 	// One value changed (NULL to ''): the digest differs, rows are compared.
-	changed, err := tg.ApplyBatch(ctx, batch(3, rows("a", "b", "", "")))
+	changed, err := tg.ApplyBatch(ctx, batch(3, rows("a", "b", "", "")), target.ApplyOptions{})
 	if err != nil || changed.DigestMatched || changed.Written != 1 || changed.Unchanged != 3 {
 		t.Fatalf("changed apply: %+v %v", changed, err)
 	}
 	// A row gone: the digest differs, the row becomes a delete candidate.
-	gone, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")))
+	gone, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")), target.ApplyOptions{})
 	if err != nil || gone.DigestMatched || gone.Candidates != 1 {
 		t.Fatalf("apply with a row gone: %+v %v", gone, err)
 	}
 	// Delivered again: the ledger says so.
-	again, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")))
+	again, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")), target.ApplyOptions{})
 	if err != nil || again.Skipped != target.SkipDuplicate {
 		t.Fatalf("second delivery: %+v %v", again, err)
 	}
 	// An older run's batch after a newer one started: skipped.
-	old, err := tg.ApplyBatch(ctx, batch(2, rows("x")))
+	old, err := tg.ApplyBatch(ctx, batch(2, rows("x")), target.ApplyOptions{})
 	if err != nil || old.Skipped != target.SkipSuperseded {
 		t.Fatalf("stale batch: %+v %v", old, err)
 	}
@@ -97,7 +97,7 @@ func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
 	defer tg.Close()
 	// Every run changes the rows: digests keep differing.
 	for run := int64(1); run <= 17; run++ {
-		r, err := tg.ApplyBatch(ctx, batch(run, rows(fmt.Sprint("v", run))))
+		r, err := tg.ApplyBatch(ctx, batch(run, rows(fmt.Sprint("v", run))), target.ApplyOptions{})
 		if err != nil || r.Written != 1 {
 			t.Fatalf("run %d: %+v %v", run, r, err)
 		}
@@ -109,7 +109,7 @@ func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
 	// from then on settles each batch by digest.
 	matched := 0
 	for run := int64(18); run <= 30; run++ {
-		r, err := tg.ApplyBatch(ctx, batch(run, rows("v17")))
+		r, err := tg.ApplyBatch(ctx, batch(run, rows("v17")), target.ApplyOptions{})
 		if err != nil || r.Written != 0 || r.Unchanged != 1 {
 			t.Fatalf("run %d: %+v %v", run, r, err)
 		}

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
 func benchRows() ([]schema.Column, []schema.Row) {
-	cols := []schema.Column{{Name: "id", Kind: schema.KindInt}, {Name: "title", Kind: schema.KindString}, {Name: "amount", Kind: schema.KindDecimal},
-		{Name: "created", Kind: schema.KindDateTime}, {Name: "note", Kind: schema.KindString}}
+	cols := []schema.Column{{Name: "id", Type: "INT", Kind: schema.KindInt}, {Name: "title", Type: "VARCHAR(100)", Kind: schema.KindString},
+		{Name: "amount", Type: "DECIMAL(10,2)", Kind: schema.KindDecimal, Scale: 2}, {Name: "created", Type: "DATETIME(6)", Kind: schema.KindDateTime, Scale: 6},
+		{Name: "note", Type: "VARCHAR(100)", Kind: schema.KindString}}
 	var rows []schema.Row
 	for i := 0; i < 1000; i++ {
 		rows = append(rows, schema.Row{[]byte(fmt.Sprint(i)), []byte(fmt.Sprintf("Garage door order %d", i)), []byte("1234.56"),
@@ -33,13 +35,17 @@ func BenchmarkRowHash(b *testing.B) {
 // BenchmarkRenderUpsert measures rendering 1000 rows as SQL literals.
 func BenchmarkRenderUpsert(b *testing.B) {
 	cols, rows := benchRows()
+	codecs, err := mysqltype.Codecs(cols)
+	if err != nil {
+		b.Fatal(err)
+	}
 	buf := make([]byte, 0, 256<<10)
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = buf[:0]
 		for _, r := range rows {
 			for j, v := range r {
-				buf = appendLiteral(buf, &cols[j], v)
+				buf = codecs[j].AppendLiteral(buf, v)
 			}
 		}
 	}

@@ -94,10 +94,17 @@ func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table,
 	for i, p := range chunk {
 		keys[i], hashes[i] = p.Key, p.Hash
 	}
+	sh, err := t.shapeOf(s)
+	if err != nil {
+		return 0, err
+	}
 	var affected int64
-	err := t.inTx(ctx, func(tx *tx) error {
-		w := &whereBuilder{keys: s.KeyColumns()}
+	err = t.inTx(ctx, func(tx *tx) error {
+		w := newWhere(sh.keyCols, sh.keyCodecs)
 		cond := w.keysIn(keys)
+		if w.err != nil {
+			return w.err
+		}
 		var q string
 		if softDelete {
 			q = "UPDATE " + quoteTable(table) + " SET " + quote(DeletedColumn) + " = UTC_TIMESTAMP(6) WHERE " + cond + " AND " + quote(DeletedColumn) + " IS NULL"

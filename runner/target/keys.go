@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -26,22 +27,28 @@ func decodeKeyString(s string) (schema.Row, error) {
 	return out, nil
 }
 
-// arg turns a canonical value into a statement argument for a column.
-func arg(c *schema.Column, v []byte) any {
-	switch {
-	case v == nil:
-		return nil
-	case c.Kind.IsBinary():
-		return v
-	default:
-		return string(v)
-	}
+// whereBuilder renders conditions on key columns with their arguments,
+// each compared in the column's own order (package mysqltype).
+type whereBuilder struct {
+	keys   []schema.Column
+	codecs []mysqltype.Codec
+	args   []any
+	err    error
 }
 
-// whereBuilder renders conditions on key columns with their arguments.
-type whereBuilder struct {
-	keys []schema.Column
-	args []any
+func newWhere(keys []schema.Column, codecs []mysqltype.Codec) *whereBuilder {
+	return &whereBuilder{keys: keys, codecs: codecs}
+}
+
+// param adds the argument of key column i's value and returns the
+// expression it is compared through.
+func (w *whereBuilder) param(i int, v []byte) string {
+	a, err := w.codecs[i].Arg(v)
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("key column %s: %w", w.keys[i].Name, err)
+	}
+	w.args = append(w.args, a)
+	return w.codecs[i].Compare("?")
 }
 
 // rangeCond renders "key > lo AND key <= hi" for a composite key (either
@@ -53,7 +60,7 @@ func (w *whereBuilder) rangeCond(lo, hi schema.Row) string {
 		parts = append(parts, w.compare(lo, ">", 0))
 	}
 	if hi != nil {
-		parts = append(parts, w.compare(hi, "<", 0)+"")
+		parts = append(parts, w.compare(hi, "<", 0))
 	}
 	if len(parts) == 0 {
 		return "1=1"
@@ -64,20 +71,15 @@ func (w *whereBuilder) rangeCond(lo, hi schema.Row) string {
 // compare renders lexicographic key > v (op ">") or key <= v (op "<"),
 // from key column i on.
 func (w *whereBuilder) compare(v schema.Row, op string, i int) string {
-	c := &w.keys[i]
-	col := quote(c.Name)
-	last := i == len(w.keys)-1
-	if last {
-		w.args = append(w.args, arg(c, v[i]))
+	col := quote(w.keys[i].Name)
+	if i == len(w.keys)-1 {
 		if op == ">" {
-			return col + " > ?"
+			return col + " > " + w.param(i, v[i])
 		}
-		return col + " <= ?"
+		return col + " <= " + w.param(i, v[i])
 	}
-	w.args = append(w.args, arg(c, v[i]))
-	strict := col + " " + op + " ?"
-	w.args = append(w.args, arg(c, v[i]))
-	eq := col + " = ?"
+	strict := col + " " + op + " " + w.param(i, v[i])
+	eq := col + " = " + w.param(i, v[i])
 	rest := w.compare(v, op, i+1)
 	return "(" + strict + " OR (" + eq + " AND " + rest + "))"
 }
@@ -85,20 +87,17 @@ func (w *whereBuilder) compare(v schema.Row, op string, i int) string {
 // keysIn renders "key IN (...)" for a list of keys.
 func (w *whereBuilder) keysIn(keys []schema.Row) string {
 	if len(w.keys) == 1 {
-		c := &w.keys[0]
 		ph := make([]string, len(keys))
 		for i, k := range keys {
-			ph[i] = "?"
-			w.args = append(w.args, arg(c, k[0]))
+			ph[i] = w.param(0, k[0])
 		}
-		return quote(c.Name) + " IN (" + strings.Join(ph, ", ") + ")"
+		return quote(w.keys[0].Name) + " IN (" + strings.Join(ph, ", ") + ")"
 	}
 	ors := make([]string, len(keys))
 	for i, k := range keys {
 		ands := make([]string, len(w.keys))
 		for j := range w.keys {
-			ands[j] = quote(w.keys[j].Name) + " = ?"
-			w.args = append(w.args, arg(&w.keys[j], k[j]))
+			ands[j] = quote(w.keys[j].Name) + " = " + w.param(j, k[j])
 		}
 		ors[i] = "(" + strings.Join(ands, " AND ") + ")"
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // State tables, in the target database next to the mirrored tables:
@@ -19,6 +21,9 @@ import (
 //	_sisporta_pending_deletes  delete candidates of a run, applied by the
 //	                           finalize step only when the run is complete
 //	_sisporta_runs             one row per (run, entity): the run record
+//	_sisporta_tables           one row per target table: the pipeline and
+//	                           entity that mirror it (its one owner), and
+//	                           whether Sisporta created it
 var stateDDL = []string{
 	`CREATE TABLE IF NOT EXISTS _sisporta_entities (
   pipeline VARCHAR(255) NOT NULL,
@@ -37,6 +42,7 @@ var stateDDL = []string{
   rows_written INT NOT NULL,
   rows_unchanged INT NOT NULL,
   candidates INT NOT NULL,
+  rows_repaired INT NOT NULL DEFAULT 0,
   applied_at DATETIME(6) NOT NULL,
   PRIMARY KEY (pipeline, entity, run_id, seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
@@ -59,6 +65,8 @@ var stateDDL = []string{
   rows_written BIGINT NOT NULL DEFAULT 0,
   rows_unchanged BIGINT NOT NULL DEFAULT 0,
   rows_deleted BIGINT NOT NULL DEFAULT 0,
+  rows_repaired BIGINT NOT NULL DEFAULT 0,
+  verified BOOLEAN NOT NULL DEFAULT 0,
   batches INT NOT NULL DEFAULT 0,
   cleanup_result VARCHAR(32) NULL,
   cleanup_message TEXT NULL,
@@ -66,15 +74,55 @@ var stateDDL = []string{
   message TEXT NULL,
   PRIMARY KEY (pipeline, run_id, entity)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS _sisporta_tables (
+  table_schema VARCHAR(64) NOT NULL,
+  table_name VARCHAR(64) NOT NULL,
+  pipeline VARCHAR(255) NOT NULL,
+  entity VARCHAR(63) NOT NULL,
+  created_by_sisporta BOOLEAN NOT NULL DEFAULT 0,
+  since DATETIME(6) NOT NULL,
+  PRIMARY KEY (table_schema, table_name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 }
 
+// stateColumns are columns added to state tables after their first
+// release: tables created earlier get them on the next start.
+var stateColumns = []struct{ table, column, def string }{
+	{"_sisporta_ledger", "rows_repaired", "INT NOT NULL DEFAULT 0"},
+	{"_sisporta_runs", "rows_repaired", "BIGINT NOT NULL DEFAULT 0"},
+	{"_sisporta_runs", "verified", "BOOLEAN NOT NULL DEFAULT 0"},
+}
+
+// ensureState creates the state tables, and adds columns that later
+// releases added to them.
 func (t *Target) ensureState(ctx context.Context) error {
 	for _, ddl := range stateDDL {
 		if _, err := t.db.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("creating Sisporta's state tables in the target (the target login needs CREATE, ALTER, INSERT, UPDATE, DELETE, SELECT): %w", t.redact(err))
 		}
 	}
+	var missing []string
+	for _, c := range stateColumns {
+		var n int
+		if err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`,
+			c.table, c.column).Scan(&n); err != nil {
+			return t.redact(err)
+		}
+		if n == 0 {
+			missing = append(missing, "ALTER TABLE "+c.table+" ADD COLUMN "+c.column+" "+c.def)
+		}
+	}
+	if len(missing) > 0 {
+		if err := t.runDDL(ctx, missing); err != nil && !isDuplicateColumn(err) {
+			return fmt.Errorf("adding columns to Sisporta's state tables in the target (the target login needs ALTER): %w", t.redact(err))
+		}
+	}
 	return nil
+}
+
+func isDuplicateColumn(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1060
 }
 
 // RegisterRun makes run the entity's current run unless a newer one is.
@@ -122,13 +170,14 @@ type LedgerTotals struct {
 	Written    int64
 	Unchanged  int64
 	Candidates int64
+	Repaired   int64
 }
 
 // Ledger sums the applied batches of an entity's run.
 func (t *Target) Ledger(ctx context.Context, pipeline, entity string, run int64) (LedgerTotals, error) {
 	var lt LedgerTotals
-	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(rows_in),0), COALESCE(SUM(rows_written),0), COALESCE(SUM(rows_unchanged),0), COALESCE(SUM(candidates),0)
-FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id = ?`, pipeline, entity, run).Scan(&lt.Batches, &lt.RowsIn, &lt.Written, &lt.Unchanged, &lt.Candidates)
+	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(rows_in),0), COALESCE(SUM(rows_written),0), COALESCE(SUM(rows_unchanged),0), COALESCE(SUM(candidates),0), COALESCE(SUM(rows_repaired),0)
+FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id = ?`, pipeline, entity, run).Scan(&lt.Batches, &lt.RowsIn, &lt.Written, &lt.Unchanged, &lt.Candidates, &lt.Repaired)
 	return lt, t.redact(err)
 }
 
@@ -144,6 +193,8 @@ type RunRecord struct {
 	RowsWritten    int64
 	RowsUnchanged  int64
 	RowsDeleted    int64
+	RowsRepaired   int64
+	Verified       bool
 	Batches        int
 	CleanupResult  string
 	CleanupMessage string
@@ -164,13 +215,13 @@ func (t *Target) SaveRun(ctx context.Context, r RunRecord) error {
 	if !r.SnapshotTime.IsZero() {
 		snap = r.SnapshotTime.UTC().Format("2006-01-02 15:04:05.000000")
 	}
-	_, err := t.db.ExecContext(ctx, `INSERT INTO _sisporta_runs (pipeline, run_id, entity, result, snapshot_time, completed_at, rows_read, rows_written, rows_unchanged, rows_deleted, batches, cleanup_result, cleanup_message, cleanup_count, message)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, NULLIF(?, ''))
+	_, err := t.db.ExecContext(ctx, `INSERT INTO _sisporta_runs (pipeline, run_id, entity, result, snapshot_time, completed_at, rows_read, rows_written, rows_unchanged, rows_deleted, rows_repaired, verified, batches, cleanup_result, cleanup_message, cleanup_count, message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''), ?, NULLIF(?, ''))
 ON DUPLICATE KEY UPDATE result = VALUES(result), snapshot_time = VALUES(snapshot_time), completed_at = VALUES(completed_at),
   rows_read = VALUES(rows_read), rows_written = VALUES(rows_written), rows_unchanged = VALUES(rows_unchanged),
-  rows_deleted = VALUES(rows_deleted), batches = VALUES(batches), cleanup_result = VALUES(cleanup_result),
-  cleanup_message = VALUES(cleanup_message), cleanup_count = VALUES(cleanup_count), message = VALUES(message)`,
-		r.Pipeline, r.Run, r.Entity, r.Result, snap, completed, r.RowsRead, r.RowsWritten, r.RowsUnchanged, r.RowsDeleted, r.Batches, r.CleanupResult, r.CleanupMessage, r.CleanupCount, r.Message)
+  rows_deleted = VALUES(rows_deleted), rows_repaired = VALUES(rows_repaired), verified = VALUES(verified), batches = VALUES(batches),
+  cleanup_result = VALUES(cleanup_result), cleanup_message = VALUES(cleanup_message), cleanup_count = VALUES(cleanup_count), message = VALUES(message)`,
+		r.Pipeline, r.Run, r.Entity, r.Result, snap, completed, r.RowsRead, r.RowsWritten, r.RowsUnchanged, r.RowsDeleted, r.RowsRepaired, r.Verified, r.Batches, r.CleanupResult, r.CleanupMessage, r.CleanupCount, r.Message)
 	return t.redact(err)
 }
 
@@ -182,9 +233,9 @@ func (t *Target) Run(ctx context.Context, pipeline string, run int64, entity str
 	var (
 		snap, completed, cleanup, cleanupMsg, msg sql.NullString
 	)
-	err = t.db.QueryRowContext(ctx, `SELECT result, snapshot_time, completed_at, rows_read, rows_written, rows_unchanged, rows_deleted, batches, cleanup_result, cleanup_message, cleanup_count, message
+	err = t.db.QueryRowContext(ctx, `SELECT result, snapshot_time, completed_at, rows_read, rows_written, rows_unchanged, rows_deleted, rows_repaired, verified, batches, cleanup_result, cleanup_message, cleanup_count, message
 FROM _sisporta_runs WHERE pipeline = ? AND run_id = ? AND entity = ?`, pipeline, run, entity).Scan(
-		&r.Result, &snap, &completed, &r.RowsRead, &r.RowsWritten, &r.RowsUnchanged, &r.RowsDeleted, &r.Batches, &cleanup, &cleanupMsg, &r.CleanupCount, &msg)
+		&r.Result, &snap, &completed, &r.RowsRead, &r.RowsWritten, &r.RowsUnchanged, &r.RowsDeleted, &r.RowsRepaired, &r.Verified, &r.Batches, &cleanup, &cleanupMsg, &r.CleanupCount, &msg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}

@@ -10,63 +10,145 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
+
+// TableSpec is a target table as an entity's batches need it.
+type TableSpec struct {
+	Table      string
+	Schema     *schema.Table
+	SoftDelete bool
+	// Pipeline and Entity claim the table: one entity of one pipeline owns
+	// a target table (two would delete each other's rows).
+	Pipeline, Entity string
+	// TakeOverFrom names the owner ("<namespace>/<pipeline>/<entity>")
+	// this entity may replace.
+	TakeOverFrom string
+}
+
+// owner is how an entity is named as a table's owner.
+func (s TableSpec) owner() string { return s.Pipeline + "/" + s.Entity }
+
+// ddlLockWait bounds how long a schema change waits for the table's
+// metadata lock (MySQL's default is a year: an ALTER queued behind a
+// frozen transaction would block every later statement on the table).
+const ddlLockWait = 30
 
 // EnsureTable creates the target table from the source schema when it is
 // missing, adds columns that appeared in the source since (nullable, so
 // existing rows stay valid), adds Sisporta's columns, and never drops or
-// changes anything. Workers serialise this with a named lock, and each
-// process checks a shape once.
-func (t *Target) EnsureTable(ctx context.Context, table string, s *schema.Table, softDelete bool) error {
-	cacheKey := table + "\x00" + s.Fingerprint() + fmt.Sprint(softDelete)
+// changes anything. An existing table's key columns must compare keys as
+// the source does (type and collation), else it is refused. The table is
+// claimed for the entity (see TableSpec). The schema is read without any
+// lock; a DDL statement runs only when something is missing, with a
+// bounded wait, and a concurrent worker's identical change is taken as
+// done. Each process checks a shape once.
+func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
+	cacheKey := s.Table + "\x00" + s.Schema.Fingerprint() + fmt.Sprint(s.SoftDelete) + "\x00" + s.owner()
 	if _, ok := t.ensured.Load(cacheKey); ok {
 		return nil
 	}
-	conn, err := t.db.Conn(ctx)
-	if err != nil {
-		return t.redact(err)
-	}
-	defer conn.Close()
-	lock := "sisporta:ddl:" + table
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", lock).Scan(&got); err != nil {
-		return t.redact(err)
-	}
-	if !got.Valid || got.Int64 != 1 {
-		return fmt.Errorf("table %s: another worker holds its schema lock for over 60s; will retry", table)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK(?)", lock) //nolint:errcheck
-
-	existing, err := tableColumns(ctx, conn, table)
-	if err != nil {
-		return t.redact(err)
-	}
-	if len(existing) == 0 {
-		if err := t.createTable(ctx, conn, table, s, softDelete); err != nil {
-			return err
+	created := false
+	for attempt := 0; ; attempt++ {
+		existing, err := t.tableColumns(ctx, s.Table)
+		if err != nil {
+			return t.redact(err)
 		}
-	} else if err := t.extendTable(ctx, conn, table, s, softDelete, existing); err != nil {
+		var ddl []string
+		if len(existing) == 0 {
+			ddl = createTable(s.Table, s.Schema, s.SoftDelete)
+		} else {
+			if err := t.checkKeyColumns(ctx, s.Table, s.Schema, existing); err != nil {
+				return err
+			}
+			ddl = extendTable(s.Table, s.Schema, s.SoftDelete, existing)
+		}
+		if len(ddl) == 0 {
+			break
+		}
+		err = t.runDDL(ctx, ddl)
+		if err == nil {
+			created = created || len(existing) == 0
+			continue // read the result back
+		}
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && (me.Number == 1050 || me.Number == 1060) && attempt < 3 {
+			continue // another worker made the same change first
+		}
+		what := "adding columns to"
+		if len(existing) == 0 {
+			what = "creating"
+		}
+		return fmt.Errorf("%s target table %s: %w", what, s.Table, t.redact(err))
+	}
+	if err := t.checkUniqueKey(ctx, s.Table, s.Schema); err != nil {
+		return err
+	}
+	if err := t.claim(ctx, s, created); err != nil {
 		return err
 	}
 	t.ensured.Store(cacheKey, true)
 	return nil
 }
 
-func tableColumns(ctx context.Context, conn *sql.Conn, table string) (map[string]bool, error) {
+// runDDL runs schema statements on one connection whose metadata-lock
+// wait is bounded; the first form of each is tried without INVISIBLE when
+// the server does not know it (MySQL < 8.0.23).
+func (t *Target) runDDL(ctx context.Context, stmts []string) error {
+	conn, err := t.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", ddlLockWait)); err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
+		_, err := conn.ExecContext(ctx, stmt)
+		if isSyntaxError(err) && strings.Contains(stmt, " INVISIBLE") {
+			_, err = conn.ExecContext(ctx, strings.ReplaceAll(stmt, " INVISIBLE", ""))
+		}
+		if err != nil {
+			var me *mysql.MySQLError
+			if errors.As(err, &me) && me.Number == 1205 {
+				return fmt.Errorf("%w (waited %ds for the table's metadata lock: a long transaction or a frozen process holds it; the batch will be retried)", err, ddlLockWait)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// columnInfo is a target column as information_schema describes it.
+type columnInfo struct {
+	Name, Type, Charset, Collation string
+}
+
+// def is the column's definition in Sisporta's form.
+func (c columnInfo) def() string {
+	d := c.Type
+	if c.Charset != "" && c.Collation != "" {
+		d += " CHARACTER SET " + c.Charset + " COLLATE " + c.Collation
+	}
+	return d
+}
+
+func (t *Target) tableColumns(ctx context.Context, table string) (map[string]columnInfo, error) {
 	dbName, name := splitTable(table)
-	rows, err := conn.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, dbName, name)
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, dbName, name)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	cols := map[string]bool{}
+	cols := map[string]columnInfo{}
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var c columnInfo
+		if err := rows.Scan(&c.Name, &c.Type, &c.Charset, &c.Collation); err != nil {
 			return nil, err
 		}
-		cols[strings.ToLower(c)] = true
+		cols[strings.ToLower(c.Name)] = c
 	}
 	return cols, rows.Err()
 }
@@ -78,7 +160,7 @@ func splitTable(table string) (dbName any, name string) {
 	return nil, table
 }
 
-func (t *Target) createTable(ctx context.Context, conn *sql.Conn, table string, s *schema.Table, softDelete bool) error {
+func createTable(table string, s *schema.Table, softDelete bool) []string {
 	var defs []string
 	for _, c := range s.Columns {
 		null := " NULL"
@@ -91,56 +173,88 @@ func (t *Target) createTable(ctx context.Context, conn *sql.Conn, table string, 
 	for _, c := range s.KeyColumns() {
 		keys = append(keys, quote(c.Name))
 	}
-	extra := []string{quote(HashColumn) + " BIGINT UNSIGNED NULL INVISIBLE"}
+	defs = append(defs, quote(HashColumn)+" BIGINT UNSIGNED NULL INVISIBLE")
 	if softDelete {
-		extra = append(extra, quote(DeletedColumn)+" DATETIME(6) NULL")
+		defs = append(defs, quote(DeletedColumn)+" DATETIME(6) NULL")
 	}
-	build := func(extra []string) string {
-		all := append(append(append([]string{}, defs...), extra...), "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
-		return "CREATE TABLE IF NOT EXISTS " + quoteTable(table) + " (\n  " + strings.Join(all, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+	defs = append(defs, "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
+	return []string{"CREATE TABLE " + quoteTable(table) + " (\n  " + strings.Join(defs, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"}
+}
+
+func extendTable(table string, s *schema.Table, softDelete bool, existing map[string]columnInfo) []string {
+	var adds []string
+	for _, c := range s.Columns {
+		if _, ok := existing[strings.ToLower(c.Name)]; !ok {
+			adds = append(adds, "ADD COLUMN "+quote(c.Name)+" "+c.Type+" NULL")
+		}
 	}
-	_, err := conn.ExecContext(ctx, build(extra))
-	if isSyntaxError(err) { // servers without INVISIBLE columns (MySQL < 8.0.23)
-		extra[0] = strings.TrimSuffix(extra[0], " INVISIBLE")
-		_, err = conn.ExecContext(ctx, build(extra))
+	if _, ok := existing[HashColumn]; !ok {
+		adds = append(adds, "ADD COLUMN "+quote(HashColumn)+" BIGINT UNSIGNED NULL INVISIBLE")
 	}
-	if err != nil {
-		return fmt.Errorf("creating target table %s: %w", table, t.redact(err))
+	if _, ok := existing[DeletedColumn]; softDelete && !ok {
+		adds = append(adds, "ADD COLUMN "+quote(DeletedColumn)+" DATETIME(6) NULL")
+	}
+	if len(adds) == 0 {
+		return nil
+	}
+	return []string{"ALTER TABLE " + quoteTable(table) + " " + strings.Join(adds, ", ")}
+}
+
+// checkKeyColumns refuses an existing table whose key columns would
+// compare keys differently from the source: a case-insensitive collation
+// for a case-sensitive source key merges rows the source tells apart, a
+// narrower type or fewer fractional digits merges or rewrites them.
+func (t *Target) checkKeyColumns(ctx context.Context, table string, s *schema.Table, existing map[string]columnInfo) error {
+	for _, c := range s.KeyColumns() {
+		have, ok := existing[strings.ToLower(c.Name)]
+		if !ok {
+			continue // added, then refused by checkUniqueKey
+		}
+		want, err := mysqltype.Parse(c.Type)
+		if err != nil {
+			return err
+		}
+		got, err := mysqltype.Parse(have.def())
+		if err != nil {
+			return err
+		}
+		def := ""
+		if want.Collation == "" && (c.Kind == schema.KindString || c.Kind == schema.KindUUID) {
+			if def, err = t.defaultCollation(ctx); err != nil {
+				return t.redact(err)
+			}
+		}
+		if why := mysqltype.KeyMismatch(want, c.Kind, got, def); why != "" {
+			wantDef := c.Type
+			if def != "" {
+				wantDef += " COLLATE " + def
+			}
+			return &PermanentError{Err: fmt.Errorf("target table %s: key column %s is %s, the source's is %s: %s. Make the target column match (ALTER TABLE %s MODIFY %s %s NOT NULL), or drop the table and let Sisporta create it",
+				table, c.Name, have.def(), wantDef, why, quoteTable(table), quote(c.Name), wantDef)}
+		}
 	}
 	return nil
 }
 
-func (t *Target) extendTable(ctx context.Context, conn *sql.Conn, table string, s *schema.Table, softDelete bool, existing map[string]bool) error {
-	var adds []string
-	for _, c := range s.Columns {
-		if !existing[strings.ToLower(c.Name)] {
-			adds = append(adds, "ADD COLUMN "+quote(c.Name)+" "+c.Type+" NULL")
-		}
+// defaultCollation is the collation a utf8mb4 column gets in a table
+// Sisporta creates (DEFAULT CHARSET=utf8mb4 without COLLATE).
+func (t *Target) defaultCollation(ctx context.Context) (string, error) {
+	if v, ok := t.collation.Load().(string); ok {
+		return v, nil
 	}
-	if !existing[HashColumn] {
-		adds = append(adds, "ADD COLUMN "+quote(HashColumn)+" BIGINT UNSIGNED NULL INVISIBLE")
+	var c string
+	if err := t.db.QueryRowContext(ctx, "SELECT COLLATION(CONVERT('' USING utf8mb4))").Scan(&c); err != nil {
+		return "", err
 	}
-	if softDelete && !existing[DeletedColumn] {
-		adds = append(adds, "ADD COLUMN "+quote(DeletedColumn)+" DATETIME(6) NULL")
-	}
-	if len(adds) > 0 {
-		stmt := "ALTER TABLE " + quoteTable(table) + " " + strings.Join(adds, ", ")
-		_, err := conn.ExecContext(ctx, stmt)
-		if isSyntaxError(err) {
-			_, err = conn.ExecContext(ctx, strings.ReplaceAll(stmt, " INVISIBLE", ""))
-		}
-		if err != nil {
-			return fmt.Errorf("adding columns to target table %s: %w", table, t.redact(err))
-		}
-	}
-	return t.checkUniqueKey(ctx, conn, table, s)
+	t.collation.Store(c)
+	return c, nil
 }
 
 // checkUniqueKey makes sure a table Sisporta did not create has a primary
 // key or unique index on exactly the key columns: upserts rely on it.
-func (t *Target) checkUniqueKey(ctx context.Context, conn *sql.Conn, table string, s *schema.Table) error {
+func (t *Target) checkUniqueKey(ctx context.Context, table string, s *schema.Table) error {
 	dbName, name := splitTable(table)
-	rows, err := conn.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+	rows, err := t.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, dbName, name)
 	if err != nil {
 		return t.redact(err)
@@ -168,7 +282,60 @@ WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE =
 			return nil
 		}
 	}
-	return fmt.Errorf("target table %s has no primary key or unique index on (%s): add one, or drop the table and let Sisporta create it", table, strings.Join(want, ", "))
+	return &PermanentError{Err: fmt.Errorf("target table %s has no primary key or unique index on (%s): add one, or drop the table and let Sisporta create it", table, strings.Join(want, ", "))}
+}
+
+// claim records the entity as the table's owner, or refuses when another
+// entity owns it and is not the one TakeOverFrom names.
+func (t *Target) claim(ctx context.Context, s TableSpec, created bool) error {
+	dbName, name := splitTable(s.Table)
+	return t.inTx(ctx, func(x *tx) error {
+		var schemaName string
+		if err := x.QueryRowContext(ctx, "SELECT COALESCE(?, DATABASE())", dbName).Scan(&schemaName); err != nil {
+			return err
+		}
+		// The first to claim a free table wins; concurrent claims of the
+		// same entity's batches are then its own.
+		if _, err := x.ExecContext(ctx, `INSERT IGNORE INTO _sisporta_tables (table_schema, table_name, pipeline, entity, created_by_sisporta, since)
+VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, schemaName, name, s.Pipeline, s.Entity, created); err != nil {
+			return err
+		}
+		var pipeline, entity, since string
+		if err := x.QueryRowContext(ctx, `SELECT pipeline, entity, DATE_FORMAT(since, '%Y-%m-%d %H:%i:%s UTC') FROM _sisporta_tables
+WHERE table_schema = ? AND table_name = ? FOR UPDATE`, schemaName, name).Scan(&pipeline, &entity, &since); err != nil {
+			return err
+		}
+		owner := pipeline + "/" + entity
+		if owner == s.owner() {
+			return nil
+		}
+		if s.TakeOverFrom != "" && s.TakeOverFrom == owner {
+			_, err := x.ExecContext(ctx, `UPDATE _sisporta_tables SET pipeline = ?, entity = ?, since = UTC_TIMESTAMP(6) WHERE table_schema = ? AND table_name = ?`,
+				s.Pipeline, s.Entity, schemaName, name)
+			return err
+		}
+		return &PermanentError{Err: fmt.Errorf("target table %s.%s is mirrored by %s since %s: two pipelines writing one table would delete each other's rows. Point this entity at another target table, or, if %s no longer writes it, set target.takeOverFrom: %q in this entity",
+			schemaName, name, owner, since, owner, owner)}
+	})
+}
+
+// CheckOwner makes sure the entity still owns its target table before its
+// cleanup deletes anything (another pipeline may have taken it over).
+func (t *Target) CheckOwner(ctx context.Context, table, pipeline, entity string) error {
+	dbName, name := splitTable(table)
+	var owner string
+	err := t.db.QueryRowContext(ctx, `SELECT CONCAT(pipeline, '/', entity) FROM _sisporta_tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?`,
+		dbName, name).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // claimed by the first batch; none applied (nothing to clean either)
+	}
+	if err != nil {
+		return t.redact(err)
+	}
+	if owner != pipeline+"/"+entity {
+		return &PermanentError{Err: fmt.Errorf("target table %s is now mirrored by %s: this run of %s/%s deletes nothing there", table, owner, pipeline, entity)}
+	}
+	return nil
 }
 
 func isSyntaxError(err error) bool {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,6 +30,10 @@ type Target struct {
 	registered sync.Map
 	// misses counts, per entity, batches in a row whose digest differed.
 	misses sync.Map
+	// shapes caches codecs and key positions by schema fingerprint.
+	shapes sync.Map
+	// collation caches the default collation of utf8mb4 columns.
+	collation atomic.Value
 
 	readyMu sync.Mutex
 	ready   bool
@@ -122,6 +127,15 @@ func quoteTable(table string) string {
 	}
 	return strings.Join(parts, ".")
 }
+
+// PermanentError is an error that retrying cannot fix (a table that cannot
+// hold the source's keys, a table another pipeline owns): the worker sends
+// its task to the dead-letter queue at once instead of retrying it for the
+// whole backoff schedule.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
 
 // retryable reports MySQL errors that a transaction should simply retry:
 // deadlocks and lock wait timeouts between concurrent batches.

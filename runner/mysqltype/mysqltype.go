@@ -1,0 +1,567 @@
+// Package mysqltype says how values of one MySQL/MariaDB column travel so
+// that the two ends agree exactly: the expression that reads a value as its
+// canonical text, the expression and argument that compare a key value in
+// the server's own key order, and the literal that writes it back.
+//
+// Both the MySQL source and the target use it, so a value read from either
+// has the same canonical bytes, and a key range means the same rows on both.
+// The cases it exists for:
+//
+//   - FLOAT prints six significant digits in the text protocol: it is read
+//     as CAST(col AS DOUBLE), which widens the stored binary value exactly,
+//     and every float is canonicalised as the shortest text of that double.
+//   - BIT is a binary string to the text protocol, but compares with binary
+//     strings in a way that does not follow its order: it travels as its
+//     unsigned integer value (written back as an integer, which BIT takes).
+//   - ENUM sorts by member index and SET by bit mask, while a comparison with
+//     a string compares text: keyset bounds are given as the index or mask.
+//   - Text in a character set other than UTF-8 (latin1, cp1251 …) is read
+//     as its own bytes (CAST AS BINARY) and written back as a hex literal
+//     with that character set's introducer: bytes the connection's utf8mb4
+//     could not represent survive, where conversion would make them '?'.
+//   - Integer and decimal bounds are typed arguments, never strings that a
+//     server may compare as doubles.
+package mysqltype
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// Def is a parsed MySQL column definition.
+type Def struct {
+	// Base is the lower-case type name: int, varchar, enum, float ...
+	Base string
+	// Args is what the parentheses hold, except for enum and set: "10", "19,4".
+	Args string
+	// Members of an enum or set, unescaped, in definition order.
+	Members []string
+	// Unsigned integer or decimal.
+	Unsigned bool
+	// Charset and Collation named by the definition (lower case), if any.
+	Charset, Collation string
+}
+
+// Parse reads a column definition as information_schema.COLUMNS.COLUMN_TYPE
+// writes it, optionally followed by CHARACTER SET and COLLATE clauses, as
+// Sisporta's schema types are: "varchar(20) CHARACTER SET latin1 COLLATE
+// latin1_swedish_ci", "enum('a','b”c')", "BIGINT UNSIGNED", "DECIMAL(19,4)".
+func Parse(def string) (Def, error) {
+	var d Def
+	s := strings.TrimSpace(def)
+	i := 0
+	for i < len(s) && (isLetter(s[i]) || (i > 0 && s[i] >= '0' && s[i] <= '9')) {
+		i++
+	}
+	if i == 0 {
+		return d, fmt.Errorf("column type %q does not start with a type name", def)
+	}
+	d.Base = strings.ToLower(s[:i])
+	rest := s[i:]
+	if strings.HasPrefix(rest, "(") {
+		if d.Base == "enum" || d.Base == "set" {
+			members, n, err := parseMembers(rest)
+			if err != nil {
+				return d, fmt.Errorf("column type %q: %w", def, err)
+			}
+			d.Members, rest = members, rest[n:]
+		} else {
+			end := strings.IndexByte(rest, ')')
+			if end < 0 {
+				return d, fmt.Errorf("column type %q has an unclosed parenthesis", def)
+			}
+			d.Args, rest = strings.ReplaceAll(rest[1:end], " ", ""), rest[end+1:]
+		}
+	}
+	words := strings.Fields(rest)
+	for j := 0; j < len(words); j++ {
+		w := strings.ToLower(words[j])
+		switch {
+		case w == "unsigned":
+			d.Unsigned = true
+		case w == "character" && j+2 < len(words) && strings.EqualFold(words[j+1], "set"):
+			d.Charset = strings.ToLower(words[j+2])
+			j += 2
+		case w == "charset" && j+1 < len(words):
+			d.Charset = strings.ToLower(words[j+1])
+			j++
+		case w == "collate" && j+1 < len(words):
+			d.Collation = strings.ToLower(words[j+1])
+			j++
+		}
+	}
+	if d.Charset == "" && d.Collation != "" {
+		d.Charset, _, _ = strings.Cut(d.Collation, "_")
+	}
+	return d, nil
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' }
+
+// parseMembers reads "('a','b”c','d\\e')" as COLUMN_TYPE writes it, and
+// returns the members and the bytes consumed.
+func parseMembers(s string) ([]string, int, error) {
+	var out []string
+	i := 1 // after '('
+	for {
+		for i < len(s) && (s[i] == ' ' || s[i] == ',') {
+			i++
+		}
+		if i >= len(s) {
+			return nil, 0, fmt.Errorf("unterminated member list")
+		}
+		if s[i] == ')' {
+			return out, i + 1, nil
+		}
+		if s[i] != '\'' {
+			return nil, 0, fmt.Errorf("member list: want a quoted member at %d", i)
+		}
+		i++
+		var b strings.Builder
+		for {
+			if i >= len(s) {
+				return nil, 0, fmt.Errorf("unterminated member")
+			}
+			c := s[i]
+			if c == '\'' {
+				if i+1 < len(s) && s[i+1] == '\'' {
+					b.WriteByte('\'')
+					i += 2
+					continue
+				}
+				i++
+				break
+			}
+			if c == '\\' && i+1 < len(s) {
+				b.WriteByte(unescape(s[i+1]))
+				i += 2
+				continue
+			}
+			b.WriteByte(c)
+			i++
+		}
+		out = append(out, b.String())
+	}
+}
+
+// unescape is MySQL's string-literal escape.
+func unescape(c byte) byte {
+	switch c {
+	case '0':
+		return 0
+	case 'b':
+		return '\b'
+	case 'n':
+		return '\n'
+	case 'r':
+		return '\r'
+	case 't':
+		return '\t'
+	case 'Z':
+		return 0x1a
+	}
+	return c
+}
+
+// KindOf is the canonical kind of a MySQL base type's values; ok is false
+// for types Sisporta does not carry (spatial types).
+func KindOf(base string) (schema.Kind, bool) {
+	switch base {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "bit":
+		return schema.KindInt, true // BIT travels as its number
+	case "decimal", "numeric":
+		return schema.KindDecimal, true
+	case "float", "double", "real":
+		return schema.KindFloat, true
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json",
+		"uuid", "inet4", "inet6":
+		return schema.KindString, true
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		return schema.KindBytes, true
+	case "date":
+		return schema.KindDate, true
+	case "datetime", "timestamp":
+		return schema.KindDateTime, true
+	case "time":
+		return schema.KindTime, true
+	}
+	return "", false
+}
+
+// utf8Charsets are read and written as text through the utf8mb4
+// connection without loss; every other character set travels as its bytes.
+var utf8Charsets = map[string]bool{"utf8mb4": true, "utf8mb3": true, "utf8": true}
+
+// textTypes hold arbitrary characters of their character set. ENUM and SET
+// are not among them: their values are members of their definition, which
+// every character set maps to Unicode.
+var textTypes = map[string]bool{
+	"char": true, "varchar": true, "tinytext": true, "text": true, "mediumtext": true, "longtext": true,
+}
+
+// Codec reads, compares and writes the values of one column.
+type Codec struct {
+	Def   Def
+	Kind  schema.Kind
+	Scale int
+	// raw: text in a non-UTF-8 character set, carried as its own bytes.
+	raw bool
+}
+
+// For returns the codec of a column whose Type is a MySQL definition.
+func For(c *schema.Column) (Codec, error) {
+	d, err := Parse(c.Type)
+	if err != nil {
+		return Codec{}, err
+	}
+	k := Codec{Def: d, Kind: c.Kind, Scale: c.Scale}
+	k.raw = c.Kind == schema.KindString && textTypes[d.Base] && d.Charset != "" && !utf8Charsets[d.Charset]
+	return k, nil
+}
+
+// Codecs returns the codecs of columns in order.
+func Codecs(cols []schema.Column) ([]Codec, error) {
+	out := make([]Codec, len(cols))
+	for i := range cols {
+		k, err := For(&cols[i])
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", cols[i].Name, err)
+		}
+		out[i] = k
+	}
+	return out, nil
+}
+
+// RawCharset is the character set whose bytes the column's text travels
+// as ("" for UTF-8 text and non-text columns).
+func (k Codec) RawCharset() string {
+	if k.raw {
+		return k.Def.Charset
+	}
+	return ""
+}
+
+// Select is the expression that reads the column (quoted) as canonical text.
+func (k Codec) Select(col string) string {
+	switch {
+	case k.Def.Base == "float":
+		return "CAST(" + col + " AS DOUBLE)"
+	case k.Def.Base == "bit":
+		return "CAST(" + col + " AS UNSIGNED)"
+	case k.raw:
+		return "CAST(" + col + " AS BINARY)"
+	}
+	return col
+}
+
+// Canonical finishes a value read with Select: floats become the shortest
+// text of their double (servers print them in different notations).
+func (k Codec) Canonical(v []byte) ([]byte, error) {
+	if v == nil || k.Kind != schema.KindFloat {
+		return v, nil
+	}
+	return NormalizeFloat(v)
+}
+
+// NormalizeFloat rewrites a number as the shortest text that reads back as
+// the same double.
+func NormalizeFloat(v []byte) ([]byte, error) {
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a number", v)
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// Compare is the expression a key value is compared through (ph is the
+// placeholder), so that the comparison follows the column's own order:
+// decimals as decimals, text in the column's character set and collation.
+func (k Codec) Compare(ph string) string {
+	switch {
+	case k.Kind == schema.KindDecimal:
+		return fmt.Sprintf("CAST(%s AS DECIMAL(65,%d))", ph, k.decimalScale())
+	case k.Def.Base == "enum" || k.Def.Base == "set":
+		return ph // a number: the member index or bit mask
+	case k.Kind == schema.KindString && k.Def.Charset != "" && k.Def.Collation != "":
+		return "CONVERT(" + ph + " USING " + k.Def.Charset + ") COLLATE " + k.Def.Collation
+	}
+	return ph
+}
+
+// decimalScale is the fractional digits of a DECIMAL column (its
+// definition's, else the schema's), within MySQL's 0..30.
+func (k Codec) decimalScale() int {
+	scale := k.Scale
+	if _, s, ok := strings.Cut(k.Def.Args, ","); ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			scale = n
+		}
+	} else if k.Def.Args != "" {
+		scale = 0 // DECIMAL(p) has no fractional digits
+	}
+	return min(max(scale, 0), 30)
+}
+
+// Arg is the argument that goes with Compare for a canonical value.
+func (k Codec) Arg(v []byte) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch {
+	case k.Def.Base == "enum":
+		for i, m := range k.Def.Members {
+			if m == string(v) {
+				return int64(i + 1), nil
+			}
+		}
+		if len(v) == 0 {
+			return int64(0), nil // the error value '' (index 0) of a non-strict insert
+		}
+		return nil, fmt.Errorf("%q is not a member of %s", v, k.Def.Base)
+	case k.Def.Base == "set":
+		return k.setMask(v)
+	case k.Kind == schema.KindInt || k.Kind == schema.KindBool:
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return n, nil
+		}
+		if n, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+			return n, nil
+		}
+		return nil, fmt.Errorf("%q is not an integer", v)
+	case k.Kind.IsBinary() || k.raw:
+		return v, nil
+	}
+	return string(v), nil
+}
+
+func (k Codec) setMask(v []byte) (uint64, error) {
+	if len(v) == 0 {
+		return 0, nil
+	}
+	var mask uint64
+	for _, part := range strings.Split(string(v), ",") {
+		found := false
+		for i, m := range k.Def.Members {
+			if m == part && i < 64 {
+				mask |= 1 << i
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("%q is not a member of set", part)
+		}
+	}
+	return mask, nil
+}
+
+// AppendLiteral writes a canonical value as a MySQL literal for the
+// column. Upserts are rendered as SQL text: it spares the driver's
+// per-argument conversion of thousands of arguments per batch. The
+// session's sql_mode is Sisporta's (no NO_BACKSLASH_ESCAPES, no
+// ANSI_QUOTES), so backslash escaping is the right one.
+func (k Codec) AppendLiteral(b []byte, v []byte) []byte {
+	switch {
+	case v == nil:
+		return append(b, "NULL"...)
+	case k.raw:
+		b = append(b, '_')
+		b = append(b, k.Def.Charset...)
+		return appendHex(append(b, ' '), v)
+	case k.Kind.IsBinary():
+		if len(v) == 0 {
+			return append(b, "''"...)
+		}
+		return appendHex(b, v)
+	case (k.Kind == schema.KindInt || k.Kind == schema.KindDecimal || k.Kind == schema.KindBool) && plainNumber(v):
+		return append(b, v...)
+	}
+	return AppendQuoted(b, v)
+}
+
+func appendHex(b, v []byte) []byte {
+	b = append(b, "X'"...)
+	for _, x := range v {
+		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
+	}
+	return append(b, '\'')
+}
+
+// AppendQuoted writes v as a quoted, backslash-escaped string literal.
+func AppendQuoted(b, v []byte) []byte {
+	b = append(b, '\'')
+	for _, x := range v {
+		switch x {
+		case 0:
+			b = append(b, '\\', '0')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\'':
+			b = append(b, '\\', '\'')
+		case '"':
+			b = append(b, '\\', '"')
+		case 0x1a:
+			b = append(b, '\\', 'Z')
+		default:
+			b = append(b, x)
+		}
+	}
+	return append(b, '\'')
+}
+
+// LiteralBytes is how many bytes AppendLiteral writes for v (for sizing
+// statements under the server's packet limit without rendering twice).
+func (k Codec) LiteralBytes(v []byte) int {
+	switch {
+	case v == nil:
+		return 4
+	case k.raw:
+		return 5 + len(k.Def.Charset) + 2*len(v)
+	case k.Kind.IsBinary():
+		if len(v) == 0 {
+			return 2
+		}
+		return 3 + 2*len(v)
+	case (k.Kind == schema.KindInt || k.Kind == schema.KindDecimal || k.Kind == schema.KindBool) && plainNumber(v):
+		return len(v)
+	}
+	n := 2 + len(v)
+	for _, x := range v {
+		switch x {
+		case 0, '\n', '\r', '\\', '\'', '"', 0x1a:
+			n++
+		}
+	}
+	return n
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// plainNumber accepts -?digits(.digits)? only: anything else is quoted and
+// left to MySQL to convert (or refuse).
+func plainNumber(v []byte) bool {
+	i := 0
+	if i < len(v) && v[i] == '-' {
+		i++
+	}
+	digits, dot := 0, false
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot && digits > 0:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0 && v[len(v)-1] != '.'
+}
+
+// intRank orders the integer types by range.
+var intRank = map[string]int{"tinyint": 1, "smallint": 2, "mediumint": 3, "int": 4, "integer": 4, "bigint": 5}
+
+// KeyMismatch says why a target key column of definition have cannot hold
+// and compare the keys of a source key column of definition want (kind is
+// the source's) exactly as the source does, or "" when it can. Text keys
+// must share the collation (defaultCollation stands for a definition that
+// names none); numbers must not narrow; dates and times must keep their
+// fractional digits; fixed-width types must keep their width.
+func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) string {
+	wantColl := want.Collation
+	if wantColl == "" {
+		wantColl = defaultCollation
+	}
+	haveKind, _ := KindOf(have.Base)
+	if want.Base == "bit" && have.Base != "bit" {
+		haveKind = ""
+	}
+	if haveKind != kind && !(kind == schema.KindUUID && haveKind == schema.KindString) && !(kind == schema.KindBool && haveKind == schema.KindInt) {
+		return "they hold different kinds of values, which compare and sort differently"
+	}
+	width := func(d Def) int {
+		n, _ := strconv.Atoi(strings.SplitN(d.Args, ",", 2)[0])
+		return n
+	}
+	switch {
+	case want.Base == "enum" || want.Base == "set":
+		if have.Base != want.Base || strings.Join(have.Members, "\x00") != strings.Join(want.Members, "\x00") {
+			return "the members differ, and " + want.Base + " values sort by their position among them"
+		}
+	case kind == schema.KindString || kind == schema.KindUUID:
+		if want.Base != have.Base && !(isText(want.Base) && isText(have.Base) && (want.Base == "char") == (have.Base == "char")) {
+			return "CHAR and VARCHAR keep trailing spaces differently"
+		}
+		if wantColl != "" && have.Collation != wantColl {
+			return "the collations differ, so keys the source tells apart could merge (or keys it calls equal could part)"
+		}
+		if width(have) < width(want) {
+			return "the target column is narrower"
+		}
+	case kind == schema.KindInt || kind == schema.KindBool:
+		if want.Base == "bit" {
+			if width(have) < max(width(want), 1) {
+				return "the target column is narrower"
+			}
+			break
+		}
+		if want.Base == "year" || have.Base == "year" {
+			if have.Base != want.Base {
+				return "YEAR and integers read differently"
+			}
+			break
+		}
+		wr, hr := intRank[want.Base], intRank[have.Base]
+		if hr < wr || (want.Unsigned != have.Unsigned && (!want.Unsigned || hr == wr)) {
+			return "the target column cannot hold every value of the source's"
+		}
+	case kind == schema.KindDecimal:
+		wp, ws := decimalArgs(want)
+		hp, hs := decimalArgs(have)
+		if hs != ws {
+			return "their fractional digits differ, so keys would be rounded"
+		}
+		if hp-hs < wp-ws || (want.Unsigned != have.Unsigned && !want.Unsigned) {
+			return "the target column cannot hold every value of the source's"
+		}
+	case kind == schema.KindDate, kind == schema.KindDateTime, kind == schema.KindTime:
+		if have.Base != want.Base {
+			return "they are different date and time types"
+		}
+		if width(have) != width(want) {
+			return "their fractional seconds differ, so keys would be truncated or read back differently"
+		}
+	case kind == schema.KindBytes:
+		if have.Base != want.Base {
+			return "BINARY pads values and VARBINARY does not"
+		}
+		if (have.Base == "binary" && width(have) != width(want)) || width(have) < width(want) {
+			return "their widths differ, and BINARY pads values to its width"
+		}
+	default:
+		if have.Base != want.Base {
+			return "they are different types"
+		}
+	}
+	return ""
+}
+
+func isText(base string) bool { return base == "char" || base == "varchar" }
+
+func decimalArgs(d Def) (precision, scale int) {
+	precision = 10
+	if d.Args == "" {
+		return precision, 0
+	}
+	p, s, _ := strings.Cut(d.Args, ",")
+	precision, _ = strconv.Atoi(p)
+	scale, _ = strconv.Atoi(s)
+	return precision, scale
+}
