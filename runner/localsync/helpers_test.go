@@ -31,22 +31,28 @@ func quietLog(t *testing.T) logr.Logger {
 }
 
 // sync runs one complete run through the real Redis.
-func (e *env) sync(t *testing.T, p *syncv1alpha1.SyncPipeline) *localsync.Summary {
+func (e *env) sync(t *testing.T, p *syncv1alpha1.SyncPipeline, opts ...func(*localsync.Options)) *localsync.Summary {
 	t.Helper()
-	return runWith(t, p, e.src.DSN, e.dst.DSN)
+	return runWith(t, p, e.src.DSN, e.dst.DSN, opts...)
 }
 
-func runWith(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN string) *localsync.Summary {
+func runWith(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN string, opts ...func(*localsync.Options)) *localsync.Summary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sum, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN,
-		RedisURL: testutil.RedisURL(), Log: quietLog(t)})
+	o := localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN, RedisURL: testutil.RedisURL(), Log: quietLog(t)}
+	for _, f := range opts {
+		f(&o)
+	}
+	sum, err := localsync.Run(ctx, o)
 	if err != nil {
 		t.Fatalf("sync: %v", err)
 	}
 	return sum
 }
+
+// verify makes a run a verifying one (sync --verify).
+func verify(o *localsync.Options) { o.Verify = true }
 
 // syncErr runs one complete run that is expected to fail, and returns
 // its error.

@@ -495,6 +495,10 @@ func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) 
 		if have.Base != want.Base || strings.Join(have.Members, "\x00") != strings.Join(want.Members, "\x00") {
 			return "the members differ, and " + want.Base + " values sort by their position among them"
 		}
+	case (kind == schema.KindString || kind == schema.KindUUID) && !textTypes[want.Base]:
+		if have.Base != want.Base { // uuid, inet4, inet6, json: compared as their type
+			return "they are different types"
+		}
 	case kind == schema.KindString || kind == schema.KindUUID:
 		if want.Base != have.Base && !(isText(want.Base) && isText(have.Base) && (want.Base == "char") == (have.Base == "char")) {
 			return "CHAR and VARCHAR keep trailing spaces differently"

@@ -150,3 +150,46 @@ func TestNormalizeFloat(t *testing.T) {
 		t.Error("text became a float")
 	}
 }
+
+func TestKeyMismatch(t *testing.T) {
+	cases := []struct {
+		want, have string
+		kind       schema.Kind
+		ok         bool
+	}{
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, true},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, true},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", schema.KindString, false},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "varchar(5) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, false},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "char(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, false},
+		{"VARCHAR(10)", "varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", schema.KindString, true}, // the default collation
+		{"VARCHAR(10)", "varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", schema.KindString, false},
+		{"int", "bigint", schema.KindInt, true},
+		{"bigint", "int", schema.KindInt, false},
+		{"int unsigned", "bigint", schema.KindInt, true},
+		{"int unsigned", "int", schema.KindInt, false},
+		{"int", "varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindInt, false},
+		{"decimal(10,2)", "decimal(12,2)", schema.KindDecimal, true},
+		{"decimal(10,2)", "decimal(10,3)", schema.KindDecimal, false},
+		{"datetime(6)", "datetime(6)", schema.KindDateTime, true},
+		{"datetime(6)", "datetime(3)", schema.KindDateTime, false},
+		{"datetime(6)", "timestamp(6)", schema.KindDateTime, false},
+		{"binary(4)", "binary(8)", schema.KindBytes, false},
+		{"varbinary(4)", "varbinary(8)", schema.KindBytes, true},
+		{"enum('a','b')", "enum('a','b')", schema.KindString, true},
+		{"enum('a','b')", "enum('b','a')", schema.KindString, false},
+		{"bit(8)", "bit(16)", schema.KindInt, true},
+		{"bit(8)", "tinyint", schema.KindInt, false},
+		{"year", "smallint", schema.KindInt, false},
+		{"uuid", "uuid", schema.KindString, true},
+		{"uuid", "char(36)", schema.KindString, false},
+	}
+	for _, c := range cases {
+		w, _ := Parse(c.want)
+		h, _ := Parse(c.have)
+		why := KeyMismatch(w, c.kind, h, "utf8mb4_general_ci")
+		if (why == "") != c.ok {
+			t.Errorf("source %s, target %s: %q, want ok=%v", c.want, c.have, why, c.ok)
+		}
+	}
+}

@@ -120,3 +120,54 @@ func TestExtractionLockKeepsRunsApart(t *testing.T) {
 	}
 	unlock2()
 }
+
+// spec.verify's schedule: every Nth run, or when the last verifying run
+// started an interval ago; the first run under a policy verifies, and so
+// does the next run after Redis lost the record.
+func TestVerifyDue(t *testing.T) {
+	ctx := context.Background()
+	s, q := newStore(t)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	due := func(every int, interval time.Duration, at time.Time) bool {
+		t.Helper()
+		d, err := s.VerifyDue(ctx, q, every, interval, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if due(0, 0, t0) {
+		t.Fatal("no policy: no verifying run")
+	}
+	var got []bool
+	for i := 0; i < 7; i++ {
+		got = append(got, due(3, 0, t0.Add(time.Duration(i)*time.Minute)))
+	}
+	if want := []bool{true, false, false, true, false, false, true}; !equalBools(got, want) {
+		t.Fatalf("every 3rd run: %v, want %v", got, want)
+	}
+	if !due(0, time.Hour, t0.Add(7*time.Minute+time.Hour)) {
+		t.Fatal("an hour after the last verifying run: want one")
+	}
+	if due(0, time.Hour, t0.Add(8*time.Minute+time.Hour)) {
+		t.Fatal("a minute after the last verifying run: want none")
+	}
+	if err := s.Purge(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if !due(100, 24*time.Hour, t0.Add(9*time.Hour)) {
+		t.Fatal("after Redis lost the record: want a verifying run")
+	}
+}
+
+func equalBools(a, b []bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

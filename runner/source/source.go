@@ -172,6 +172,16 @@ type Entity struct {
 
 // Describe is what Resolve needs of an entity's spec.
 func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*Entity, error) {
+	// The last guard before SQL is sent: where and query must stay one
+	// expression and one SELECT whatever path the spec came by.
+	if spec.Source.Query != "" {
+		if err := syncv1alpha1.CheckQuery(s.d.name(), spec.Source.Query); err != nil {
+			return nil, fmt.Errorf("entity %s: %w", spec.Name, err)
+		}
+	}
+	if err := syncv1alpha1.CheckWhere(s.d.name(), spec.Source.Where); err != nil {
+		return nil, fmt.Errorf("entity %s: %w", spec.Name, err)
+	}
 	e := &Entity{Name: spec.Name, Spec: spec.Source}
 	var (
 		raws []rawColumn

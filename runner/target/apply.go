@@ -505,27 +505,40 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, 
 	return nil
 }
 
-// describeWriteError names the row and column MySQL refused, where its
-// message gives the row number within the statement.
+// valueRefused are MySQL errors about a value the target column cannot
+// hold (strict mode refuses instead of truncating or substituting): the
+// same batch fails the same way however often it is retried.
+var valueRefused = map[uint16]bool{
+	1048: true, // column cannot be null
+	1264: true, // out of range value
+	1265: true, // data truncated
+	1292: true, // incorrect date/time value
+	1366: true, // incorrect string/integer value (a character the column's character set lacks)
+	1406: true, // data too long
+}
+
+// describeWriteError names the row MySQL refused, where its message gives
+// the row number within the statement; a refused value is permanent.
 func describeWriteError(err error, sh *shape, rows []schema.Row) error {
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) {
 		return err
 	}
-	_, after, ok := strings.Cut(me.Message, " at row ")
-	if !ok {
+	if !valueRefused[me.Number] {
 		return err
 	}
+	fix := "widen the target column or fix the value in the source, then retry it with sisporta dlq retry"
+	_, after, ok := strings.Cut(me.Message, " at row ")
 	n, perr := strconv.Atoi(strings.TrimSpace(after))
-	if perr != nil || n < 1 || n > len(rows) {
-		return err
+	if !ok || perr != nil || n < 1 || n > len(rows) {
+		return &PermanentError{Err: fmt.Errorf("the target refused a value (nothing of the batch was written; %s): %w", fix, err)}
 	}
 	r := rows[n-1]
 	key := make([]string, len(sh.keyIdx))
 	for i, j := range sh.keyIdx {
 		key[i] = sh.cols[j].Name + "=" + strconv.Quote(string(r[j]))
 	}
-	return fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it, nothing was changed): %w", strings.Join(key, ", "), err)
+	return &PermanentError{Err: fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it; nothing of the batch was written; %s): %w", strings.Join(key, ", "), fix, err)}
 }
 
 func estimateBytes(rows []schema.Row) int {

@@ -219,7 +219,7 @@ func (t *Target) checkKeyColumns(ctx context.Context, table string, s *schema.Ta
 			return err
 		}
 		def := ""
-		if want.Collation == "" && (c.Kind == schema.KindString || c.Kind == schema.KindUUID) {
+		if want.Collation == "" && (c.Kind == schema.KindString || c.Kind == schema.KindUUID) && have.Collation != "" {
 			if def, err = t.defaultCollation(ctx); err != nil {
 				return t.redact(err)
 			}

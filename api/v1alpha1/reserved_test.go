@@ -1,0 +1,71 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+)
+
+// Sisporta's own names (_sisporta_ tables and columns), a malformed owner
+// to take a table over from, and a verification schedule of zero runs are
+// refused by the API server and by Validate alike; the fields' valid forms
+// are accepted by both.
+func TestReservedNamesOwnersAndVerifySchedules(t *testing.T) {
+	refused := []struct {
+		name   string
+		mutate func(o map[string]any)
+		want   string
+	}{
+		{"a state table as target", func(o map[string]any) { entity(o, 0)["target"] = map[string]any{"table": "_sisporta_ledger"} },
+			"target table names starting with _sisporta_"},
+		{"a qualified state table in capitals", func(o map[string]any) { entity(o, 0)["target"] = map[string]any{"table": "mirror._SISPORTA_runs"} },
+			"target table names starting with _sisporta_"},
+		{"a column mapped onto the row hash", func(o map[string]any) {
+			entity(o, 0)["columns"] = []any{map[string]any{"source": "CodProduto", "target": "_sisporta_hash"}}
+		}, "target column names starting with _sisporta_"},
+		{"a source column named like the soft-delete mark", func(o map[string]any) {
+			entity(o, 0)["columns"] = []any{map[string]any{"source": "_Sisporta_Deleted_At"}}
+		}, "target column names starting with _sisporta_"},
+		{"takeOverFrom without an entity", func(o map[string]any) {
+			entity(o, 0)["target"] = map[string]any{"table": "products", "takeOverFrom": "sales/erp"}
+		}, "takeOverFrom names the current owner as <namespace>/<pipeline>/<entity>"},
+		{"verify every 0 runs", func(o map[string]any) { spec(o)["verify"] = map[string]any{"everyRuns": int64(0)} },
+			"everyRuns in body should be greater than or equal to 1"},
+	}
+	for i, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			o := validPipeline(fmt.Sprintf("reserved-%d", i))
+			tc.mutate(o)
+			err := create(context.Background(), o)
+			if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("API server: %v, want Invalid saying %q", err, tc.want)
+			}
+			local, err := syncv1alpha1.Decode(o)
+			if err != nil {
+				return
+			}
+			if err := local.Validate(); err == nil {
+				t.Fatal("Validate accepted what the API server refuses")
+			}
+		})
+	}
+	o := validPipeline("reserved-valid")
+	entity(o, 0)["target"] = map[string]any{"table": "products", "takeOverFrom": "sales/erp-to-quotes/products"}
+	spec(o)["verify"] = map[string]any{"everyRuns": int64(96), "interval": "24h"}
+	entity(o, 1)["target"] = map[string]any{"table": "mirror.sisporta_dealers"}
+	if err := create(context.Background(), o); err != nil {
+		t.Fatalf("valid takeOverFrom and verify refused: %v", err)
+	}
+	local, err := syncv1alpha1.Decode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Validate(); err != nil {
+		t.Fatalf("Validate refused what the API server accepts: %v", err)
+	}
+}

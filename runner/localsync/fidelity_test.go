@@ -1,0 +1,314 @@
+package localsync_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/testutil"
+)
+
+// simplePipeline mirrors one table (or query) with the given extra YAML
+// under the entity's source.
+func simplePipeline(t *testing.T, name, table, source string, batch int) string {
+	t.Helper()
+	return fmt.Sprintf(`
+apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: %s}
+spec:
+  schedule: "@hourly"
+  source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  batchSize: %d
+  entities:
+  - name: items
+    source: {%s}
+    target: {table: %s}
+    cleanup: {mode: Delete, maxDeletePercent: 100}
+`, name, batch, source, table)
+}
+
+// A key changed to a spelling its collation calls equal ('abc' to 'ABC',
+// 'x ' to 'x', 'Ö' to 'ö', in single and composite keys) must arrive: the
+// old upsert left key columns out of ON DUPLICATE KEY UPDATE but stored the
+// new hash, so the old spelling stayed for good.
+func TestKeyChangedToCollationEqualSpellingArrives(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t,
+		"CREATE TABLE single (code VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)",
+		"INSERT INTO single VALUES ('abc', 1), ('x ', 2), ('Ö', 3), ('m', 4), ('zz', 5)",
+		"CREATE TABLE pair (a VARCHAR(10) COLLATE utf8mb4_general_ci, b VARCHAR(10) COLLATE utf8mb4_general_ci, v INT, PRIMARY KEY (a, b))",
+		"INSERT INTO pair VALUES ('k', 'abc', 1), ('k', 'x ', 2), ('Ö', 'q', 3), ('m', 'm', 4)")
+	ps := testutil.Pipeline(t, simplePipeline(t, "spell", "single", "table: single", 2))
+	pp := testutil.Pipeline(t, simplePipeline(t, "spell2", "pair", "table: pair", 2))
+	exact := map[string]string{"single": "SELECT HEX(code), v FROM single", "pair": "SELECT HEX(a), HEX(b), v FROM pair"}
+	mustSucceed(t, e.sync(t, ps))
+	mustSucceed(t, e.sync(t, pp))
+	e.src.Exec(t,
+		"UPDATE single SET code = 'ABC' WHERE code = 'abc'", "UPDATE single SET code = 'x' WHERE code = 'x '", "UPDATE single SET code = 'ö' WHERE code = 'Ö'",
+		"UPDATE pair SET b = 'ABC' WHERE b = 'abc'", "UPDATE pair SET b = 'x' WHERE b = 'x '", "UPDATE pair SET a = 'ö' WHERE a = 'Ö'")
+	for _, c := range []struct {
+		name string
+		run  func() int64
+	}{
+		{"single", func() int64 { s := e.sync(t, ps); mustSucceed(t, s); return s.RowsWritten + s.RowsDeleted }},
+		{"pair", func() int64 { s := e.sync(t, pp); mustSucceed(t, s); return s.RowsWritten + s.RowsDeleted }},
+	} {
+		if n := c.run(); n != 3 {
+			t.Errorf("%s: the run with three respelled keys wrote and deleted %d rows, want 3 written", c.name, n)
+		}
+		sameRows(t, e, exact[c.name], exact[c.name])
+		if n := c.run(); n != 0 {
+			t.Errorf("%s: the next run wrote or deleted %d rows, want 0 (a key rewritten every run)", c.name, n)
+		}
+		sameRows(t, e, exact[c.name], exact[c.name])
+	}
+}
+
+// Keys whose type orders differently from its text (ENUM by member index,
+// SET by bit mask, BIT by number) are paginated in the server's order with
+// comparisons that agree with it: every row arrives, none is rewritten.
+// Floating-point keys cannot identify rows exactly and are refused.
+func TestEnumSetAndBitKeysPaginateExactly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t,
+		"CREATE TABLE en (k ENUM('zulu','alpha','mike','bravo','charlie','','Ärger') NOT NULL PRIMARY KEY, v INT)",
+		"INSERT INTO en VALUES ('alpha',1),('bravo',2),('charlie',3),('mike',4),('zulu',5),('',6),('Ärger',7)",
+		"CREATE TABLE st (k SET('x','a','m','b','q','z') NOT NULL PRIMARY KEY, v INT)",
+		"INSERT INTO st VALUES ('',0),('x',1),('a',2),('x,a',3),('m',4),('b,q',5),('x,a,m,b,q,z',6),('z',7)",
+		"CREATE TABLE bt (k BIT(8) NOT NULL PRIMARY KEY, v INT)",
+		"INSERT INTO bt VALUES (b'0',0),(b'1',1),(b'1111111',2),(b'10000000',3),(b'11111111',4),(b'1010',5)",
+		"CREATE TABLE bt2 (a BIT(3) NOT NULL, b ENUM('y','x') NOT NULL, v INT, PRIMARY KEY (a, b))",
+		"INSERT INTO bt2 VALUES (b'111','x',1),(b'111','y',2),(0,'x',3),(0,'y',4),(b'10','x',5)")
+	for _, c := range []struct{ table, cmp string }{
+		{"en", "SELECT k, k+0, v FROM %s"}, {"st", "SELECT k, k+0, v FROM %s"},
+		{"bt", "SELECT k+0, v FROM %s"}, {"bt2", "SELECT a+0, b, v FROM %s"},
+	} {
+		for _, batch := range []int{1, 2, 3} {
+			dst := fmt.Sprintf("%s_%d", c.table, batch)
+			p := testutil.Pipeline(t, simplePipeline(t, "keys-"+c.table, dst, "table: "+c.table, batch))
+			first := e.sync(t, p)
+			mustSucceed(t, first)
+			sameRows(t, e, fmt.Sprintf(c.cmp, c.table), fmt.Sprintf(c.cmp, dst))
+			again := e.sync(t, p)
+			mustSucceed(t, again)
+			if again.RowsWritten != 0 || again.RowsDeleted != 0 {
+				t.Errorf("%s, batches of %d: a no-op run wrote %d and deleted %d rows", c.table, batch, again.RowsWritten, again.RowsDeleted)
+			}
+		}
+	}
+	for i, typ := range []string{"FLOAT", "DOUBLE", "FLOAT(7,4)"} {
+		e.src.Exec(t, "DROP TABLE IF EXISTS fk", "CREATE TABLE fk (k "+typ+" NOT NULL PRIMARY KEY, v INT)", "INSERT INTO fk VALUES (1.5, 1)")
+		p := testutil.Pipeline(t, simplePipeline(t, "fkey", fmt.Sprint("fk", i), "table: fk", 10))
+		err := syncErr(t, p, e.src.DSN, e.dst.DSN)
+		if err == nil || !strings.Contains(err.Error(), "approximate number") || !strings.Contains(err.Error(), "choose other source.keyColumns") {
+			t.Errorf("%s key: %v, want it refused as an approximate number", typ, err)
+		}
+	}
+}
+
+// keyColumns that do not identify rows would collapse rows in the target
+// and make pages skip rows: the entity fails, naming the key and columns.
+func TestRepeatedKeysAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t,
+		"CREATE TABLE nokey (a INT NOT NULL, b VARCHAR(5), v INT)",
+		"INSERT INTO nokey VALUES (1,'x',1),(1,'x',2),(2,NULL,3)",
+		"CREATE TABLE ci (code VARCHAR(5) COLLATE utf8mb4_general_ci NOT NULL, v INT, KEY (code))",
+		"INSERT INTO ci VALUES ('a',1),('A',2),('b',3)",
+		"CREATE TABLE uniq (id INT PRIMARY KEY, code VARCHAR(5) NOT NULL, v INT, UNIQUE KEY (code))",
+		"INSERT INTO uniq VALUES (1,'a',1),(2,'b',2)")
+	cases := []struct {
+		name, source, want string
+	}{
+		{"repeated key", "table: nokey, keyColumns: [a]", `(a) do not identify rows: the source has more than one row with key ("1")`},
+		{"repeated composite key", "table: nokey, keyColumns: [a, b]", `(a, b) do not identify rows: the source has more than one row with key ("1", "x")`},
+		{"keys equal under the collation", "table: ci, keyColumns: [code]", `(code) do not identify rows`},
+		{"query", `query: "SELECT a, v FROM nokey", keyColumns: [a]`, `(a) do not identify rows`},
+	}
+	for i, c := range cases {
+		p := testutil.Pipeline(t, simplePipeline(t, "dups", fmt.Sprint("dups", i), c.source, 1))
+		err := syncErr(t, p, e.src.DSN, e.dst.DSN)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Set source.keyColumns to columns that are unique") {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+	// A unique index other than the primary key proves uniqueness.
+	p := testutil.Pipeline(t, simplePipeline(t, "uniq", "uniq", "table: uniq, keyColumns: [code]", 1))
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, "SELECT id, code, v FROM uniq", "SELECT id, code, v FROM uniq")
+}
+
+// Text in a character set other than UTF-8 keeps its bytes, including
+// bytes the character set maps to no Unicode character (cp1251 0x98,
+// cp1252's 0x81), as values and as keys; a value the target column cannot
+// hold fails its batch, naming the row, and is never replaced by '?'.
+func TestTextKeepsItsBytesInEveryCharacterSet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t,
+		"CREATE TABLE cs (k VARCHAR(10) CHARACTER SET cp1251 COLLATE cp1251_general_ci NOT NULL PRIMARY KEY,"+
+			" l VARCHAR(10) CHARACTER SET latin1, w TEXT CHARACTER SET cp1251, u VARCHAR(10) CHARACTER SET utf8mb4,"+
+			" g CHAR(5) CHARACTER SET greek, a VARCHAR(10) CHARACTER SET ascii, bn VARCHAR(10) CHARACTER SET binary, m VARCHAR(10) CHARACTER SET utf8mb3)",
+		"INSERT INTO cs VALUES (X'98', X'81', X'98C0', '🚪', X'E1', 'plain', X'FF00', 'Ö'),"+
+			" (X'C0', X'E9', NULL, '', X'F9', '', '', ''), ('a', 'x', X'5C27', 'ü', 'x', 'z', X'00', 'b'), (X'9899', X'8D8F', X'00', NULL, NULL, NULL, NULL, NULL)")
+	p := testutil.Pipeline(t, simplePipeline(t, "charsets", "cs", "table: cs", 2))
+	const exact = "SELECT HEX(k), HEX(l), HEX(w), HEX(u), HEX(g), HEX(a), HEX(bn), HEX(m) FROM cs"
+	first := e.sync(t, p)
+	mustSucceed(t, first)
+	sameRows(t, e, exact, exact)
+	if s := e.sync(t, p); s.RowsWritten != 0 || s.RowsDeleted != 0 {
+		t.Fatalf("a no-op run wrote %d and deleted %d rows", s.RowsWritten, s.RowsDeleted)
+	}
+	if s := e.sync(t, p, verify); s.RowsRepaired != 0 || s.RowsWritten != 0 {
+		t.Fatalf("verifying the mirror repaired %d and wrote %d rows: values read back differ from the source's", s.RowsRepaired, s.RowsWritten)
+	}
+
+	// A target table made by its owner with a latin1 column cannot hold a
+	// door emoji: the batch fails naming the row; nothing becomes '?'.
+	e.src.Exec(t, "CREATE TABLE uni (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET utf8mb4)", "INSERT INTO uni VALUES (1, 'plain'), (2, 'porta 🚪')")
+	e.dst.Exec(t, "CREATE TABLE uni (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET latin1)")
+	pu := testutil.Pipeline(t, simplePipeline(t, "narrow", "uni", "table: uni", 10))
+	err := syncErr(t, pu, e.src.DSN, e.dst.DSN)
+	if err == nil || !strings.Contains(err.Error(), `the row with key id="2" cannot be stored`) || !strings.Contains(err.Error(), "Incorrect string value") {
+		t.Fatalf("an emoji into a latin1 column: %v, want the row named and the batch failed", err)
+	}
+	if n := e.dst.Count(t, "uni", "v LIKE '%?%'"); n != 0 {
+		t.Fatalf("%d values were substituted with '?'", n)
+	}
+}
+
+// A row edited in the target behind Sisporta's back keeps its stored
+// hash, so a normal run trusts it; a verifying run recomputes each row's
+// hash from its values, repairs it and counts it.
+func TestVerifyRepairsRowsEditedInTheTarget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(20), n DECIMAL(10,2), f FLOAT)")
+	var vals []string
+	for i := 1; i <= 50; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, 'v%d', %d.25, %d.1)", i, i, i, i))
+	}
+	e.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
+	p := testutil.Pipeline(t, simplePipeline(t, "verify", "items", "table: items", 7))
+	mustSucceed(t, e.sync(t, p))
+	const cmp = "SELECT id, v, n, CAST(f AS DOUBLE) FROM items"
+	e.dst.Exec(t, "UPDATE items SET v = 'TAMPERED' WHERE id = 3", "UPDATE items SET n = NULL WHERE id = 17", "UPDATE items SET f = f + 1 WHERE id = 50")
+	normal := e.sync(t, p)
+	mustSucceed(t, normal)
+	if normal.RowsWritten != 0 {
+		t.Fatalf("a normal run wrote %d rows: the stored hash is trusted, so it should see nothing", normal.RowsWritten)
+	}
+	v := e.sync(t, p, verify)
+	mustSucceed(t, v)
+	if !v.Verified || v.RowsRepaired != 3 || v.RowsWritten != 3 || entity(t, v, "items").RowsRepaired != 3 {
+		t.Fatalf("verifying run: verified %v, repaired %d, written %d; want true, 3, 3", v.Verified, v.RowsRepaired, v.RowsWritten)
+	}
+	sameRows(t, e, cmp, cmp)
+	var repaired, verified int64
+	if err := e.dst.QueryRow("SELECT rows_repaired, verified FROM _sisporta_runs WHERE run_id = ?", v.Run).Scan(&repaired, &verified); err != nil || repaired != 3 || verified != 1 {
+		t.Fatalf("run record: repaired %d verified %d (%v)", repaired, verified, err)
+	}
+	if again := e.sync(t, p, verify); again.RowsRepaired != 0 || again.RowsWritten != 0 {
+		t.Fatalf("verifying an intact mirror repaired %d and wrote %d", again.RowsRepaired, again.RowsWritten)
+	}
+}
+
+// An incremental entity reads rows changed since its watermark; rows the
+// target lacks whose cursor value is older (inserted backdated, or back in
+// the where filter) are seen by the key scan and read by key in the same
+// run. A verifying run reads such an entity in full.
+func TestIncrementalFetchesRowsOlderThanItsCursor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE prices (id INT PRIMARY KEY, price DECIMAL(10,2), active TINYINT NOT NULL, updated_at DATETIME(6) NOT NULL)")
+	var vals []string
+	for i := 1; i <= 30; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, %d.50, %d, NOW(6) - INTERVAL 1 DAY)", i, i, 1-i%10/9))
+	}
+	e.src.Exec(t, "INSERT INTO prices VALUES "+strings.Join(vals, ","))
+	p := testutil.Pipeline(t, simplePipeline(t, "backdated", "prices",
+		`table: prices, where: "active = 1", cursor: {column: updated_at, kind: UpdatedAt, lookbackSeconds: 0}`, 4))
+	const cmp = "SELECT id, price, updated_at FROM prices WHERE active = 1"
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, cmp, "SELECT id, price, updated_at FROM prices")
+	e.src.Exec(t,
+		"INSERT INTO prices VALUES (100, 1.00, 1, NOW(6) - INTERVAL 30 DAY)", // backdated insert
+		"UPDATE prices SET active = 1 WHERE id = 9",                          // back in the filter, old timestamp
+		"UPDATE prices SET price = 7.77, updated_at = NOW(6) WHERE id = 2")   // an ordinary change
+	s := e.sync(t, p)
+	mustSucceed(t, s)
+	if got := entity(t, s, "items"); got.RowsWritten != 3 {
+		t.Fatalf("wrote %d rows, want 3 (one changed, two found by the key scan)", got.RowsWritten)
+	}
+	sameRows(t, e, cmp, "SELECT id, price, updated_at FROM prices")
+	if s := e.sync(t, p); s.RowsWritten != 0 {
+		t.Fatalf("a no-op incremental run wrote %d", s.RowsWritten)
+	}
+	e.dst.Exec(t, "UPDATE prices SET price = 0 WHERE id = 5")
+	v := e.sync(t, p, verify)
+	mustSucceed(t, v)
+	if got, want := entity(t, v, "items").RowsRead, e.src.Count(t, "prices", "active = 1"); got != want || v.RowsRepaired != 1 {
+		t.Fatalf("verifying incremental run read %d rows and repaired %d; want all %d read, 1 repaired", got, v.RowsRepaired, want)
+	}
+	sameRows(t, e, cmp, "SELECT id, price, updated_at FROM prices")
+}
+
+// Two pipelines mirroring one target table would delete each other's
+// rows: the second is refused, naming the first, until it takes the table
+// over by naming its owner; then the first is refused.
+func TestOneTargetTableHasOneOwner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	other := testutil.NewDB(t, "src2")
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+	other.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+	var vals []string
+	for i := 1; i <= 100; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, %d)", i, i))
+	}
+	e.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
+	other.Exec(t, "INSERT INTO items VALUES (1000, 1)")
+	first := testutil.Pipeline(t, simplePipeline(t, "first", "items", "table: items", 50))
+	second := testutil.Pipeline(t, simplePipeline(t, "second", "items", "table: items", 50))
+	mustSucceed(t, e.sync(t, first))
+	err := syncErr(t, second, other.DSN, e.dst.DSN)
+	owner := "default/" + first.Name + "/items"
+	if err == nil || !strings.Contains(err.Error(), "is mirrored by "+owner) || !strings.Contains(err.Error(), "takeOverFrom") {
+		t.Fatalf("second pipeline on the same table: %v, want it refused naming %s", err, owner)
+	}
+	if n := e.dst.Count(t, "items", ""); n != 100 {
+		t.Fatalf("the refused pipeline changed the table: %d rows", n)
+	}
+	second.Spec.Entities[0].Target.TakeOverFrom = owner
+	s := runWith(t, second, other.DSN, e.dst.DSN)
+	mustSucceed(t, s)
+	if err := syncErr(t, first, e.src.DSN, e.dst.DSN); err == nil || !strings.Contains(err.Error(), "is mirrored by default/"+second.Name+"/items") {
+		t.Fatalf("the first pipeline after the takeover: %v, want it refused", err)
+	}
+}
+
+// Sisporta's own names are not users' to take: a source column that would
+// land on _sisporta_hash is refused with a way out.
+func TestSisportaNamesAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE copy (id INT PRIMARY KEY, _sisporta_hash BIGINT UNSIGNED)", "INSERT INTO copy VALUES (1, 2)")
+	p := testutil.Pipeline(t, simplePipeline(t, "names", "copy", "table: copy", 10))
+	err := syncErr(t, p, e.src.DSN, e.dst.DSN)
+	if err == nil || !strings.Contains(err.Error(), "a name Sisporta keeps for itself") {
+		t.Fatalf("a source column named _sisporta_hash: %v", err)
+	}
+	p.Spec.Entities[0].Columns = append(p.Spec.Entities[0].Columns, columnMap("id", ""), columnMap("_sisporta_hash", "source_hash"))
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, "SELECT id, _sisporta_hash FROM copy", "SELECT id, source_hash FROM copy")
+}
+
+func columnMap(source, target string) syncv1alpha1.ColumnMapping {
+	return syncv1alpha1.ColumnMapping{Source: syncv1alpha1.Identifier(source), Target: syncv1alpha1.Identifier(target)}
+}

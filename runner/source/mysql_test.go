@@ -1,0 +1,95 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/testutil"
+)
+
+func openMySQL(t *testing.T, db *testutil.DB) *Source {
+	t.Helper()
+	s, err := Open(context.Background(), syncv1alpha1.SourceMySQL, db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// Repeated keys are refused where a page meets them: inside a page, and
+// across the boundary of two pages (the row after a page is read too),
+// whether the page ended on its row limit or on its byte limit. Keyset
+// pagination would otherwise skip the repeated row for good.
+func TestReadPageRefusesRepeatedKeys(t *testing.T) {
+	t.Parallel()
+	db := testutil.NewDB(t, "src")
+	db.Exec(t, "CREATE TABLE t (a INT NOT NULL, b VARCHAR(100), KEY (a))",
+		"INSERT INTO t VALUES (1, 'x'), (2, 'y'), (2, 'z'), (3, 'w')")
+	s := openMySQL(t, db)
+	ctx := context.Background()
+	e, err := s.Resolve(ctx, syncv1alpha1.EntitySpec{Name: "t", Source: syncv1alpha1.EntitySource{Table: "t", KeyColumns: []syncv1alpha1.Identifier{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []PageRequest{
+		{Limit: 10},              // inside one page
+		{Limit: 2},               // page 1 ends on the first 2, the next row repeats it
+		{Limit: 10, MaxBytes: 3}, // the byte limit ends the page after the first 2
+	} {
+		var dup *DuplicateKeyError
+		var after []any
+		for i := 0; i < 5 && err == nil; i++ {
+			var p *Page
+			req.After = after
+			p, err = s.ReadPage(ctx, e, req)
+			if err == nil {
+				if p.Done {
+					break
+				}
+				after = p.Last
+			}
+		}
+		if !errors.As(err, &dup) || strings.Join(dup.Key, ",") != `"2"` || !strings.Contains(err.Error(), "(a) do not identify rows") {
+			t.Errorf("limit %d, max bytes %d: %v, want the repeated key 2 refused", req.Limit, req.MaxBytes, err)
+		}
+		err = nil
+	}
+	if err := s.CheckKeysUnique(ctx, e); err == nil || !strings.Contains(err.Error(), `key ("2")`) {
+		t.Errorf("CheckKeysUnique: %v", err)
+	}
+}
+
+// The probe of a query's columns runs in a read-only transaction like
+// everything else sent to a source, and learns text columns' character
+// sets and collations (the result metadata has none).
+func TestQueryColumnsCarryTheirCollation(t *testing.T) {
+	t.Parallel()
+	db := testutil.NewDB(t, "src")
+	db.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET cp1251 COLLATE cp1251_bin, e ENUM('b','a'), f FLOAT, bt BIT(3))")
+	s := openMySQL(t, db)
+	cols, err := s.d.describeQuery(context.Background(), s.db, "SELECT id, v, e, f, bt FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]rawColumn{}
+	for _, c := range cols {
+		got[c.Name] = c
+	}
+	if c := got["v"]; c.Charset != "cp1251" || c.Collation != "cp1251_bin" {
+		t.Errorf("v: %+v", c)
+	}
+	if c := got["e"]; c.QueryType != "enum" || c.Collation == "" {
+		t.Errorf("e: %+v", c)
+	}
+	if c := got["bt"]; c.FullType != "bit(64)" {
+		t.Errorf("bt: %+v", c)
+	}
+	_, err = s.Resolve(context.Background(), syncv1alpha1.EntitySpec{Name: "q", Source: syncv1alpha1.EntitySource{Query: "SELECT e, id FROM t", KeyColumns: []syncv1alpha1.Identifier{"e"}}})
+	if err == nil || !strings.Contains(err.Error(), "CAST(e AS CHAR) AS e") {
+		t.Errorf("an ENUM key of a query: %v", err)
+	}
+}
