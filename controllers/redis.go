@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"sync"
 	"time"
 
@@ -119,12 +120,17 @@ func (p *redisPool) forgetPipeline(pipeline types.NamespacedName) {
 	p.mu.Unlock()
 }
 
-// checkRedisURL parses a Redis URL; the error never repeats the URL.
+// checkRedisURL parses a Redis URL as queue.Connect will (user names
+// included); the error never repeats the URL, and is only the reason: the
+// callers say what a Redis URL looks like.
 func checkRedisURL(url string) error {
 	if url == "" {
 		return errEmptyRedisURL
 	}
-	_, err := asynq.ParseRedisURI(url)
+	_, err := queue.ParseRedisURL(url)
+	if ue := (*queue.RedisURLError)(nil); errors.As(err, &ue) {
+		return errors.New(ue.Reason)
+	}
 	return redact.Err(err, url)
 }
 

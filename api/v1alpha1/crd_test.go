@@ -132,10 +132,9 @@ func TestInvalidPipelinesAreRefused(t *testing.T) {
 		{"query without key columns", func(o map[string]any) {
 			entity(o, 1)["source"] = map[string]any{"query": "SELECT * FROM dbo.Revendedores"}
 		}, "source.query needs source.keyColumns"},
-		{"where with a second statement", func(o map[string]any) { entitySource(o, 0)["where"] = "1=1; DELETE FROM dbo.Produtos" },
-			"source.where must be a single boolean expression without ';'"},
-		{"where hiding the rest of the statement", func(o map[string]any) { entitySource(o, 0)["where"] = "1=1) INTO OUTFILE '/tmp/x' --" },
-			"source.where must be a single boolean expression without ';' or comments"},
+		{"query that is not a SELECT", func(o map[string]any) {
+			entity(o, 1)["source"] = map[string]any{"query": "DELETE FROM dbo.Revendedores", "keyColumns": []any{"id"}}
+		}, "source.query must start with SELECT"},
 		{"rowversion cursor on a mysql source", func(o map[string]any) {
 			spec(o)["source"].(map[string]any)["driver"] = "mysql"
 			entitySource(o, 0)["cursor"] = map[string]any{"column": "rv", "kind": "RowVersion"}
@@ -172,6 +171,93 @@ func TestInvalidPipelinesAreRefused(t *testing.T) {
 				t.Fatalf("Validate accepted what the API server refuses")
 			}
 		})
+	}
+}
+
+// TestWhereAndQueryAreJudgedInTheSourceDialect: the API server cannot
+// tokenize SQL, so where and query are judged by Validate (the operator's
+// InvalidSpec, and sisporta sync) in the source's dialect. The API server
+// accepts what only a tokenizer can tell apart, harmless or not; the one
+// rule it keeps (a query starts with SELECT or WITH) never refuses what
+// Validate accepts.
+func TestWhereAndQueryAreJudgedInTheSourceDialect(t *testing.T) {
+	cases := []struct {
+		name, driver, where, query string
+		want                       string // "" = valid
+	}{
+		{"semicolon inside a string", "sqlserver", "Codigo <> 'a;b'", "", ""},
+		{"comment markers inside strings", "mysql", "name = 'it''s -- fine' AND note LIKE '%#%' AND x <> '/*'", "", ""},
+		{"second statement after a semicolon", "sqlserver", "1=1; DELETE FROM dbo.Produtos", "",
+			`spec.entities[0].source.where: a ';' at character 4 (";")`},
+		{"INTO OUTFILE escaping the parentheses", "mysql", "1=1) INTO OUTFILE '/tmp/x' #", "",
+			`spec.entities[0].source.where: a ')' without a matching '(' at character 4 (")")`},
+		{"T-SQL batch without a separator", "sqlserver", "1=1) DELETE FROM x WHERE (1=1", "",
+			`spec.entities[0].source.where: a ')' without a matching '(' at character 4`},
+		{"MySQL # comment", "mysql", "Ativo = 1 # rest", "",
+			`spec.entities[0].source.where: a comment starts at character 11 ("#")`},
+		{"query escaping its derived table", "mysql", "", "SELECT 1 AS id) q, (SELECT f_write() AS z) z2 #",
+			`spec.entities[1].source.query: a ')' without a matching '(' at character 15`},
+		{"query with a WITH clause on MySQL", "mysql", "", "WITH d AS (SELECT id FROM dealers) SELECT id FROM d", ""},
+		{"query with a WITH clause on SQL Server", "sqlserver", "", "WITH d AS (SELECT id FROM dealers) SELECT id FROM d",
+			"SQL Server does not allow WITH inside a derived table"},
+		{"query in parentheses", "sqlserver", "", "\n (SELECT id FROM a) UNION (SELECT id FROM b)", ""},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := validPipeline(fmt.Sprintf("dialect-%d", i))
+			spec(o)["source"].(map[string]any)["driver"] = tc.driver
+			if tc.where != "" {
+				entitySource(o, 0)["where"] = tc.where
+			}
+			if tc.query != "" {
+				entity(o, 1)["source"] = map[string]any{"query": tc.query, "keyColumns": []any{"id"}}
+			}
+			if err := create(context.Background(), o); err != nil {
+				t.Fatalf("the API server refused what only Validate can judge: %v", err)
+			}
+			local, err := syncv1alpha1.Decode(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = local.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate refused a harmless fragment: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate: got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestQueryStartRuleNeverRefusesWhatValidateAccepts holds the CRD's rule on
+// source.query to a subset of CheckQuery's refusals, on the API server.
+func TestQueryStartRuleNeverRefusesWhatValidateAccepts(t *testing.T) {
+	queries := []string{"SELECT 1 AS id", "select\t1 AS id", "\v\f\r\n SELECT 1 AS id", "((SELECT 1 AS id))",
+		"( ( SELECT 1 AS id) )", "SELECT@a AS id", "SELECT$x", "Select`x`", "SELECT(1)", "SELECT'1' AS id", "SELECT", "WITH",
+		"WITH c AS (SELECT 1 AS id) SELECT id FROM c", "ſelect 1", "SELECTé 1", "SELECT_x", "\u00a0SELECT 1", "DELETE FROM t",
+		"/* c */ SELECT 1", "(", "x", "WITHOUT 1", "With`c` AS (SELECT 1 id) SELECT id FROM c"}
+	// What the rule refuses; RE2's (?i) folds ſ to s, so it lets ſelect
+	// through to CheckQuery, which does not.
+	notSelect := map[string]bool{"DELETE FROM t": true, "/* c */ SELECT 1": true, "(": true, "x": true, "WITHOUT 1": true,
+		"SELECT_x": true, "SELECT$x": true, "\u00a0SELECT 1": true}
+	for _, driver := range []string{"mysql", "sqlserver"} {
+		for i, q := range queries {
+			o := validPipeline(fmt.Sprintf("start-%s-%d", driver, i))
+			spec(o)["source"].(map[string]any)["driver"] = driver
+			entity(o, 1)["source"] = map[string]any{"query": q, "keyColumns": []any{"id"}}
+			apiErr := create(context.Background(), o)
+			goErr := syncv1alpha1.CheckQuery(syncv1alpha1.SourceDriver(driver), q)
+			if apiErr != nil && goErr == nil {
+				t.Errorf("%s %q: the API server refuses what CheckQuery accepts: %v", driver, q, apiErr)
+			}
+			if apiErr != nil && !strings.Contains(apiErr.Error(), "source.query must start with SELECT") {
+				t.Errorf("%s %q: refused for another reason: %v", driver, q, apiErr)
+			}
+			if notSelect[q] != (apiErr != nil) {
+				t.Errorf("%s %q: the API server's verdict is %v, want refused=%v", driver, q, apiErr, notSelect[q])
+			}
+		}
 	}
 }
 

@@ -39,10 +39,17 @@ import (
 // and every accepted fragment splits into the same tokens under every mode.
 // Likewise a T-SQL "…" is a quoted name or, with QUOTED_IDENTIFIER OFF, a
 // string: both end at the same quote.
+//
+// The fragment is read as UTF-8, the character set of Sisporta's MySQL
+// connections (go-sql-driver's utf8mb4) and of T-SQL batches (UTF-16 on the
+// wire). A DSN forcing a multi-byte legacy character set (charset=gbk, sjis,
+// big5, cp932) would let the server read a non-ASCII character and a
+// following backslash or backtick as one character: do not set one.
 
 // FragmentError is a problem in source.where or source.query. Its message
 // names the field, what is wrong and where (in characters, counted from 1),
 // quotes the offending text and says what to do.
+// +kubebuilder:object:generate=false
 type FragmentError struct {
 	// Field is "source.where" or "source.query".
 	Field string
