@@ -76,6 +76,9 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 			if failed := sum.Failed(); len(failed) > 0 {
 				return &exitError{code: exitEntityFailed, err: fmt.Errorf("entities failed: %s", strings.Join(failed, ", "))}
 			}
+			if sup := sum.Superseded(); len(sup) > 0 {
+				return &exitError{code: exitEntityFailed, err: fmt.Errorf("another run of this pipeline overtook this one for: %s (nothing of this run was applied there; it covers those rows: run sync again once it has finished)", strings.Join(sup, ", "))}
+			}
 			if g := sum.GuardTripped(); len(g) > 0 {
 				return &exitError{code: exitGuardTripped, err: fmt.Errorf("cleanup guard refused to delete in: %s (nothing was deleted there)", strings.Join(g, ", "))}
 			}

@@ -36,7 +36,7 @@ func startRun(t *testing.T, rdb redis.UniversalClient, ns, name string, snap tim
 	t.Helper()
 	ctx := context.Background()
 	r := &fakeRun{t: t, store: runstate.NewStore(rdb), queue: queue.Name(ns, name), snap: snap}
-	id, err := r.store.NewRunID(ctx, r.queue, time.Now())
+	id, _, err := r.store.NewRunID(ctx, r.queue)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,11 +58,15 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if recorded && rec.Result != runstate.ResultRunning {
 		return w.publish(ctx, f, rec) // delivered again: the result stands
 	}
-	cur, err := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
+	// An entity without batches has not registered its run yet.
+	if err := tg.RegisterRun(ctx, f.Pipeline, f.Entity, f.Epoch, f.Run); err != nil {
+		return err
+	}
+	cur, epoch, err := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
 	if err != nil {
 		return err
 	}
-	if cur > f.Run {
+	if cur != f.Run || epoch != f.Epoch {
 		w.finish(ctx, f, target.LedgerTotals{}, runstate.ResultSuperseded,
 			fmt.Sprintf("run %d started before this one finished; it covers these rows", cur), nil)
 		return nil
@@ -130,7 +134,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		}
 	}
 	w.finish(ctx, f, lt, runstate.ResultSucceeded, "", &cl)
-	return tg.Housekeep(ctx, f.Pipeline, f.Entity, f.Run)
+	return tg.Housekeep(ctx, f.Pipeline, f.Entity)
 }
 
 // finish records an entity's result in the target and in Redis.

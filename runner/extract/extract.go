@@ -51,6 +51,9 @@ type Extractor struct {
 	// Progress, when set, is told each entity's rows read so far.
 	Progress func(entity string, rows int64, done bool)
 	Log      logr.Logger
+
+	// epoch of the run being extracted (runstate.Store.NewRunID).
+	epoch string
 }
 
 // EntityResult is one entity's extraction.
@@ -64,6 +67,7 @@ type EntityResult struct {
 // Result is a run's extraction.
 type Result struct {
 	RunID        int64
+	Epoch        string
 	SnapshotTime time.Time
 	// Verify: the run verifies every target row.
 	Verify   bool
@@ -107,10 +111,11 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 	}
 	defer unlock()
 	now := time.Now().UTC()
-	id, err := x.Runs.NewRunID(ctx, q, now)
+	id, epoch, err := x.Runs.NewRunID(ctx, q)
 	if err != nil {
 		return nil, err
 	}
+	x.epoch = epoch
 	verify := x.Verify
 	if !verify {
 		every, interval := 0, time.Duration(0)
@@ -126,8 +131,8 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{RunID: id, SnapshotTime: now, Verify: verify}
-	meta := runstate.Meta{ID: id, Pipeline: x.pipelineID(), SnapshotTime: now, StartTime: now, Trigger: x.Trigger, Verify: verify}
+	res := &Result{RunID: id, Epoch: epoch, SnapshotTime: now, Verify: verify}
+	meta := runstate.Meta{ID: id, Epoch: epoch, Pipeline: x.pipelineID(), SnapshotTime: now, StartTime: now, Trigger: x.Trigger, Verify: verify}
 	for _, e := range x.Pipeline.Spec.Entities {
 		meta.Entities = append(meta.Entities, e.Name)
 	}
@@ -177,7 +182,7 @@ func (x *Extractor) failEntity(ctx context.Context, run int64, snap time.Time, s
 		Error: er.Err.Error(), StartTime: snap, EndTime: time.Now().UTC()}); err != nil {
 		return err
 	}
-	f := &queue.Finalize{Pipeline: x.pipelineID(), Run: run, Entity: spec.Name, Batches: er.Batches, RowsRead: er.RowsRead,
+	f := &queue.Finalize{Pipeline: x.pipelineID(), Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: er.RowsRead,
 		Table: string(spec.Target.Table), Driver: x.Pipeline.Spec.Source.Driver, Spec: spec, SnapshotTime: snap,
 		WaitUntil: time.Now().Add(x.FinalizeWait), Failed: er.Err.Error()}
 	return x.enqueueFinalize(ctx, f)
@@ -228,7 +233,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 			return er
 		}
 	}
-	template := queue.Batch{Pipeline: x.pipelineID(), Run: run, Entity: spec.Name, Table: string(spec.Target.Table),
+	template := queue.Batch{Pipeline: x.pipelineID(), Run: run, Epoch: x.epoch, Entity: spec.Name, Table: string(spec.Target.Table),
 		Schema: e.Schema, SoftDelete: spec.Cleanup.Mode == syncv1alpha1.CleanupSoftDelete, Verify: verify,
 		TakeOverFrom: spec.Target.TakeOverFrom}
 
@@ -265,7 +270,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	}
 	report(true)
 	metrics.RowsRead.WithLabelValues(template.Pipeline, spec.Name).Add(float64(read))
-	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
+	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
 		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Spec: spec, Cursor: high,
 		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait), Verify: verify}
 	if err := x.enqueueFinalize(ctx, f); err != nil {

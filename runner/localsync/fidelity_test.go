@@ -1,11 +1,16 @@
 package localsync_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/localsync"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/testutil"
 )
 
@@ -311,4 +316,58 @@ func TestSisportaNamesAreRefused(t *testing.T) {
 
 func columnMap(source, target string) syncv1alpha1.ColumnMapping {
 	return syncv1alpha1.ColumnMapping{Source: syncv1alpha1.Identifier(source), Target: syncv1alpha1.Identifier(target)}
+}
+
+// A run ID far ahead (an extractor's clock a day fast under an earlier
+// counter, then a Redis that lost its data, or a local sync's embedded
+// Redis) must not freeze the mirror: run IDs are compared only within one
+// epoch of the counter, and a run of a new epoch that the target has not
+// seen becomes current.
+func TestRunIDAheadNeverFreezesTheMirror(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)", "INSERT INTO items VALUES (1, 1), (2, 2)")
+	p := testutil.Pipeline(t, simplePipeline(t, "ahead", "items", "table: items", 10))
+	mustSucceed(t, e.sync(t, p))
+	rdb, _, err := queue.Connect(context.Background(), testutil.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	q := queue.Name(p.Namespace, p.Name)
+	ahead := time.Now().Add(24 * time.Hour).UnixMilli()
+	if err := rdb.HSet(context.Background(), "sisporta:{"+q+"}:runids", "last", ahead).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.src.Exec(t, "UPDATE items SET v = 10 WHERE id = 1")
+	s := e.sync(t, p) // a run a day ahead: applied
+	mustSucceed(t, s)
+	if s.Run <= ahead {
+		t.Fatalf("run %d, want one past %d", s.Run, ahead)
+	}
+	sameRows(t, e, "SELECT id, v FROM items", "SELECT id, v FROM items")
+	// Redis loses its data: the next run's ID is a day behind the target's.
+	if err := runstate.NewStore(rdb).Purge(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	e.src.Exec(t, "UPDATE items SET v = 20 WHERE id = 2")
+	s = e.sync(t, p)
+	mustSucceed(t, s)
+	if s.Run >= ahead || s.RowsWritten != 1 {
+		t.Fatalf("run %d after Redis lost its data wrote %d rows, want 1", s.Run, s.RowsWritten)
+	}
+	sameRows(t, e, "SELECT id, v FROM items", "SELECT id, v FROM items")
+	// And a local sync through an embedded Redis (an epoch of its own).
+	e.src.Exec(t, "UPDATE items SET v = 30 WHERE id = 2")
+	local := runWith(t, p, e.src.DSN, e.dst.DSN, func(o *localsync.Options) { o.RedisURL = "" })
+	mustSucceed(t, local)
+	if local.RowsWritten != 1 {
+		t.Fatalf("sync on an embedded Redis wrote %d rows, want 1", local.RowsWritten)
+	}
+	sameRows(t, e, "SELECT id, v FROM items", "SELECT id, v FROM items")
+	// The cluster's Redis again: its epoch is known, its next run newer.
+	e.src.Exec(t, "UPDATE items SET v = 40 WHERE id = 1")
+	s = e.sync(t, p)
+	mustSucceed(t, s)
+	sameRows(t, e, "SELECT id, v FROM items", "SELECT id, v FROM items")
 }

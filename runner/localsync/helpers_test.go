@@ -84,7 +84,7 @@ func entity(t *testing.T, s *localsync.Summary, name string) localsync.EntitySum
 // mustSucceed fails the test unless every entity succeeded.
 func mustSucceed(t *testing.T, s *localsync.Summary) {
 	t.Helper()
-	if s.Result != "Succeeded" {
+	if s.Result != "Succeeded" || len(s.Superseded()) > 0 {
 		var b strings.Builder
 		_ = s.WriteText(&b)
 		t.Fatalf("run did not succeed:\n%s", b.String())

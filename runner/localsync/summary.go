@@ -80,6 +80,18 @@ func (s *Summary) GuardTripped() []string {
 	return out
 }
 
+// Superseded names the entities another run overtook: nothing of this
+// run's was applied to them.
+func (s *Summary) Superseded() []string {
+	var out []string
+	for _, e := range s.Entities {
+		if e.Result == runstate.ResultSuperseded {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
 // Failed names the entities that failed.
 func (s *Summary) Failed() []string {
 	var out []string

@@ -36,8 +36,10 @@ type Batch struct {
 	Version  int    `json:"v"`
 	Pipeline string `json:"pipeline"`
 	Run      int64  `json:"run"`
-	Entity   string `json:"entity"`
-	Seq      int    `json:"seq"`
+	// Epoch of the run ID: IDs compare only within one (runstate).
+	Epoch  string `json:"epoch,omitempty"`
+	Entity string `json:"entity"`
+	Seq    int    `json:"seq"`
 	// Table is the target table.
 	Table  string       `json:"table"`
 	Schema schema.Table `json:"schema"`
@@ -78,7 +80,9 @@ type Finalize struct {
 	Version  int    `json:"v"`
 	Pipeline string `json:"pipeline"`
 	Run      int64  `json:"run"`
-	Entity   string `json:"entity"`
+	// Epoch of the run ID (see Batch.Epoch).
+	Epoch  string `json:"epoch,omitempty"`
+	Entity string `json:"entity"`
 	// Batches is how many apply-batch tasks the run enqueued for the entity
 	// (including key-scan batches).
 	Batches int `json:"batches"`

@@ -4,7 +4,7 @@
 // Keys, all carrying the queue name as a hash tag so a pipeline's keys share
 // one Redis Cluster slot:
 //
-//	sisporta:{<queue>}:seq              last run ID handed out (monotonic)
+//	sisporta:{<queue>}:runids           HASH: last (run ID handed out), epoch (see NewRunID)
 //	sisporta:{<queue>}:runs             ZSET of run IDs (score = ID), newest 50 kept
 //	sisporta:{<queue>}:run:<id>         HASH, one run:
 //	    meta                JSON Meta: id, pipeline, snapshot and start time, entities
@@ -23,6 +23,8 @@ package runstate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +72,8 @@ type Meta struct {
 	Trigger string `json:"trigger,omitempty"`
 	// Verify: the run recomputes every target row's hash from its values.
 	Verify bool `json:"verify,omitempty"`
+	// Epoch of the run ID (see NewRunID).
+	Epoch string `json:"epoch,omitempty"`
 }
 
 // Extract is the extractor's account of one entity.
@@ -242,7 +246,7 @@ type Store struct {
 func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
 
 func keyPrefix(queue string) string { return "sisporta:{" + queue + "}:" }
-func seqKey(queue string) string    { return keyPrefix(queue) + "seq" }
+func seqKey(queue string) string    { return keyPrefix(queue) + "runids" }
 func runsKey(queue string) string   { return keyPrefix(queue) + "runs" }
 func runKey(queue string, id int64) string {
 	return keyPrefix(queue) + "run:" + strconv.FormatInt(id, 10)
@@ -281,23 +285,43 @@ func (s *Store) VerifyDue(ctx context.Context, queue string, everyRuns int, inte
 	return due, nil
 }
 
-// allocScript hands out max(now in ms, last + 1): IDs sort by start time and
-// keep growing even if Redis loses the counter, so a newer run always has a
-// larger ID than an older one recorded in the target.
+// allocScript hands out max(Redis's clock in ms, last + 1) within an epoch:
+// a random name the run-ID counter gets when it is created. IDs of one
+// epoch only grow, whatever the extractors' clocks say; a Redis that lost
+// its data, or another Redis, starts a new epoch, and the target then
+// orders runs by when it first saw them instead of by comparing IDs of two
+// timelines (see target.RegisterRun).
 var allocScript = redis.NewScript(`
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local id = tonumber(ARGV[1])
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local t = redis.call('TIME')
+local id = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if id <= last then id = last + 1 end
-redis.call('SET', KEYS[1], id)
-return id`)
+redis.call('HSET', KEYS[1], 'last', id)
+return {id, epoch}`)
 
-// NewRunID allocates a run ID for the queue.
-func (s *Store) NewRunID(ctx context.Context, queue string, now time.Time) (int64, error) {
-	id, err := allocScript.Run(ctx, s.rdb, []string{seqKey(queue)}, now.UnixMilli()).Int64()
+// NewRunID allocates a run ID for the queue, and names the epoch it
+// belongs to.
+func (s *Store) NewRunID(ctx context.Context, queue string) (id int64, epoch string, err error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	res, err := allocScript.Run(ctx, s.rdb, []string{seqKey(queue)}, hex.EncodeToString(b)).Slice()
 	if err != nil {
-		return 0, fmt.Errorf("allocating a run ID in Redis: %w", err)
+		return 0, "", fmt.Errorf("allocating a run ID in Redis: %w", err)
 	}
-	return id, nil
+	if len(res) != 2 {
+		return 0, "", fmt.Errorf("allocating a run ID in Redis: unexpected reply %v", res)
+	}
+	id, _ = res[0].(int64)
+	epoch, _ = res[1].(string)
+	if id == 0 || epoch == "" {
+		return 0, "", fmt.Errorf("allocating a run ID in Redis: unexpected reply %v", res)
+	}
+	return id, epoch, nil
 }
 
 // Start records a run's meta and adds it to the run list.

@@ -34,14 +34,18 @@ func TestRunSummaryOnRealRedis(t *testing.T) {
 	s, q := newStore(t)
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	id1, err := s.NewRunID(ctx, q, now)
+	id1, epoch, err := s.NewRunID(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id2, _ := s.NewRunID(ctx, q, now) // same clock: still larger
-	id3, _ := s.NewRunID(ctx, q, now.Add(-time.Hour))
-	if !(id2 > id1 && id3 > id2) {
-		t.Fatalf("run IDs not increasing: %d %d %d", id1, id2, id3)
+	id2, epoch2, _ := s.NewRunID(ctx, q) // the same millisecond: still larger
+	id3, _, _ := s.NewRunID(ctx, q)
+	if !(id2 > id1 && id3 > id2) || epoch == "" || epoch2 != epoch {
+		t.Fatalf("run IDs not increasing within one epoch: %d %d %d, epochs %q %q", id1, id2, id3, epoch, epoch2)
+	}
+	// The IDs come from Redis's clock, not the caller's.
+	if d := time.Since(time.UnixMilli(id1)); d < -time.Minute || d > time.Minute {
+		t.Fatalf("run ID %d is %s away from now", id1, d)
 	}
 
 	for _, id := range []int64{id1, id2} {
@@ -170,4 +174,22 @@ func equalBools(a, b []bool) bool {
 		}
 	}
 	return true
+}
+
+// A Redis that lost its data starts a new epoch: the target then orders
+// runs by when it first sees them, not by comparing IDs of two timelines.
+func TestRunIDEpochChangesWhenRedisLosesItsCounter(t *testing.T) {
+	ctx := context.Background()
+	s, q := newStore(t)
+	_, e1, err := s.NewRunID(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	_, e2, err := s.NewRunID(ctx, q)
+	if err != nil || e2 == e1 {
+		t.Fatalf("epoch after the counter was lost: %q (was %q), %v", e2, e1, err)
+	}
 }

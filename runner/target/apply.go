@@ -93,7 +93,7 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions)
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("entity %s, table %s: %w", b.Entity, b.Table, err)
 	}
-	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Run); err != nil {
+	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Epoch, b.Run); err != nil {
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
@@ -142,11 +142,11 @@ func (t *Target) shapeOf(s *schema.Table) (*shape, error) {
 }
 
 func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, o ApplyOptions, res *ApplyResult) error {
-	cur, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
+	cur, epoch, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
 	if err != nil {
 		return err
 	}
-	if cur > b.Run {
+	if cur != b.Run || epoch != b.Epoch { // RegisterRun made it current unless a newer run is
 		res.Skipped = SkipSuperseded
 		return nil
 	}

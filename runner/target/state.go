@@ -21,6 +21,8 @@ import (
 //	_sisporta_pending_deletes  delete candidates of a run, applied by the
 //	                           finalize step only when the run is complete
 //	_sisporta_runs             one row per (run, entity): the run record
+//	_sisporta_run_registry     runs each entity has seen, by epoch: how runs
+//	                           of two run-ID timelines are ordered
 //	_sisporta_tables           one row per target table: the pipeline and
 //	                           entity that mirror it (its one owner), and
 //	                           whether Sisporta created it
@@ -29,6 +31,7 @@ var stateDDL = []string{
   pipeline VARCHAR(255) NOT NULL,
   entity VARCHAR(63) NOT NULL,
   current_run BIGINT NOT NULL,
+  current_epoch VARCHAR(32) NULL,
   cursor_value VARCHAR(255) NULL,
   updated_at DATETIME(6) NOT NULL,
   PRIMARY KEY (pipeline, entity)
@@ -74,6 +77,14 @@ var stateDDL = []string{
   message TEXT NULL,
   PRIMARY KEY (pipeline, run_id, entity)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	`CREATE TABLE IF NOT EXISTS _sisporta_run_registry (
+  pipeline VARCHAR(255) NOT NULL,
+  entity VARCHAR(63) NOT NULL,
+  epoch VARCHAR(32) NOT NULL,
+  run_id BIGINT NOT NULL,
+  registered_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (pipeline, entity, epoch, run_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	`CREATE TABLE IF NOT EXISTS _sisporta_tables (
   table_schema VARCHAR(64) NOT NULL,
   table_name VARCHAR(64) NOT NULL,
@@ -88,6 +99,7 @@ var stateDDL = []string{
 // stateColumns are columns added to state tables after their first
 // release: tables created earlier get them on the next start.
 var stateColumns = []struct{ table, column, def string }{
+	{"_sisporta_entities", "current_epoch", "VARCHAR(32) NULL"},
 	{"_sisporta_ledger", "rows_repaired", "INT NOT NULL DEFAULT 0"},
 	{"_sisporta_runs", "rows_repaired", "BIGINT NOT NULL DEFAULT 0"},
 	{"_sisporta_runs", "verified", "BOOLEAN NOT NULL DEFAULT 0"},
@@ -125,16 +137,60 @@ func isDuplicateColumn(err error) bool {
 	return errors.As(err, &me) && me.Number == 1060
 }
 
-// RegisterRun makes run the entity's current run unless a newer one is.
-// Its exclusive row lock waits for batches of older runs in flight (they
-// hold a shared lock), so no older batch commits after a newer one starts.
-func (t *Target) RegisterRun(ctx context.Context, pipeline, entity string, run int64) error {
-	key := fmt.Sprintf("%s\x00%s\x00%d", pipeline, entity, run)
+// RegisterRun makes the run the entity's current run, unless a newer one
+// is: batches and the finalize step of any other run are then skipped as
+// superseded. Within one epoch (one run-ID counter, see runstate) run IDs
+// only grow, so the larger ID is the newer run. Across epochs (a Redis that
+// lost its data, another Redis, a local sync's embedded one) IDs cannot be
+// compared: whichever run the target sees first is older, so a run of
+// another epoch that the target has never seen becomes current, and a run
+// it has seen before and that is no longer current stays superseded. A
+// clock that was far ahead therefore never freezes the mirror. The
+// exclusive lock on the entity's row waits for batches of the previous run
+// in flight (they hold a shared lock), so no older batch commits after a
+// newer run starts.
+func (t *Target) RegisterRun(ctx context.Context, pipeline, entity, epoch string, run int64) error {
+	key := fmt.Sprintf("%s\x00%s\x00%s\x00%d", pipeline, entity, epoch, run)
 	if _, ok := t.registered.Load(key); ok {
 		return nil
 	}
-	_, err := t.db.ExecContext(ctx, `INSERT INTO _sisporta_entities (pipeline, entity, current_run, updated_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))
-ON DUPLICATE KEY UPDATE current_run = GREATEST(current_run, VALUES(current_run)), updated_at = VALUES(updated_at)`, pipeline, entity, run)
+	err := t.inTx(ctx, func(x *tx) error {
+		var (
+			cur      int64
+			curEpoch string
+		)
+		err := x.QueryRowContext(ctx, `SELECT current_run, COALESCE(current_epoch, '') FROM _sisporta_entities WHERE pipeline = ? AND entity = ? FOR UPDATE`,
+			pipeline, entity).Scan(&cur, &curEpoch)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := x.ExecContext(ctx, `INSERT INTO _sisporta_entities (pipeline, entity, current_run, current_epoch, updated_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,
+				pipeline, entity, run, epoch); err != nil {
+				return err
+			}
+			return registerInTx(ctx, x, pipeline, entity, epoch, run)
+		case err != nil:
+			return err
+		case cur == run && curEpoch == epoch:
+			return nil
+		case curEpoch == epoch && run < cur:
+			return nil // an older run of this timeline: superseded
+		case curEpoch != epoch:
+			var seen int
+			err := x.QueryRowContext(ctx, `SELECT 1 FROM _sisporta_run_registry WHERE pipeline = ? AND entity = ? AND epoch = ? AND run_id = ?`,
+				pipeline, entity, epoch, run).Scan(&seen)
+			if err == nil {
+				return nil // seen before and overtaken since: superseded
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if _, err := x.ExecContext(ctx, `UPDATE _sisporta_entities SET current_run = ?, current_epoch = ?, updated_at = UTC_TIMESTAMP(6) WHERE pipeline = ? AND entity = ?`,
+			run, epoch, pipeline, entity); err != nil {
+			return err
+		}
+		return registerInTx(ctx, x, pipeline, entity, epoch, run)
+	})
 	if err != nil {
 		return fmt.Errorf("registering run %d of entity %s: %w", run, entity, t.redact(err))
 	}
@@ -142,25 +198,37 @@ ON DUPLICATE KEY UPDATE current_run = GREATEST(current_run, VALUES(current_run))
 	return nil
 }
 
-// CurrentRun returns the entity's current run (0 when none).
-func (t *Target) CurrentRun(ctx context.Context, pipeline, entity string) (int64, error) {
-	var run int64
-	err := t.db.QueryRowContext(ctx, `SELECT current_run FROM _sisporta_entities WHERE pipeline = ? AND entity = ?`, pipeline, entity).Scan(&run)
+func registerInTx(ctx context.Context, x *tx, pipeline, entity, epoch string, run int64) error {
+	_, err := x.ExecContext(ctx, `INSERT IGNORE INTO _sisporta_run_registry (pipeline, entity, epoch, run_id, registered_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,
+		pipeline, entity, epoch, run)
+	return err
+}
+
+// CurrentRun returns the entity's current run and its epoch (0 when none).
+func (t *Target) CurrentRun(ctx context.Context, pipeline, entity string) (int64, string, error) {
+	var (
+		run   int64
+		epoch string
+	)
+	err := t.db.QueryRowContext(ctx, `SELECT current_run, COALESCE(current_epoch, '') FROM _sisporta_entities WHERE pipeline = ? AND entity = ?`, pipeline, entity).Scan(&run, &epoch)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, "", nil
 	}
-	return run, t.redact(err)
+	return run, epoch, t.redact(err)
 }
 
 // currentRunShared reads the current run under a shared lock held to the
 // end of the batch's transaction.
-func currentRunShared(ctx context.Context, tx *tx, pipeline, entity string) (int64, error) {
-	var run int64
-	err := tx.QueryRowContext(ctx, `SELECT current_run FROM _sisporta_entities WHERE pipeline = ? AND entity = ? LOCK IN SHARE MODE`, pipeline, entity).Scan(&run)
+func currentRunShared(ctx context.Context, tx *tx, pipeline, entity string) (int64, string, error) {
+	var (
+		run   int64
+		epoch string
+	)
+	err := tx.QueryRowContext(ctx, `SELECT current_run, COALESCE(current_epoch, '') FROM _sisporta_entities WHERE pipeline = ? AND entity = ? LOCK IN SHARE MODE`, pipeline, entity).Scan(&run, &epoch)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, "", nil
 	}
-	return run, err
+	return run, epoch, err
 }
 
 // LedgerTotals sums the ledger of a run's entity.
@@ -273,15 +341,18 @@ func (t *Target) SetCursor(ctx context.Context, pipeline, entity, value string) 
 	return t.redact(err)
 }
 
-// Housekeep drops ledger rows and pending deletes of runs older than run.
-func (t *Target) Housekeep(ctx context.Context, pipeline, entity string, run int64) error {
-	for _, q := range []string{
-		`DELETE FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id < ?`,
-		`DELETE FROM _sisporta_pending_deletes WHERE pipeline = ? AND entity = ? AND run_id < ?`,
-	} {
-		if _, err := t.db.ExecContext(ctx, q, pipeline, entity, run); err != nil {
+// Housekeep drops ledger rows and pending deletes of every run of the
+// entity but its current one, as the target sees it when deleting (a newer
+// run may have started meanwhile: its rows stay), and registry entries
+// older than 30 days.
+func (t *Target) Housekeep(ctx context.Context, pipeline, entity string) error {
+	for _, table := range []string{"_sisporta_ledger", "_sisporta_pending_deletes"} {
+		q := `DELETE x FROM ` + table + ` x JOIN _sisporta_entities e ON e.pipeline = x.pipeline AND e.entity = x.entity
+WHERE x.pipeline = ? AND x.entity = ? AND x.run_id <> e.current_run`
+		if _, err := t.db.ExecContext(ctx, q, pipeline, entity); err != nil {
 			return t.redact(err)
 		}
 	}
-	return nil
+	_, err := t.db.ExecContext(ctx, `DELETE FROM _sisporta_run_registry WHERE pipeline = ? AND entity = ? AND registered_at < UTC_TIMESTAMP(6) - INTERVAL 30 DAY`, pipeline, entity)
+	return t.redact(err)
 }
