@@ -308,3 +308,33 @@ func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
 		t.Fatalf("%d rows, want 100", n)
 	}
 }
+
+// queue.maxRetry 0 means a failing batch is dead-lettered at once; it must
+// not dead-letter a finalize step that is only waiting for its batches
+// (asynq archives a task whose budget is used up before it asks whether
+// the error counts), which failed most healthy runs. Here the batches are
+// held back by a table lock while the finalize step already runs.
+func TestMaxRetryZeroFinalizeWaitsForItsBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 100)
+	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)")
+	ps := newParts(t, itemsPipeline(t, 10, 0))
+	res := ps.extract(t, e.src.DSN)
+	lock, err := e.dst.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(context.Background(), "LOCK TABLES items WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	ps.worker(t, e.dst.DSN, e.src.DSN)
+	time.Sleep(3 * time.Second) // the finalize step runs, finds its batches missing, waits
+	_, _ = lock.ExecContext(context.Background(), "UNLOCK TABLES")
+	_ = lock.Close()
+	r := ps.waitRun(t, res.RunID, time.Minute)
+	if r.Result() != runstate.ResultSucceeded {
+		t.Fatalf("run result %s: %s", r.Result(), r.Message())
+	}
+	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
+}

@@ -40,9 +40,15 @@ func NewBatchTask(queueName string, b *Batch, maxRetry int) (*asynq.Task, error)
 	), nil
 }
 
+// minFinalizeRetry is the least retry budget of a finalize step.
+const minFinalizeRetry = 3
+
 // NewFinalizeTask builds the finalize task of an entity's run. It retries
 // for as long as batches are missing (those waits do not count as
-// failures), then up to maxRetry times on real errors.
+// failures), then up to maxRetry times on real errors. Its budget is
+// never below minFinalizeRetry: asynq archives a task whose retries are
+// used up before asking whether an error counts, so with queue.maxRetry 0
+// the first wait for a batch would dead-letter a healthy run.
 func NewFinalizeTask(queueName string, f *Finalize, maxRetry int) (*asynq.Task, error) {
 	payload, err := EncodeFinalize(f)
 	if err != nil {
@@ -51,7 +57,7 @@ func NewFinalizeTask(queueName string, f *Finalize, maxRetry int) (*asynq.Task, 
 	return asynq.NewTask(TypeFinalize, payload,
 		asynq.Queue(queueName),
 		asynq.TaskID(FinalizeTaskID(f.Pipeline, f.Run, f.Entity)),
-		asynq.MaxRetry(maxRetry),
+		asynq.MaxRetry(max(maxRetry, minFinalizeRetry)),
 		asynq.Timeout(TaskTimeout),
 	), nil
 }

@@ -155,19 +155,23 @@ func (t *Target) RegisterRun(ctx context.Context, pipeline, entity, epoch string
 		return nil
 	}
 	err := t.inTx(ctx, func(x *tx) error {
+		// The entity's first run claims the row; concurrent batches of it
+		// find it claimed and read it below.
+		r, err := x.ExecContext(ctx, `INSERT IGNORE INTO _sisporta_entities (pipeline, entity, current_run, current_epoch, updated_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,
+			pipeline, entity, run, epoch)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 1 {
+			return registerInTx(ctx, x, pipeline, entity, epoch, run)
+		}
 		var (
 			cur      int64
 			curEpoch string
 		)
-		err := x.QueryRowContext(ctx, `SELECT current_run, COALESCE(current_epoch, '') FROM _sisporta_entities WHERE pipeline = ? AND entity = ? FOR UPDATE`,
+		err = x.QueryRowContext(ctx, `SELECT current_run, COALESCE(current_epoch, '') FROM _sisporta_entities WHERE pipeline = ? AND entity = ? FOR UPDATE`,
 			pipeline, entity).Scan(&cur, &curEpoch)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := x.ExecContext(ctx, `INSERT INTO _sisporta_entities (pipeline, entity, current_run, current_epoch, updated_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))`,
-				pipeline, entity, run, epoch); err != nil {
-				return err
-			}
-			return registerInTx(ctx, x, pipeline, entity, epoch, run)
 		case err != nil:
 			return err
 		case cur == run && curEpoch == epoch:
