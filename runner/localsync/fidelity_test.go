@@ -371,3 +371,26 @@ func TestRunIDAheadNeverFreezesTheMirror(t *testing.T) {
 	mustSucceed(t, s)
 	sameRows(t, e, "SELECT id, v FROM items", "SELECT id, v FROM items")
 }
+
+// Rows the source can serve are written whatever their size: a 9 MB BLOB
+// (hex would double it past the 16 MB max_allowed_packet) and 9 MB of
+// backslashes (escaping doubles them) arrive exactly, the large row alone
+// through a prepared statement, the others in ordinary statements.
+func TestLargeRowsFitTheTargetsPacket(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE big (id INT PRIMARY KEY, b LONGBLOB, s LONGTEXT)",
+		"INSERT INTO big VALUES (1, RANDOM_BYTES(1024), 'small'), (3, NULL, 'after')",
+		"INSERT INTO big VALUES (2, REPEAT(CONCAT(RANDOM_BYTES(1000), X'5C27005C'), 2250), NULL)", // ~9 MB, escapes included
+		"INSERT INTO big VALUES (4, NULL, REPEAT('\\\\', 9000000))")                               // 9 MB of backslashes
+	p := testutil.Pipeline(t, simplePipeline(t, "big", "big", "table: big", 10))
+	const cmp = "SELECT id, LENGTH(b), SHA2(b, 256), LENGTH(s), SHA2(s, 256) FROM big"
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, cmp, cmp)
+	if s := e.sync(t, p, verify); s.RowsWritten != 0 || s.RowsRepaired != 0 {
+		t.Fatalf("verifying the large rows wrote %d, repaired %d", s.RowsWritten, s.RowsRepaired)
+	}
+	e.src.Exec(t, "UPDATE big SET s = CONCAT(s, 'x') WHERE id = 4")
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, cmp, cmp)
+}

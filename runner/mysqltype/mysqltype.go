@@ -372,10 +372,8 @@ func (k Codec) AppendLiteral(b []byte, v []byte) []byte {
 		b = append(b, k.Def.Charset...)
 		return appendHex(append(b, ' '), v)
 	case k.Kind.IsBinary():
-		if len(v) == 0 {
-			return append(b, "''"...)
-		}
-		return appendHex(b, v)
+		// Escaped rather than hex: bytes keep their size (hex doubles it).
+		return AppendQuoted(append(b, "_binary"...), v)
 	case (k.Kind == schema.KindInt || k.Kind == schema.KindDecimal || k.Kind == schema.KindBool) && plainNumber(v):
 		return append(b, v...)
 	}
@@ -416,6 +414,23 @@ func AppendQuoted(b, v []byte) []byte {
 	return append(b, '\'')
 }
 
+// Param is v as an argument of a server-side prepared statement, which
+// carries bytes as they are (no escaping): the form for rows too large to
+// write as SQL text. Numbers are typed (BIT takes a number, not its text).
+func (k Codec) Param(v []byte) any {
+	switch {
+	case v == nil:
+		return nil
+	case k.Kind.IsBinary() || k.raw:
+		return v
+	case (k.Kind == schema.KindInt || k.Kind == schema.KindBool) && k.Def.Base != "enum" && k.Def.Base != "set":
+		if a, err := k.Arg(v); err == nil {
+			return a
+		}
+	}
+	return string(v)
+}
+
 // LiteralBytes is how many bytes AppendLiteral writes for v (for sizing
 // statements under the server's packet limit without rendering twice).
 func (k Codec) LiteralBytes(v []byte) int {
@@ -424,15 +439,13 @@ func (k Codec) LiteralBytes(v []byte) int {
 		return 4
 	case k.raw:
 		return 5 + len(k.Def.Charset) + 2*len(v)
-	case k.Kind.IsBinary():
-		if len(v) == 0 {
-			return 2
-		}
-		return 3 + 2*len(v)
 	case (k.Kind == schema.KindInt || k.Kind == schema.KindDecimal || k.Kind == schema.KindBool) && plainNumber(v):
 		return len(v)
 	}
 	n := 2 + len(v)
+	if k.Kind.IsBinary() {
+		n += len("_binary")
+	}
 	for _, x := range v {
 		switch x {
 		case 0, '\n', '\r', '\\', '\'', '"', 0x1a:

@@ -112,8 +112,8 @@ func TestLiterals(t *testing.T) {
 		{num, []byte("1e5"), "'1e5'"},
 		{num, []byte("1;DROP"), "'1;DROP'"},
 		{num, []byte("5."), "'5.'"},
-		{bin, []byte{0, 0xab}, "X'00AB'"},
-		{bin, []byte{}, "''"},
+		{bin, []byte{0, 0xab, '\\', '\''}, "_binary'\\0\xab\\\\\\''"},
+		{bin, []byte{}, "_binary''"},
 		{latin, []byte{0x98, 'a'}, "_cp1251 X'9861'"},
 		{latin, []byte{}, "_cp1251 X''"},
 	}

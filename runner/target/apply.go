@@ -456,10 +456,14 @@ func appendDriverValue(b []byte, v driver.Value) []byte {
 }
 
 // upsert writes rows with multi-row INSERT ... ON DUPLICATE KEY UPDATE,
-// rendered as SQL text and split to stay within the packet limit. Key
-// columns are updated too: a key the source changed to a spelling its
-// collation calls equal ('abc' to 'ABC', 'x ' to 'x') finds the old row
-// as a duplicate, and only updating the key carries the new spelling.
+// rendered as SQL text in statements of up to maxStmtBytes (and never more
+// than the server's max_allowed_packet). A row whose text would not fit a
+// packet (escaping can double a value: a 9 MB run of backslashes) is sent
+// alone through a server-side prepared statement, whose binary protocol
+// carries its bytes as they are. Key columns are updated too: a key the
+// source changed to a spelling its collation calls equal ('abc' to 'ABC',
+// 'x ' to 'x') finds the old row as a duplicate, and only updating the key
+// carries the new spelling.
 func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, rows []schema.Row, hashes []uint64) error {
 	if len(rows) == 0 {
 		return nil
@@ -478,12 +482,36 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, 
 	}
 	head := "INSERT INTO " + quoteTable(b.Table) + " (" + strings.Join(names, ", ") + ") VALUES "
 	tail := " ON DUPLICATE KEY UPDATE " + strings.Join(updates, ", ")
+	// The packet holds the statement plus a few bytes of protocol header.
+	packet := t.maxPacket - 1024
+	if packet <= 0 {
+		packet = 1 << 20
+	}
+	budget := min(maxStmtBytes, packet) - len(head) - len(tail)
+	rowBytes := func(r schema.Row) int {
+		n := 4 + 20 // parentheses, separators, the hash
+		for j, v := range r {
+			n += sh.codecs[j].LiteralBytes(v) + 2
+		}
+		return n
+	}
 
-	buf := make([]byte, 0, min(maxStmtBytes, estimateBytes(rows))+len(head)+len(tail))
+	var buf []byte
 	for start := 0; start < len(rows); {
+		if n := rowBytes(rows[start]); n > packet-len(head)-len(tail) {
+			if err := t.upsertLarge(ctx, tx, b, sh, head, tail, rows[start], hashes[start], packet); err != nil {
+				return err
+			}
+			start++
+			continue
+		}
 		buf = append(buf[:0], head...)
-		end := start
-		for end < len(rows) && (len(buf) < maxStmtBytes || end == start) {
+		end, size := start, 0
+		for end < len(rows) {
+			n := rowBytes(rows[end])
+			if end > start && (size+n > budget || n > packet-len(head)-len(tail)) {
+				break
+			}
 			if end > start {
 				buf = append(buf, ", "...)
 			}
@@ -494,6 +522,7 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, 
 			}
 			buf = strconv.AppendUint(buf, hashes[end], 10)
 			buf = append(buf, ')')
+			size += n
 			end++
 		}
 		buf = append(buf, tail...)
@@ -503,6 +532,44 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, 
 		start = end
 	}
 	return nil
+}
+
+// upsertLarge writes one row through a prepared statement: its values
+// travel unescaped. A row larger than a packet even so cannot be written
+// at all: that is permanent, and says what to change.
+func (t *Target) upsertLarge(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, head, tail string, r schema.Row, hash uint64, packet int) error {
+	raw := 0
+	ph := make([]string, len(r)+1)
+	args := make([]any, 0, len(r)+1)
+	for j, v := range r {
+		raw += len(v) + 9 // value and its length prefix and type
+		ph[j] = "?"
+		args = append(args, sh.codecs[j].Param(v))
+	}
+	ph[len(r)] = "?"
+	args = append(args, hash)
+	if raw+len(head)+len(tail) > packet {
+		return &PermanentError{Err: fmt.Errorf("the row with key %s takes %d bytes, more than the target's max_allowed_packet (%d bytes) allows in one statement: raise max_allowed_packet on the target server, or leave the widest columns out of the entity",
+			describeKey(sh, r), raw, t.maxPacket)}
+	}
+	stmt, err := tx.conn.PrepareContext(ctx, head+"("+strings.Join(ph, ", ")+")"+tail)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		return describeWriteError(err, sh, []schema.Row{r})
+	}
+	return nil
+}
+
+// describeKey shows a row's key in messages.
+func describeKey(sh *shape, r schema.Row) string {
+	key := make([]string, len(sh.keyIdx))
+	for i, j := range sh.keyIdx {
+		key[i] = sh.cols[j].Name + "=" + strconv.Quote(string(r[j]))
+	}
+	return strings.Join(key, ", ")
 }
 
 // valueRefused are MySQL errors about a value the target column cannot
@@ -521,10 +588,10 @@ var valueRefused = map[uint16]bool{
 // the row number within the statement; a refused value is permanent.
 func describeWriteError(err error, sh *shape, rows []schema.Row) error {
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) {
-		return err
+	if errors.Is(err, mysql.ErrPktTooLarge) || (errors.As(err, &me) && me.Number == 1153) {
+		return &PermanentError{Err: fmt.Errorf("a statement was larger than the target's max_allowed_packet (%w): raise max_allowed_packet on the target server", err)}
 	}
-	if !valueRefused[me.Number] {
+	if me == nil || !valueRefused[me.Number] {
 		return err
 	}
 	fix := "widen the target column or fix the value in the source, then retry it with sisporta dlq retry"
@@ -533,20 +600,7 @@ func describeWriteError(err error, sh *shape, rows []schema.Row) error {
 	if !ok || perr != nil || n < 1 || n > len(rows) {
 		return &PermanentError{Err: fmt.Errorf("the target refused a value (nothing of the batch was written; %s): %w", fix, err)}
 	}
-	r := rows[n-1]
-	key := make([]string, len(sh.keyIdx))
-	for i, j := range sh.keyIdx {
-		key[i] = sh.cols[j].Name + "=" + strconv.Quote(string(r[j]))
-	}
-	return &PermanentError{Err: fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it; nothing of the batch was written; %s): %w", strings.Join(key, ", "), fix, err)}
-}
-
-func estimateBytes(rows []schema.Row) int {
-	n := 0
-	for _, v := range rows[0] {
-		n += len(v) + 4
-	}
-	return (n + 24) * len(rows)
+	return &PermanentError{Err: fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it; nothing of the batch was written; %s): %w", describeKey(sh, rows[n-1]), fix, err)}
 }
 
 func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) error {

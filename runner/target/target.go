@@ -37,6 +37,9 @@ type Target struct {
 
 	readyMu sync.Mutex
 	ready   bool
+	// maxPacket is the server's max_allowed_packet: no statement may be
+	// larger.
+	maxPacket int
 }
 
 // Open connects to the target and makes sure the state tables exist.
@@ -89,6 +92,11 @@ func (t *Target) ensureReady(ctx context.Context) error {
 	if err := t.ensureState(ctx); err != nil {
 		return err
 	}
+	var packet int64
+	if err := t.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
+		return fmt.Errorf("reading the target's max_allowed_packet: %w", t.redact(err))
+	}
+	t.maxPacket = int(packet)
 	t.ready = true
 	return nil
 }
@@ -102,9 +110,9 @@ func targetDSN(dsn string) (string, error) {
 		return "", err
 	}
 	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'"
-	if cfg.MaxAllowedPacket == 0 {
-		cfg.MaxAllowedPacket = 16 << 20
-	}
+	// The driver takes the server's max_allowed_packet as its own limit
+	// (upserts are sized under it).
+	cfg.MaxAllowedPacket = 0
 	return cfg.FormatDSN(), nil
 }
 
