@@ -127,10 +127,12 @@ func (p *SyncPipeline) Validate() error {
 			if IsReservedName(string(t)) {
 				add(fmt.Sprintf("%s.columns[%d]", f, j), "target column %q: names starting with %s belong to Sisporta (%shash, %sdeleted_at): map the column to another target name", t, ReservedPrefix, ReservedPrefix, ReservedPrefix)
 			}
-			if targets[t] {
-				add(fmt.Sprintf("%s.columns[%d]", f, j), "target column %q appears twice: column target names must be unique within an entity", t)
+			// MySQL compares column names without case.
+			lt := Identifier(strings.ToLower(string(t)))
+			if targets[lt] {
+				add(fmt.Sprintf("%s.columns[%d]", f, j), "target column %q appears twice (MySQL column names ignore case): column target names must be unique within an entity", t)
 			}
-			targets[t] = true
+			targets[lt] = true
 		}
 		switch e.Cleanup.Mode {
 		case "", CleanupDelete, CleanupSoftDelete, CleanupOff:

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sisporta/sisporta/runner/cleanup"
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/metrics"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
@@ -31,6 +32,13 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	err = w.finalize(ctx, f)
+	if err != nil && failure.IsPermanent(err) {
+		// Waiting would not help: end the run now, deleting nothing more.
+		lt, _ := w.Target.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
+		w.finish(ctx, f, lt, runstate.ResultFailed, fmt.Sprintf("the run could not be finished, and its cleanup deleted nothing more: %v (fix it; the next run then cleans up)", err), nil)
+		w.Log.Error(err, "finalize failed for a reason retrying cannot fix", "entity", f.Entity, "run", f.Run)
+		return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+	}
 	if err != nil && !errors.Is(err, queue.ErrNotReady) && time.Now().Before(f.WaitUntil) {
 		w.Log.Error(err, "finalize failed; retrying while the run can still complete", "entity", f.Entity, "run", f.Run)
 		return fmt.Errorf("%w: %w", queue.ErrRetryLater, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/metrics"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
@@ -71,8 +72,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	res, err := w.Target.ApplyBatch(ctx, b, opts)
 	if err != nil {
 		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
-		var perm *target.PermanentError
-		if errors.As(err, &perm) {
+		if failure.IsPermanent(err) {
 			w.Log.Error(err, "batch failed for a reason retrying cannot fix: archived in the dead-letter queue at once (sisporta dlq list); fix the cause, then sisporta dlq retry", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
 			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
 		}

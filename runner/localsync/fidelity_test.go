@@ -394,3 +394,36 @@ func TestLargeRowsFitTheTargetsPacket(t *testing.T) {
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, cmp, cmp)
 }
+
+// Tables Sisporta created follow the source as its columns widen; a table
+// someone else made is not changed, and a value it cannot hold fails its
+// batch at once with a message that says which column and how to widen it.
+func TestCreatedTablesFollowTheSourceAsItWidens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), n INT, d DECIMAL(6,2))",
+		"INSERT INTO items VALUES (1, 'short', 1, 1.50)")
+	e.dst.Exec(t, "CREATE TABLE theirs (id INT PRIMARY KEY, name VARCHAR(20), n INT, d DECIMAL(6,2))")
+	mine := testutil.Pipeline(t, simplePipeline(t, "widen", "items", "table: items", 10))
+	theirs := testutil.Pipeline(t, simplePipeline(t, "theirs", "theirs", "table: items", 10))
+	mustSucceed(t, e.sync(t, mine))
+	mustSucceed(t, e.sync(t, theirs))
+	e.src.Exec(t, "ALTER TABLE items MODIFY id BIGINT NOT NULL, MODIFY name VARCHAR(200), MODIFY n BIGINT, MODIFY d DECIMAL(12,2)",
+		"INSERT INTO items VALUES (9007199254740993, REPEAT('long ', 30), 9007199254740993, 1234567890.12)")
+	mustSucceed(t, e.sync(t, mine))
+	sameRows(t, e, "SELECT id, name, n, d FROM items", "SELECT id, name, n, d FROM items")
+	var typ string
+	if err := e.dst.QueryRow("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'items' AND COLUMN_NAME = 'name'").Scan(&typ); err != nil || typ != "varchar(200)" {
+		t.Fatalf("name column after the source widened it: %s %v", typ, err)
+	}
+	err := syncErr(t, theirs, e.src.DSN, e.dst.DSN)
+	if err == nil || !strings.Contains(err.Error(), "key column id is int(11), the source's is bigint(20)") || !strings.Contains(err.Error(), "ALTER TABLE `theirs` MODIFY `id` bigint(20)") {
+		t.Fatalf("a table someone else made, its key too narrow now: %v", err)
+	}
+	e.dst.Exec(t, "ALTER TABLE theirs MODIFY id BIGINT NOT NULL")
+	err = syncErr(t, theirs, e.src.DSN, e.dst.DSN)
+	if err == nil || !strings.Contains(err.Error(), "column name is varchar(20)") || !strings.Contains(err.Error(), "Sisporta changes only tables it created") ||
+		!strings.Contains(err.Error(), "ALTER TABLE `theirs` MODIFY `name` varchar(200)") {
+		t.Fatalf("a table someone else made, a column too narrow now: %v", err)
+	}
+}

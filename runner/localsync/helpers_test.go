@@ -120,3 +120,5 @@ func countWrites(t *testing.T, db *testutil.DB, table string) func() int64 {
 }
 
 func loadFile(path string) (*syncv1alpha1.SyncPipeline, error) { return pipeline.Load(path) }
+
+func ptr[T any](v T) *T { return &v }

@@ -338,3 +338,32 @@ func TestMaxRetryZeroFinalizeWaitsForItsBatches(t *testing.T) {
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
 }
+
+// A finalize step whose source login lost its rights cannot verify the
+// delete candidates: retrying for hours would not change that. The run
+// fails within seconds, says why, and deletes nothing.
+func TestFinalizeFailsFastWhenTheSourceLoginLostItsRights(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 50)
+	user := "sisporta_ro_" + testutil.Random(3)
+	e.src.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+e.src.Name+"`.* TO '"+user+"'@'%'")
+	t.Cleanup(func() { _, _ = e.src.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	roDSN := strings.Replace(e.src.DSN, "root@", user+":pw@", 1)
+	p := itemsPipeline(t, 10, 12)
+	p.Spec.Entities[0].Cleanup.MaxDeletePercent = ptr(int32(100))
+	mustSucceed(t, runWith(t, p, roDSN, e.dst.DSN))
+	e.src.Exec(t, "DELETE FROM items WHERE id <= 5")
+	ps := newParts(t, p)
+	res := ps.extract(t, roDSN)
+	e.src.Exec(t, "REVOKE SELECT ON `"+e.src.Name+"`.* FROM '"+user+"'@'%'")
+	start := time.Now()
+	ps.worker(t, e.dst.DSN, roDSN)
+	r := ps.waitRun(t, res.RunID, 30*time.Second)
+	if r.Result() != runstate.ResultFailed || !strings.Contains(r.Message(), "denied for user") {
+		t.Fatalf("run %s after %s: %s", r.Result(), time.Since(start), r.Message())
+	}
+	if n := e.dst.Count(t, "items", ""); n != 50 {
+		t.Fatalf("%d rows left: the failed cleanup deleted some", n)
+	}
+}

@@ -513,13 +513,13 @@ func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) 
 			return "they are different types"
 		}
 	case kind == schema.KindString || kind == schema.KindUUID:
-		if want.Base != have.Base && !(isText(want.Base) && isText(have.Base) && (want.Base == "char") == (have.Base == "char")) {
-			return "CHAR and VARCHAR keep trailing spaces differently"
+		if have.Base == "char" && want.Base != "char" {
+			return "CHAR drops the trailing spaces a VARCHAR keeps"
 		}
 		if wantColl != "" && have.Collation != wantColl {
 			return "the collations differ, so keys the source tells apart could merge (or keys it calls equal could part)"
 		}
-		if width(have) < width(want) {
+		if capacity(have) < capacity(want) {
 			return "the target column is narrower"
 		}
 	case kind == schema.KindInt || kind == schema.KindBool:
@@ -556,11 +556,11 @@ func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) 
 			return "their fractional seconds differ, so keys would be truncated or read back differently"
 		}
 	case kind == schema.KindBytes:
-		if have.Base != want.Base {
-			return "BINARY pads values and VARBINARY does not"
+		if have.Base == "binary" && (want.Base != "binary" || width(have) != width(want)) {
+			return "BINARY pads values to its width"
 		}
-		if (have.Base == "binary" && width(have) != width(want)) || width(have) < width(want) {
-			return "their widths differ, and BINARY pads values to its width"
+		if capacity(have) < capacity(want) {
+			return "the target column is narrower"
 		}
 	default:
 		if have.Base != want.Base {
@@ -570,7 +570,38 @@ func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) 
 	return ""
 }
 
-func isText(base string) bool { return base == "char" || base == "varchar" }
+// capacity is the most bytes a text or binary column holds.
+func capacity(d Def) int64 {
+	switch d.Base {
+	case "tinytext", "tinyblob":
+		return 255
+	case "text", "blob":
+		return 65535
+	case "mediumtext", "mediumblob":
+		return 16777215
+	case "longtext", "longblob", "json":
+		return 4294967295
+	}
+	n, _ := strconv.ParseInt(strings.SplitN(d.Args, ",", 2)[0], 10, 64)
+	if textTypes[d.Base] {
+		n *= int64(charsetBytes(d.Charset))
+	}
+	return n
+}
+
+// charsetBytes is the most bytes a character takes in a character set
+// (utf8mb4 when none is named: Sisporta creates utf8mb4 tables).
+func charsetBytes(cs string) int {
+	switch cs {
+	case "latin1", "latin2", "ascii", "cp1250", "cp1251", "cp1256", "cp1257", "greek", "hebrew", "koi8r", "koi8u", "binary", "swe7", "dec8", "cp850", "cp852", "cp866", "macce", "macroman", "armscii8", "geostd8", "keybcs2", "tis620", "latin5", "latin7", "hp8":
+		return 1
+	case "utf8mb3", "utf8", "ucs2", "eucjpms", "ujis":
+		return 3
+	case "big5", "gbk", "sjis", "cp932", "euckr", "gb2312":
+		return 2
+	}
+	return 4
+}
 
 func decimalArgs(d Def) (precision, scale int) {
 	precision = 10

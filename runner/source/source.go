@@ -16,6 +16,7 @@ import (
 	"time"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/redact"
 	"github.com/sisporta/sisporta/runner/schema"
@@ -157,7 +158,15 @@ func (s *Source) Close() error { return s.db.Close() }
 // Driver is the source's dialect.
 func (s *Source) Driver() syncv1alpha1.SourceDriver { return s.d.name() }
 
-func (s *Source) redact(err error) error { return redact.Err(err, s.dsn) }
+// redact removes the DSN from an error and marks what retrying cannot fix
+// (a table or column gone, a login without rights) as permanent.
+func (s *Source) redact(err error) error {
+	err = redact.Err(err, s.dsn)
+	if err != nil && (failure.IsMissingObject(err) || failure.IsPermanent(err)) {
+		return failure.Permanent(err)
+	}
+	return err
+}
 
 // Entity is an entity's source side resolved against the catalog.
 type Entity struct {

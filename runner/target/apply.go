@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
@@ -104,6 +105,9 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions)
 	if err != nil {
 		if errors.Is(err, errLedgerDup) {
 			return ApplyResult{Skipped: SkipDuplicate}, nil // a twin delivery committed first
+		}
+		if failure.IsMissingObject(err) {
+			t.forgetTable(b.Table) // dropped or changed under the run: the retry makes it again
 		}
 		return ApplyResult{}, fmt.Errorf("entity %s, batch %d, table %s: %w", b.Entity, b.Seq, b.Table, t.redact(err))
 	}
@@ -527,7 +531,7 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, 
 		}
 		buf = append(buf, tail...)
 		if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
-			return describeWriteError(err, sh, rows[start:end])
+			return t.describeWriteError(err, b, sh, rows[start:end])
 		}
 		start = end
 	}
@@ -549,8 +553,8 @@ func (t *Target) upsertLarge(ctx context.Context, tx *tx, b *queue.Batch, sh *sh
 	ph[len(r)] = "?"
 	args = append(args, hash)
 	if raw+len(head)+len(tail) > packet {
-		return &PermanentError{Err: fmt.Errorf("the row with key %s takes %d bytes, more than the target's max_allowed_packet (%d bytes) allows in one statement: raise max_allowed_packet on the target server, or leave the widest columns out of the entity",
-			describeKey(sh, r), raw, t.maxPacket)}
+		return failure.Permanent(fmt.Errorf("the row with key %s takes %d bytes, more than the target's max_allowed_packet (%d bytes) allows in one statement: raise max_allowed_packet on the target server, or leave the widest columns out of the entity",
+			describeKey(sh, r), raw, t.maxPacket))
 	}
 	stmt, err := tx.conn.PrepareContext(ctx, head+"("+strings.Join(ph, ", ")+")"+tail)
 	if err != nil {
@@ -558,9 +562,29 @@ func (t *Target) upsertLarge(ctx context.Context, tx *tx, b *queue.Batch, sh *sh
 	}
 	defer stmt.Close()
 	if _, err := stmt.ExecContext(ctx, args...); err != nil {
-		return describeWriteError(err, sh, []schema.Row{r})
+		return t.describeWriteError(err, b, sh, []schema.Row{r})
 	}
 	return nil
+}
+
+// columnNote returns what EnsureTable noted about the column a MySQL
+// message names ("... for column `db`.`t`.`c` at row 3", "... for column 'c'").
+func (t *Target) columnNote(table, msg string) string {
+	v, ok := t.notes.Load(table)
+	if !ok {
+		return ""
+	}
+	notes := v.(map[string]string)
+	_, after, ok := strings.Cut(msg, "for column ")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(after, " at row")
+	name = strings.Trim(name, "'`")
+	if i := strings.LastIndex(name, "`.`"); i >= 0 {
+		name = name[i+3:]
+	}
+	return notes[strings.ToLower(name)]
 }
 
 // describeKey shows a row's key in messages.
@@ -586,21 +610,24 @@ var valueRefused = map[uint16]bool{
 
 // describeWriteError names the row MySQL refused, where its message gives
 // the row number within the statement; a refused value is permanent.
-func describeWriteError(err error, sh *shape, rows []schema.Row) error {
+func (t *Target) describeWriteError(err error, b *queue.Batch, sh *shape, rows []schema.Row) error {
 	var me *mysql.MySQLError
 	if errors.Is(err, mysql.ErrPktTooLarge) || (errors.As(err, &me) && me.Number == 1153) {
-		return &PermanentError{Err: fmt.Errorf("a statement was larger than the target's max_allowed_packet (%w): raise max_allowed_packet on the target server", err)}
+		return failure.Permanent(fmt.Errorf("a statement was larger than the target's max_allowed_packet (%w): raise max_allowed_packet on the target server", err))
 	}
 	if me == nil || !valueRefused[me.Number] {
 		return err
 	}
 	fix := "widen the target column or fix the value in the source, then retry it with sisporta dlq retry"
+	if note := t.columnNote(b.Table, me.Message); note != "" {
+		fix = note + "; then retry the batch with sisporta dlq retry"
+	}
 	_, after, ok := strings.Cut(me.Message, " at row ")
 	n, perr := strconv.Atoi(strings.TrimSpace(after))
 	if !ok || perr != nil || n < 1 || n > len(rows) {
-		return &PermanentError{Err: fmt.Errorf("the target refused a value (nothing of the batch was written; %s): %w", fix, err)}
+		return failure.Permanent(fmt.Errorf("the target refused a value (nothing of the batch was written; %s): %w", fix, err))
 	}
-	return &PermanentError{Err: fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it; nothing of the batch was written; %s): %w", describeKey(sh, rows[n-1]), fix, err)}
+	return failure.Permanent(fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it; nothing of the batch was written; %s): %w", describeKey(sh, rows[n-1]), fix, err))
 }
 
 func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) error {

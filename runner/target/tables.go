@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
@@ -49,7 +50,10 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 	if _, ok := t.ensured.Load(cacheKey); ok {
 		return nil
 	}
-	created := false
+	created, err := t.createdBySisporta(ctx, s.Table)
+	if err != nil {
+		return t.redact(err)
+	}
 	for attempt := 0; ; attempt++ {
 		existing, err := t.tableColumns(ctx, s.Table)
 		if err != nil {
@@ -59,10 +63,14 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 		if len(existing) == 0 {
 			ddl = createTable(s.Table, s.Schema, s.SoftDelete)
 		} else {
-			if err := t.checkKeyColumns(ctx, s.Table, s.Schema, existing); err != nil {
-				return err
+			widen, notes := widenings(s.Table, s.Schema, existing, created)
+			t.notes.Store(s.Table, notes)
+			if len(widen) == 0 {
+				if err := t.checkKeyColumns(ctx, s.Table, s.Schema, existing); err != nil {
+					return err
+				}
 			}
-			ddl = extendTable(s.Table, s.Schema, s.SoftDelete, existing)
+			ddl = append(widen, extendTable(s.Table, s.Schema, s.SoftDelete, existing)...)
 		}
 		if len(ddl) == 0 {
 			break
@@ -76,11 +84,15 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 		if errors.As(err, &me) && (me.Number == 1050 || me.Number == 1060) && attempt < 3 {
 			continue // another worker made the same change first
 		}
-		what := "adding columns to"
+		what := "changing"
 		if len(existing) == 0 {
 			what = "creating"
 		}
-		return fmt.Errorf("%s target table %s: %w", what, s.Table, t.redact(err))
+		err = fmt.Errorf("%s target table %s (%s): %w", what, s.Table, strings.Join(ddl, "; "), t.redact(err))
+		if errors.As(err, &me) && me.Number != 1205 && me.Number != 1213 {
+			err = failure.Permanent(err) // a definition the server refuses stays refused
+		}
+		return err
 	}
 	if err := t.checkUniqueKey(ctx, s.Table, s.Schema); err != nil {
 		return err
@@ -90,6 +102,71 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 	}
 	t.ensured.Store(cacheKey, true)
 	return nil
+}
+
+// forgetTable drops what this process knows of a table's shape, so the
+// next batch checks (and creates) it again.
+func (t *Target) forgetTable(table string) {
+	t.ensured.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), table+"\x00") {
+			t.ensured.Delete(k)
+		}
+		return true
+	})
+}
+
+// createdBySisporta reports whether Sisporta created the table (it then
+// follows the source's columns as they widen).
+func (t *Target) createdBySisporta(ctx context.Context, table string) (bool, error) {
+	dbName, name := splitTable(table)
+	var created bool
+	err := t.db.QueryRowContext(ctx, `SELECT created_by_sisporta FROM _sisporta_tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?`,
+		dbName, name).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return created, err
+}
+
+// widenings returns the ALTERs that let a table Sisporta created hold what
+// its source columns hold now (VARCHAR(20) to VARCHAR(200), INT to
+// BIGINT): a column is changed only when its new type holds every value
+// of its old one. Columns it cannot change (a table someone else made, a
+// narrower or different type) are returned as notes, which a value the
+// target refuses then quotes.
+func widenings(table string, s *schema.Table, existing map[string]columnInfo, created bool) ([]string, map[string]string) {
+	var mods []string
+	notes := map[string]string{}
+	for _, c := range s.Columns {
+		have, ok := existing[strings.ToLower(c.Name)]
+		if !ok {
+			continue
+		}
+		want, err1 := mysqltype.Parse(c.Type)
+		got, err2 := mysqltype.Parse(have.def())
+		if err1 != nil || err2 != nil || mysqltype.KeyMismatch(want, c.Kind, got, got.Collation) == "" {
+			continue // the target column holds every value of the source's
+		}
+		widens := mysqltype.KeyMismatch(got, c.Kind, want, want.Collation) == ""
+		switch {
+		case created && widens:
+			null := " NULL"
+			if c.Key > 0 || !c.Nullable {
+				null = " NOT NULL"
+			}
+			mods = append(mods, "MODIFY "+quote(c.Name)+" "+c.Type+null)
+		case created:
+			notes[strings.ToLower(c.Name)] = fmt.Sprintf("column %s is %s in the target and %s in the source now, a change Sisporta does not make by itself (it only widens): change the column (ALTER TABLE %s MODIFY %s %s) or leave it out of the entity",
+				c.Name, have.def(), c.Type, quoteTable(table), quote(c.Name), c.Type)
+		default:
+			notes[strings.ToLower(c.Name)] = fmt.Sprintf("column %s is %s in the target and %s in the source, and Sisporta changes only tables it created: widen it (ALTER TABLE %s MODIFY %s %s)",
+				c.Name, have.def(), c.Type, quoteTable(table), quote(c.Name), c.Type)
+		}
+	}
+	if len(mods) == 0 {
+		return nil, notes
+	}
+	return []string{"ALTER TABLE " + quoteTable(table) + " " + strings.Join(mods, ", ")}, notes
 }
 
 // runDDL runs schema statements on one connection whose metadata-lock
@@ -229,8 +306,8 @@ func (t *Target) checkKeyColumns(ctx context.Context, table string, s *schema.Ta
 			if def != "" {
 				wantDef += " COLLATE " + def
 			}
-			return &PermanentError{Err: fmt.Errorf("target table %s: key column %s is %s, the source's is %s: %s. Make the target column match (ALTER TABLE %s MODIFY %s %s NOT NULL), or drop the table and let Sisporta create it",
-				table, c.Name, have.def(), wantDef, why, quoteTable(table), quote(c.Name), wantDef)}
+			return failure.Permanent(fmt.Errorf("target table %s: key column %s is %s, the source's is %s: %s. Make the target column match (ALTER TABLE %s MODIFY %s %s NOT NULL), or drop the table and let Sisporta create it",
+				table, c.Name, have.def(), wantDef, why, quoteTable(table), quote(c.Name), wantDef))
 		}
 	}
 	return nil
@@ -282,7 +359,7 @@ WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE =
 			return nil
 		}
 	}
-	return &PermanentError{Err: fmt.Errorf("target table %s has no primary key or unique index on (%s): add one, or drop the table and let Sisporta create it", table, strings.Join(want, ", "))}
+	return failure.Permanent(fmt.Errorf("target table %s has no primary key or unique index on (%s): add one, or drop the table and let Sisporta create it", table, strings.Join(want, ", ")))
 }
 
 // claim records the entity as the table's owner, or refuses when another
@@ -314,8 +391,8 @@ WHERE table_schema = ? AND table_name = ? FOR UPDATE`, schemaName, name).Scan(&p
 				s.Pipeline, s.Entity, schemaName, name)
 			return err
 		}
-		return &PermanentError{Err: fmt.Errorf("target table %s.%s is mirrored by %s since %s: two pipelines writing one table would delete each other's rows. Point this entity at another target table, or, if %s no longer writes it, set target.takeOverFrom: %q in this entity",
-			schemaName, name, owner, since, owner, owner)}
+		return failure.Permanent(fmt.Errorf("target table %s.%s is mirrored by %s since %s: two pipelines writing one table would delete each other's rows. Point this entity at another target table, or, if %s no longer writes it, set target.takeOverFrom: %q in this entity",
+			schemaName, name, owner, since, owner, owner))
 	})
 }
 
@@ -333,7 +410,7 @@ func (t *Target) CheckOwner(ctx context.Context, table, pipeline, entity string)
 		return t.redact(err)
 	}
 	if owner != pipeline+"/"+entity {
-		return &PermanentError{Err: fmt.Errorf("target table %s is now mirrored by %s: this run of %s/%s deletes nothing there", table, owner, pipeline, entity)}
+		return failure.Permanent(fmt.Errorf("target table %s is now mirrored by %s: this run of %s/%s deletes nothing there", table, owner, pipeline, entity))
 	}
 	return nil
 }

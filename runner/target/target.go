@@ -34,6 +34,9 @@ type Target struct {
 	shapes sync.Map
 	// collation caches the default collation of utf8mb4 columns.
 	collation atomic.Value
+	// notes holds, per table, what EnsureTable found a column cannot hold
+	// (column name -> message), for the error of a value it refuses.
+	notes sync.Map
 
 	readyMu sync.Mutex
 	ready   bool
@@ -135,15 +138,6 @@ func quoteTable(table string) string {
 	}
 	return strings.Join(parts, ".")
 }
-
-// PermanentError is an error that retrying cannot fix (a table that cannot
-// hold the source's keys, a table another pipeline owns): the worker sends
-// its task to the dead-letter queue at once instead of retrying it for the
-// whole backoff schedule.
-type PermanentError struct{ Err error }
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
 
 // retryable reports MySQL errors that a transaction should simply retry:
 // deadlocks and lock wait timeouts between concurrent batches.
