@@ -45,8 +45,10 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	}
 	if err != nil && !errors.Is(err, queue.ErrNotReady) && lastAttempt(ctx) {
 		// The task goes to the dead-letter queue: say so in the run record
-		// so the run ends as failed instead of running forever.
-		w.finish(ctx, f, target.LedgerTotals{}, runstate.ResultFailed, fmt.Sprintf("finalize failed after its last retry: %v", err), nil)
+		// so the run ends as failed instead of running forever (with the
+		// ledger's counts if it can still be read).
+		lt, _ := w.Target.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
+		w.finish(ctx, f, lt, runstate.ResultFailed, fmt.Sprintf("finalize failed after its last retry: %v", err), nil)
 	}
 	return err
 }
@@ -117,7 +119,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		read = f.KeysScanned
 	}
 	job := cleanup.Job{Pipeline: f.Pipeline, Entity: f.Entity, Run: f.Run, Table: f.Table, Schema: &f.Schema,
-		Spec: f.Spec.Cleanup, RowsRead: read, Resume: resume}
+		Spec: f.Spec.Cleanup, RowsRead: read, Resume: resume, Stopping: w.Stopping}
 	v := &lazyVerifier{w: w, f: f}
 	cl, err := cleanup.Run(ctx, tg, v, job, func() error {
 		r := base

@@ -33,6 +33,9 @@ type Worker struct {
 	Log       logr.Logger
 	// OnApplied, when set, is told of each applied batch (progress display).
 	OnApplied func(entity string, written, unchanged int)
+	// Stopping, when set and true, makes finalize steps delete nothing
+	// more (an interrupted local sync).
+	Stopping func() bool
 
 	mu       sync.Mutex
 	sources  map[syncv1alpha1.SourceDriver]*source.Source

@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
@@ -43,7 +44,14 @@ type Job struct {
 	// Resume is true when an interrupted cleanup already decided to delete:
 	// it continues without judging the guards again on what is left.
 	Resume bool
+	// Stopping, when set and true, ends the cleanup before its next delete
+	// (a local sync that was interrupted deletes nothing more).
+	Stopping func() bool
 }
+
+// ErrStopped ends a cleanup whose process is stopping; the next run
+// cleans up.
+var ErrStopped = errors.New("stopped before deleting: the process is stopping")
 
 // Run verifies the run's delete candidates against the source (a
 // candidate the source still has is dropped: it was only ordered
@@ -83,6 +91,9 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 			}
 			return c, tg.ClearPending(ctx, j.Pipeline, j.Entity, j.Run)
 		}
+		if j.Stopping != nil && j.Stopping() {
+			return runstate.Cleanup{}, ErrStopped
+		}
 		if err := onDecided(); err != nil {
 			return runstate.Cleanup{}, err
 		}
@@ -95,6 +106,9 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 		}
 		if len(page) == 0 {
 			break
+		}
+		if j.Stopping != nil && j.Stopping() {
+			return runstate.Cleanup{}, ErrStopped
 		}
 		n, err := tg.DeleteChunk(ctx, j.Table, j.Schema, soft, j.Pipeline, j.Entity, j.Run, page)
 		if err != nil {

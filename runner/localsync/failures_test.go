@@ -8,6 +8,7 @@ import (
 
 	"github.com/sisporta/sisporta/runner/localsync"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
 )
 
@@ -50,6 +51,7 @@ spec:
 	if nc.Result != runstate.ResultFailed || !strings.Contains(nc.Error, `column "colour" not found`) || !strings.Contains(nc.Error, "it has: id, label, visible") {
 		t.Errorf("missing column error does not name the column and list the real ones: %+v", nc)
 	}
+	countsAgree(t, s)
 	if f := s.Failed(); strings.Join(f, ",") != "no-table,no-column" {
 		t.Errorf("failed entities = %v", f)
 	}
@@ -102,4 +104,91 @@ func TestSyncWithEmbeddedRedis(t *testing.T) {
 	}
 	mustSucceed(t, s)
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
+}
+
+// The summary's totals are the sum of its entities, failed ones included.
+func countsAgree(t *testing.T, s *localsync.Summary) {
+	t.Helper()
+	var read, written, unchanged, deleted int64
+	for _, e := range s.Entities {
+		read, written, unchanged, deleted = read+e.RowsRead, written+e.RowsWritten, unchanged+e.RowsUnchanged, deleted+e.RowsDeleted
+	}
+	if read != s.RowsRead || written != s.RowsWritten || unchanged != s.RowsUnchanged || deleted != s.RowsDeleted {
+		t.Errorf("entities sum to %d read, %d written, %d unchanged, %d deleted; the totals say %d, %d, %d, %d",
+			read, written, unchanged, deleted, s.RowsRead, s.RowsWritten, s.RowsUnchanged, s.RowsDeleted)
+	}
+}
+
+// A failed source.query entity speaks of its query, not of a table.
+func TestFailedQueryEntitySpeaksOfItsQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 5)
+	p := testutil.Pipeline(t, simplePipeline(t, "q", "q", `query: "SELECT id, label FROM nowhere", keyColumns: [id]`, 10))
+	s := e.sync(t, p)
+	en := entity(t, s, "items")
+	if en.Result != runstate.ResultFailed || !strings.Contains(en.Error, "source query") || strings.Contains(en.Error, "source table") || strings.Contains(en.Error, "schema.table") {
+		t.Fatalf("a query over a missing table: %+v", en)
+	}
+	countsAgree(t, s)
+}
+
+// A worker whose target is down says so: not that its login lacks rights.
+func TestTargetDownIsReportedAsUnreachable(t *testing.T) {
+	t.Parallel()
+	proxy := testutil.NewProxy(t, testutil.MySQLAddr()) // not up: connections are refused
+	db := testutil.NewDB(t, "dst")
+	tg, err := target.New(db.DSNVia(proxy.Addr), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	_, _, err = tg.Run(context.Background(), "t/p", 1, "items")
+	if err == nil || !strings.Contains(err.Error(), "cannot reach the target MySQL") || strings.Contains(err.Error(), "login needs") {
+		t.Fatalf("target down: %v", err)
+	}
+}
+
+// On the embedded queue a batch that fails for good stops sync at once,
+// with the batch and its error, and without sending the user to a
+// dead-letter queue that ends with the process.
+func TestEmbeddedQueueReportsFailedBatchesItself(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 30)
+	e.dst.Exec(t, "CREATE TABLE items (id VARCHAR(5) PRIMARY KEY, label VARCHAR(20), visible TINYINT(1))")
+	p := itemsPipeline(t, 10, 12)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN, Log: quietLog(t)})
+	if err == nil || !strings.Contains(err.Error(), "entity items, batch 0: ") || !strings.Contains(err.Error(), "key column id is varchar(5)") ||
+		!strings.Contains(err.Error(), "embedded queue ends with this process") || strings.Contains(err.Error(), "dlq") {
+		t.Fatalf("a permanent failure on the embedded queue: %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("sync took %s to report a permanent failure", d)
+	}
+}
+
+// Ctrl-C (a cancelled context) stops sync with what happened and what to
+// do; nothing was deleted.
+func TestInterruptedSyncSaysNothingWasDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 20000)
+	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
+		"INSERT INTO items VALUES (100001, 'stale', 1), (100002, 'stale', 1)")
+	p := itemsPipeline(t, 5, 12)
+	p.Spec.Entities[0].Cleanup.MaxDeletePercent = ptr(int32(100))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	_, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN, RedisURL: testutil.RedisURL(), Log: quietLog(t)})
+	if err == nil || !strings.Contains(err.Error(), "sync was interrupted before the run finished: nothing was deleted. Run sync again") ||
+		strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("an interrupted sync: %v", err)
+	}
+	if n := e.dst.Count(t, "items", "id > 100000"); n != 2 {
+		t.Fatalf("the interrupted run deleted %d stale rows", 2-n)
+	}
 }

@@ -51,7 +51,9 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 	s.RowsRead, s.RowsWritten, s.RowsUnchanged, s.RowsDeleted = r.Totals()
 	s.RowsRepaired, s.Verified = r.Repaired(), r.Meta.Verify
 	for _, e := range r.Entities {
-		es := EntitySummary{Name: e.Name, Result: e.Result()}
+		// The counts of an entity without a final account are its
+		// progress, as in the run's totals (Run.Totals).
+		es := EntitySummary{Name: e.Name, Result: e.Result(), RowsWritten: e.RowsWritten, RowsUnchanged: e.RowsUnchanged}
 		if e.Extract != nil {
 			es.RowsRead = e.Extract.RowsRead
 			es.Error = e.Extract.Error

@@ -6,6 +6,7 @@ package localsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -88,7 +89,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	disp := newDisplay(o.Progress, p)
 	defer disp.stop()
 
-	w := &apply.Worker{Target: tg, Runs: runs, Queue: qname, SourceDSN: o.SourceDSN, Log: o.Log.WithName("worker"), OnApplied: disp.applied}
+	w := &apply.Worker{Target: tg, Runs: runs, Queue: qname, SourceDSN: o.SourceDSN, Log: o.Log.WithName("worker"), OnApplied: disp.applied,
+		Stopping: func() bool { return ctx.Err() != nil }}
 	defer w.Close()
 	srv := apply.NewServer(opt, qname, concurrency, 30*time.Second, o.Log)
 	if err := srv.Start(w.Mux()); err != nil {
@@ -101,23 +103,55 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {
-		return nil, err
+		return nil, stopped(ctx, o, runs, qname, res, err)
 	}
-	run, err := waitForRun(ctx, runs, rdb, qname, res.RunID)
+	run, err := waitForRun(ctx, runs, rdb, qname, res.RunID, o.RedisURL == "")
 	if err != nil {
-		return nil, err
+		return nil, stopped(ctx, o, runs, qname, res, err)
 	}
 	disp.stop()
 	return summarize(p, run), nil
 }
 
+// stopped turns the error of a run cut short by Ctrl-C or --timeout into
+// what happened and what to do: entities without a result deleted nothing
+// (their cleanup does not start, or go on, once the run is stopping).
+func stopped(ctx context.Context, o Options, runs *runstate.Store, qname string, res *extract.Result, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	why := "sync was interrupted before the run finished"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && o.Timeout > 0 {
+		why = fmt.Sprintf("the run did not finish within --timeout %s", o.Timeout)
+	}
+	var done, open []string
+	if res != nil {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		if r, _ := runs.Get(c, qname, res.RunID); r != nil {
+			for _, e := range r.Entities {
+				if f := e.Final; f != nil {
+					done = append(done, fmt.Sprintf("%s (%s, %d deleted)", e.Name, f.Result, f.RowsDeleted))
+				} else {
+					open = append(open, e.Name)
+				}
+			}
+		}
+	}
+	msg := why + ": nothing was deleted"
+	if len(done) > 0 {
+		msg = fmt.Sprintf("%s: finished: %s; nothing was deleted from the others (%s)", why, strings.Join(done, ", "), strings.Join(open, ", "))
+	}
+	return errors.New(msg + ". Run sync again: it goes on from what the target holds")
+}
+
 // waitForRun polls the run summary until every entity is final, failing
-// early when one of the run's tasks landed in the dead-letter queue.
-func waitForRun(ctx context.Context, runs *runstate.Store, rdb redis.UniversalClient, qname string, id int64) (*runstate.Run, error) {
+// early when one of the run's tasks landed in the dead-letter queue (a
+// permanent error goes there at once), with every failed task's error.
+func waitForRun(ctx context.Context, runs *runstate.Store, rdb redis.UniversalClient, qname string, id int64, embedded bool) (*runstate.Run, error) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	marker := fmt.Sprintf("/%d/", id)
 	for {
 		r, err := runs.Get(ctx, qname, id)
 		if err != nil {
@@ -126,12 +160,8 @@ func waitForRun(ctx context.Context, runs *runstate.Store, rdb redis.UniversalCl
 		if r != nil && r.Result() != runstate.ResultRunning {
 			return r, nil
 		}
-		if dead, _ := insp.ListArchivedTasks(qname, asynq.PageSize(100)); len(dead) > 0 {
-			for _, t := range dead {
-				if strings.Contains(t.ID, marker) {
-					return nil, fmt.Errorf("task %s failed for good: %s (it is in the dead-letter queue: sisporta dlq list)", t.ID, t.LastErr)
-				}
-			}
+		if err := deadTasks(insp, qname, id, embedded); err != nil {
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
@@ -139,6 +169,25 @@ func waitForRun(ctx context.Context, runs *runstate.Store, rdb redis.UniversalCl
 		case <-tick.C:
 		}
 	}
+}
+
+// deadTasks reports the run's tasks in the dead-letter queue, if any.
+func deadTasks(insp *asynq.Inspector, qname string, run int64, embedded bool) error {
+	dead, _ := insp.ListArchivedTasks(qname, asynq.PageSize(100))
+	var lines []string
+	for _, t := range dead {
+		if ref, ok := queue.ParseTaskID(t.ID); ok && ref.Run == run {
+			lines = append(lines, ref.String()+": "+strings.TrimPrefix(t.LastErr, asynq.SkipRetry.Error()+": "))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	where := "they are in the dead-letter queue: `sisporta dlq list` shows them; fix the cause, then `sisporta dlq retry`"
+	if embedded {
+		where = "the embedded queue ends with this process: fix the cause and run sync again"
+	}
+	return fmt.Errorf("%d task(s) of the run failed for good (%s):\n  %s", len(lines), where, strings.Join(lines, "\n  "))
 }
 
 // seedCursors gives a fresh Redis (the embedded one starts empty every

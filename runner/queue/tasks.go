@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -89,4 +91,42 @@ func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	d := time.Second << min(n+1, 10)
 	d = min(d, 10*time.Minute)
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// TaskRef is what a task ID names.
+type TaskRef struct {
+	Pipeline string // <namespace>/<name>
+	Run      int64
+	Entity   string
+	// Seq is the batch's sequence number; -1 for the finalize step.
+	Seq int
+}
+
+// ParseTaskID reads a batch or finalize task ID. Namespaces, pipeline
+// names and entity names hold no '/', so the fields are exact (an entity
+// named like a run ID cannot be mistaken for one).
+func ParseTaskID(id string) (TaskRef, bool) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 5 {
+		return TaskRef{}, false
+	}
+	run, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return TaskRef{}, false
+	}
+	ref := TaskRef{Pipeline: parts[0] + "/" + parts[1], Run: run, Entity: parts[3], Seq: -1}
+	if parts[4] != "finalize" {
+		if ref.Seq, err = strconv.Atoi(parts[4]); err != nil {
+			return TaskRef{}, false
+		}
+	}
+	return ref, true
+}
+
+// String names the task for people.
+func (r TaskRef) String() string {
+	if r.Seq < 0 {
+		return fmt.Sprintf("entity %s, finalize step", r.Entity)
+	}
+	return fmt.Sprintf("entity %s, batch %d", r.Entity, r.Seq)
 }

@@ -210,7 +210,10 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 		return nil, fmt.Errorf("entity %s: reading the %s's columns: %w", spec.Name, where, s.redact(err))
 	}
 	if len(raws) == 0 {
-		return nil, fmt.Errorf("entity %s: %s not found, or the source login cannot see it: check the name (schema.table) and grant SELECT", spec.Name, where)
+		if spec.Source.Query != "" {
+			return nil, failure.Permanent(fmt.Errorf("entity %s: the source query returns no columns: check source.query", spec.Name))
+		}
+		return nil, failure.Permanent(fmt.Errorf("entity %s: %s not found, or the source login cannot see it: check the name (schema.table) and grant SELECT", spec.Name, where))
 	}
 	byName := map[string]rawColumn{}
 	var names []string

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/sisporta/sisporta/runner/failure"
 )
 
 // State tables, in the target database next to the mirrored tables:
@@ -110,7 +112,7 @@ var stateColumns = []struct{ table, column, def string }{
 func (t *Target) ensureState(ctx context.Context) error {
 	for _, ddl := range stateDDL {
 		if _, err := t.db.ExecContext(ctx, ddl); err != nil {
-			return fmt.Errorf("creating Sisporta's state tables in the target (the target login needs CREATE, ALTER, INSERT, UPDATE, DELETE, SELECT): %w", t.redact(err))
+			return t.stateError("creating Sisporta's state tables in the target", err)
 		}
 	}
 	var missing []string
@@ -126,10 +128,24 @@ func (t *Target) ensureState(ctx context.Context) error {
 	}
 	if len(missing) > 0 {
 		if err := t.runDDL(ctx, missing); err != nil && !isDuplicateColumn(err) {
-			return fmt.Errorf("adding columns to Sisporta's state tables in the target (the target login needs ALTER): %w", t.redact(err))
+			return t.stateError("adding columns to Sisporta's state tables in the target", err)
 		}
 	}
 	return nil
+}
+
+// stateError says what went wrong with the state tables: a target that
+// cannot be reached (batches wait and retry), or a login without the
+// rights Sisporta needs (permanent until they are granted).
+func (t *Target) stateError(doing string, err error) error {
+	var me *mysql.MySQLError
+	switch {
+	case !errors.As(err, &me):
+		return fmt.Errorf("cannot reach the target MySQL (%s): %w; batches wait in the queue and are retried", doing, t.redact(err))
+	case failure.IsPermanent(err):
+		return failure.Permanent(fmt.Errorf("%s: the target login needs SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER and INDEX on the target database: %w", doing, t.redact(err)))
+	}
+	return fmt.Errorf("%s: %w", doing, t.redact(err))
 }
 
 func isDuplicateColumn(err error) bool {
