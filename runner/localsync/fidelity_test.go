@@ -427,3 +427,83 @@ func TestCreatedTablesFollowTheSourceAsItWidens(t *testing.T) {
 		t.Fatalf("a table someone else made, a column too narrow now: %v", err)
 	}
 }
+
+// Every statement a run sends to a MySQL source is a read inside a READ
+// ONLY transaction (the server refuses any write there), the catalog
+// probes and a query's column probe included: what the source saw is
+// recorded by a proxy on the wire. A where or query that would escape its
+// parentheses, hide a tail in a comment or write through INTO is refused
+// before anything is sent, even when the login could write.
+func TestTheSourceIsOnlyEverRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(6) NOT NULL)",
+		"INSERT INTO items VALUES (1, 'a;b', NOW(6)), (2, 'x', NOW(6)), (3, 'y', NOW(6))",
+		"CREATE TABLE written (n INT)",
+		"CREATE FUNCTION f_write() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO written VALUES (1); RETURN 1; END")
+	proxy := testutil.NewProxy(t, testutil.MySQLAddr())
+	proxy.Record()
+	proxy.Up(t)
+	src := e.src.DSNVia(proxy.Addr)
+	p := testutil.Pipeline(t, `
+apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: readonly}
+spec:
+  schedule: "@hourly"
+  source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  batchSize: 2
+  entities:
+  - {name: items, source: {table: items, where: "v <> 'a;b' OR id = 1"}, target: {table: items}, cleanup: {mode: Delete, maxDeletePercent: 100}}
+  - {name: query, source: {query: "SELECT id, v FROM items", keyColumns: [id]}, target: {table: q}}
+  - {name: incr, source: {table: items, cursor: {column: updated_at, kind: UpdatedAt}}, target: {table: incr}, cleanup: {mode: Delete, maxDeletePercent: 100}}
+`)
+	mustSucceed(t, runWith(t, p, src, e.dst.DSN))
+	e.src.Exec(t, "DELETE FROM items WHERE id = 3") // deletes make the finalize step ask the source
+	mustSucceed(t, runWith(t, p, src, e.dst.DSN))
+	sameRows(t, e, "SELECT id, v FROM items", "SELECT id, v FROM items")
+	reads := 0
+	for _, conn := range proxy.Statements() {
+		inReadOnly := false
+		for _, st := range conn {
+			u := strings.ToUpper(strings.TrimSpace(st))
+			switch {
+			case u == "START TRANSACTION READ ONLY":
+				inReadOnly = true
+			case u == "COMMIT" || u == "ROLLBACK":
+				inReadOnly = false
+			case strings.HasPrefix(u, "SET "):
+				// session settings at connect time
+			case strings.HasPrefix(u, "SELECT ") && inReadOnly:
+				reads++
+			default:
+				t.Errorf("sent to the source outside a read-only transaction, or not a read: %s", st)
+			}
+		}
+	}
+	if reads < 10 {
+		t.Fatalf("only %d reads recorded: is the proxy seeing the run?", reads)
+	}
+
+	for _, bad := range []struct{ field, value string }{
+		{"where", "1=1) INTO OUTFILE '/tmp/sisporta-x' #"},
+		{"query", "SELECT 1 AS id) q, (SELECT f_write() AS z) z2 #"},
+		{"where", "id = 1 -- and the rest"},
+	} {
+		q := testutil.Pipeline(t, simplePipeline(t, "exploit", "x", "table: items", 10))
+		if bad.field == "where" {
+			q.Spec.Entities[0].Source.Where = bad.value
+		} else {
+			q.Spec.Entities[0].Source.Table, q.Spec.Entities[0].Source.Query = "", bad.value
+			q.Spec.Entities[0].Source.KeyColumns = []syncv1alpha1.Identifier{"id"}
+		}
+		s := runWith(t, q, e.src.DSN, e.dst.DSN)
+		if en := entity(t, s, "items"); en.Result != runstate.ResultFailed || !strings.Contains(en.Error, "source."+bad.field) {
+			t.Errorf("%s %q: %+v", bad.field, bad.value, en)
+		}
+	}
+	if n := e.src.Count(t, "written", ""); n != 0 {
+		t.Fatalf("the source was written %d times", n)
+	}
+}

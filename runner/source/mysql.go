@@ -127,7 +127,15 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND
 const mysqlPrimaryKey = `SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`
 
-func (mysqlDialect) describeTable(ctx context.Context, db *sql.DB, table string) ([]rawColumn, []string, error) {
+func (d mysqlDialect) describeTable(ctx context.Context, db *sql.DB, table string) (cols []rawColumn, pk []string, err error) {
+	err = d.readOnly(ctx, db, func(q querier) error {
+		cols, pk, err = mysqlDescribeTableIn(ctx, q, table)
+		return err
+	})
+	return cols, pk, err
+}
+
+func mysqlDescribeTableIn(ctx context.Context, db querier, table string) ([]rawColumn, []string, error) {
 	var schemaName any
 	name := table
 	if s, t, ok := strings.Cut(table, "."); ok {

@@ -342,7 +342,7 @@ func quoteParts(table string, quote func(string) string) string {
 }
 
 // queryStrings returns the single text column of a catalog query.
-func queryStrings(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
+func queryStrings(ctx context.Context, db querier, q string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
