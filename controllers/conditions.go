@@ -111,7 +111,11 @@ func readyReason(st *pipelineState) (string, string) {
 	case st.p.Spec.Suspend:
 		return ReasonSuspended, "spec.suspend is true: no run is scheduled and the workers drain the queue down to minReplicas"
 	case s.LastSuccessfulRun != nil:
-		return ReasonSynced, "the last complete run succeeded (run " + s.LastSuccessfulRun.ID + ")"
+		msg := "the last complete run succeeded (run " + s.LastSuccessfulRun.ID + ")"
+		if s.LastRun != nil && len(s.LastRun.Warnings) > 0 {
+			msg += "; warning: " + strings.Join(s.LastRun.Warnings, "; ")
+		}
+		return ReasonSynced, msg
 	default:
 		return ReasonAwaitingFirstRun, "the extractor CronJob and the workers are in place; no run has completed yet"
 	}

@@ -43,6 +43,9 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 			trigger = "unknown"
 		}
 		r.note(p, corev1.EventTypeNormal, "RunStarted", "Run", fmt.Sprintf("run %s started (trigger: %s) reading the source as of %s", cur.ID, trigger, run.Meta.SnapshotTime.UTC().Format("2006-01-02T15:04:05Z")), secrets...)
+		for _, w := range cur.Warnings {
+			r.note(p, corev1.EventTypeWarning, "SourceLoginCanWrite", "Run", "run "+cur.ID+": "+w, secrets...)
+		}
 	}
 	wasDone := !isNew && old.Result != "" && old.Result != syncv1alpha1.RunRunning
 	if cur.Result == syncv1alpha1.RunRunning || wasDone {

@@ -89,6 +89,9 @@ func runStatus(run *runstate.Run) *syncv1alpha1.RunStatus {
 		FailedEntities:     run.FailedEntities(),
 		Message:            safeMessage(run.Message()),
 	}
+	for _, w := range run.Meta.Warnings {
+		rs.Warnings = append(rs.Warnings, safeMessage(w))
+	}
 	if t, ok := run.CompletionTime(); ok {
 		rs.CompletionTime = statusTime(t)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ type fakeRun struct {
 	snap  time.Time
 }
 
-func startRun(t *testing.T, rdb redis.UniversalClient, ns, name string, snap time.Time) *fakeRun {
+func startRun(t *testing.T, rdb redis.UniversalClient, ns, name string, snap time.Time, warnings ...string) *fakeRun {
 	t.Helper()
 	ctx := context.Background()
 	r := &fakeRun{t: t, store: runstate.NewStore(rdb), queue: queue.Name(ns, name), snap: snap}
@@ -41,7 +42,7 @@ func startRun(t *testing.T, rdb redis.UniversalClient, ns, name string, snap tim
 		t.Fatal(err)
 	}
 	r.id = id
-	if err := r.store.Start(ctx, r.queue, runstate.Meta{ID: id, Pipeline: ns + "/" + name, SnapshotTime: snap, StartTime: snap, Entities: []string{"products", "dealers"}, Trigger: "schedule"}); err != nil {
+	if err := r.store.Start(ctx, r.queue, runstate.Meta{ID: id, Pipeline: ns + "/" + name, SnapshotTime: snap, StartTime: snap, Entities: []string{"products", "dealers"}, Trigger: "schedule", Warnings: warnings}); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -76,7 +77,8 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 
 	// Run 1 succeeds; the dealers cleanup is refused by its guard.
 	snap := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
-	run1 := startRun(t, rdb, ns, "erp", snap)
+	const canWrite = "the source login can modify data (INSERT on `erp`): use a read-only login"
+	run1 := startRun(t, rdb, ns, "erp", snap, canWrite)
 	run1.extracted("products", 100)
 	run1.extracted("dealers", 10)
 	run1.final("products", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 100, RowsWritten: 40, RowsUnchanged: 60, RowsDeleted: 2, EndTime: snap.Add(2 * time.Minute),
@@ -125,6 +127,15 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	waitEvent(t, ns, "erp", "RunStarted", "run "+run1.ID()+" started")
 	waitEvent(t, ns, "erp", "RunSucceeded", "110 rows read")
 	waitEvent(t, ns, "erp", "CleanupGuardTripped", "dealers")
+	// A source login that can write is advice: a Warning event, the run's
+	// warnings and Ready's message say so; nothing fails.
+	waitEvent(t, ns, "erp", "SourceLoginCanWrite", canWrite)
+	if len(s.LastRun.Warnings) != 1 || s.LastRun.Warnings[0] != canWrite {
+		t.Errorf("lastRun.warnings %v", s.LastRun.Warnings)
+	}
+	if c := meta.FindStatusCondition(p.Status.Conditions, syncv1alpha1.ConditionReady); c == nil || !strings.Contains(c.Message, "warning: "+canWrite) {
+		t.Errorf("Ready %+v does not carry the warning", c)
+	}
 
 	row := tableRow(t, ns, "erp")
 	if row["Ready"] != "True" || row["Schedule"] != "*/15 * * * *" || row["Lag"] != "3m0s" || row["Queue"] != float64(0) || row["Workers"] != float64(0) {

@@ -401,6 +401,11 @@ type RunStatus struct {
 	// Message tells what went wrong, if anything.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Warnings are advice found when the run started, such as a source
+	// login that can modify data; the run did not fail because of them.
+	// +listType=atomic
+	// +optional
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // QueueStatus counts the pipeline's tasks in Redis.

@@ -136,6 +136,10 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 	for _, e := range x.Pipeline.Spec.Entities {
 		meta.Entities = append(meta.Entities, e.Name)
 	}
+	if w := x.Source.WriteAccess(ctx); w != "" {
+		meta.Warnings = append(meta.Warnings, w)
+		x.Log.Info("warning: "+w, "level", "warn")
+	}
 	if err := x.Runs.Start(ctx, q, meta); err != nil {
 		return nil, err
 	}

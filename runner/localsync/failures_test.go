@@ -192,3 +192,27 @@ func TestInterruptedSyncSaysNothingWasDeleted(t *testing.T) {
 		t.Fatalf("the interrupted run deleted %d stale rows", 2-n)
 	}
 }
+
+// A source login that can write is warned about in the run's summary; a
+// read-only one is not; neither fails.
+func TestWriteCapableSourceLoginIsWarnedAbout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 3)
+	user := "sisporta_ro_" + testutil.Random(3)
+	e.src.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+e.src.Name+"`.* TO '"+user+"'@'%'")
+	t.Cleanup(func() { _, _ = e.src.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	p := itemsPipeline(t, 10, 12)
+	root := e.sync(t, p)
+	mustSucceed(t, root)
+	var b strings.Builder
+	_ = root.WriteText(&b)
+	if len(root.Warnings) != 1 || !strings.Contains(root.Warnings[0], "the source login can modify data") || !strings.Contains(b.String(), "warning: the source login can modify data") {
+		t.Fatalf("a root source login: warnings %v\n%s", root.Warnings, b.String())
+	}
+	ro := runWith(t, p, strings.Replace(e.src.DSN, "root@", user+":pw@", 1), e.dst.DSN)
+	mustSucceed(t, ro)
+	if len(ro.Warnings) != 0 {
+		t.Fatalf("a read-only login: %v", ro.Warnings)
+	}
+}

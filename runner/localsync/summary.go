@@ -27,6 +27,7 @@ type Summary struct {
 	RowsDeleted     int64           `json:"rowsDeleted"`
 	RowsRepaired    int64           `json:"rowsRepaired"`
 	Verified        bool            `json:"verified"`
+	Warnings        []string        `json:"warnings,omitempty"`
 	Entities        []EntitySummary `json:"entities"`
 }
 
@@ -49,7 +50,7 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 	s.CompletionTime, _ = r.CompletionTime()
 	s.DurationSeconds = s.CompletionTime.Sub(s.StartTime).Seconds()
 	s.RowsRead, s.RowsWritten, s.RowsUnchanged, s.RowsDeleted = r.Totals()
-	s.RowsRepaired, s.Verified = r.Repaired(), r.Meta.Verify
+	s.RowsRepaired, s.Verified, s.Warnings = r.Repaired(), r.Meta.Verify, r.Meta.Warnings
 	for _, e := range r.Entities {
 		// The counts of an entity without a final account are its
 		// progress, as in the run's totals (Run.Totals).
@@ -134,6 +135,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if e.Cleanup != nil && e.Cleanup.Message != "" && e.Cleanup.Result != runstate.CleanupSucceeded {
 			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Cleanup.Message))
 		}
+	}
+	for _, w := range s.Warnings {
+		notes = append(notes, "warning: "+w)
 	}
 	if s.RowsRepaired > 0 {
 		notes = append(notes, fmt.Sprintf("verification repaired %d rows whose target values had been changed behind Sisporta's back (they are among the written rows)", s.RowsRepaired))

@@ -74,6 +74,9 @@ type Meta struct {
 	Verify bool `json:"verify,omitempty"`
 	// Epoch of the run ID (see NewRunID).
 	Epoch string `json:"epoch,omitempty"`
+	// Warnings are advice found at the start of the run (a source login
+	// that can write): nothing failed because of them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Extract is the extractor's account of one entity.

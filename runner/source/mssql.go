@@ -460,6 +460,20 @@ func (d mssqlDialect) uniqueIndexes(ctx context.Context, db *sql.DB, table strin
 	return out, err
 }
 
+// mssqlWritePermissions lists the database permissions of the login that
+// change data or schemas, and sysadmin membership.
+const mssqlWritePermissions = `SELECT permission_name FROM fn_my_permissions(NULL, 'DATABASE')
+WHERE permission_name IN ('INSERT', 'UPDATE', 'DELETE', 'ALTER', 'CONTROL', 'EXECUTE', 'CREATE TABLE', 'ALTER ANY SCHEMA', 'TAKE OWNERSHIP')
+UNION ALL SELECT 'sysadmin' WHERE IS_SRVROLEMEMBER('sysadmin') = 1`
+
+func (d mssqlDialect) writePrivileges(ctx context.Context, db *sql.DB) (privs []string, scope string, err error) {
+	err = d.readOnly(ctx, db, func(q querier) error {
+		privs, err = queryStrings(ctx, q, mssqlWritePermissions)
+		return err
+	})
+	return privs, "the source database", err
+}
+
 func (mssqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
 	q := "SELECT TOP (1) " + sel + " FROM " + from
 	if where != "" {

@@ -86,6 +86,23 @@ WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE =
 	return out, err
 }
 
+func (d mysqlDialect) writePrivileges(ctx context.Context, db *sql.DB) (privs []string, scope string, err error) {
+	err = d.readOnly(ctx, db, func(q querier) error {
+		var database sql.NullString
+		if err := q.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&database); err != nil {
+			return err
+		}
+		lines, err := queryStrings(ctx, q, "SHOW GRANTS")
+		if err != nil {
+			return err
+		}
+		privs = mysqlWriteGrants(lines, database.String)
+		scope = "`" + database.String + "` or all databases"
+		return nil
+	})
+	return privs, scope, err
+}
+
 func (mysqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
 	q := "SELECT " + sel + " FROM " + from
 	if where != "" {

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 
@@ -91,5 +92,47 @@ func TestQueryColumnsCarryTheirCollation(t *testing.T) {
 	_, err = s.Resolve(context.Background(), syncv1alpha1.EntitySpec{Name: "q", Source: syncv1alpha1.EntitySource{Query: "SELECT e, id FROM t", KeyColumns: []syncv1alpha1.Identifier{"e"}}})
 	if err == nil || !strings.Contains(err.Error(), "CAST(e AS CHAR) AS e") {
 		t.Errorf("an ENUM key of a query: %v", err)
+	}
+}
+
+func TestWriteGrantsAreFound(t *testing.T) {
+	lines := []string{
+		"GRANT USAGE ON *.* TO `ro`@`%` IDENTIFIED BY PASSWORD '*X'",
+		"GRANT SELECT ON `erp`.* TO `ro`@`%`",
+		"GRANT SELECT, INSERT (`a`, `b`), UPDATE ON `erp`.`items` TO `ro`@`%`",
+		"GRANT DELETE ON `other`.* TO `ro`@`%`",
+		"GRANT `reader` TO `ro`@`%`",
+	}
+	if got := strings.Join(sortedStrings(mysqlWriteGrants(lines, "erp")), ","); got != "INSERT,UPDATE" {
+		t.Errorf("write grants on erp: %s", got)
+	}
+	if got := mysqlWriteGrants([]string{"GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION"}, "erp"); len(got) != 1 || got[0] != "ALL PRIVILEGES" {
+		t.Errorf("root: %v", got)
+	}
+	if got := mysqlWriteGrants(lines[:2], "erp"); len(got) != 0 {
+		t.Errorf("a read-only login: %v", got)
+	}
+}
+
+func sortedStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+// A login that can write is reported; one that can only read is not.
+func TestWriteAccessOfARealLogin(t *testing.T) {
+	t.Parallel()
+	db := testutil.NewDB(t, "src")
+	user := "sisporta_ro_" + testutil.Random(3)
+	db.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+db.Name+"`.* TO '"+user+"'@'%'")
+	t.Cleanup(func() { _, _ = db.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	ro := openMySQL(t, &testutil.DB{DSN: strings.Replace(db.DSN, "root@", user+":pw@", 1)})
+	if w := ro.WriteAccess(context.Background()); w != "" {
+		t.Errorf("a SELECT-only login: %s", w)
+	}
+	root := openMySQL(t, db)
+	if w := root.WriteAccess(context.Background()); !strings.Contains(w, "the source login can modify data (ALL PRIVILEGES") {
+		t.Errorf("root: %q", w)
 	}
 }

@@ -57,6 +57,8 @@ type dialect interface {
 	uniqueIndexes(ctx context.Context, db *sql.DB, table string) ([][]string, error)
 	// repeatedKeyQuery selects one key that more than one row has.
 	repeatedKeyQuery(sel, from, where, group string) string
+	// writePrivileges lists what the login may change, and where.
+	writePrivileges(ctx context.Context, db *sql.DB) (privs []string, scope string, err error)
 	// lookupArg is the argument comparing a canonical key value with c
 	// through keyExpr, for lookups by key.
 	lookupArg(c *column, v []byte) (any, error)
