@@ -312,3 +312,74 @@ func httpOK(url string) bool {
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
+
+// A worker frozen (SIGSTOP) in the middle of its transactions stalls no
+// other worker: they apply their batches at once (no lock is held for
+// schema work; batches of one run only share a read lock), the frozen
+// transactions are ended by the server after a minute idle, asynq hands
+// their tasks on, and the run completes exactly.
+func TestFrozenWorkerStallsNoOther(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 4000)
+	path, qname := writePipeline(t, killPipeline)
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	ps := newPartsForQueue(t, qname)
+	x := start(t, env, "extract", "--config", path)
+	if err := x.cmd.Wait(); err != nil {
+		t.Fatalf("extract: %v\n%s", err, x.out)
+	}
+	runs, err := ps.runs.Recent(context.Background(), qname, 1)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("no run recorded: %v", err)
+	}
+	id := runs[0].Meta.ID
+	applied := func() int {
+		var n int
+		_ = e.dst.QueryRow("SELECT COUNT(*) FROM _sisporta_ledger WHERE run_id = ?", id).Scan(&n)
+		return n
+	}
+
+	// Stall the first worker's transactions at their ledger row, freeze
+	// it there, then let the server finish the statements it was sent:
+	// the frozen process holds open transactions, with their rows locked.
+	e.dst.Exec(t, "CREATE TABLE IF NOT EXISTS _sisporta_ledger (pipeline VARCHAR(255) NOT NULL, entity VARCHAR(63) NOT NULL, run_id BIGINT NOT NULL, seq INT NOT NULL, "+
+		"rows_in INT NOT NULL, rows_written INT NOT NULL, rows_unchanged INT NOT NULL, candidates INT NOT NULL, rows_repaired INT NOT NULL DEFAULT 0, "+
+		"applied_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, entity, run_id, seq)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+	lockTx, err := e.dst.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockTx.Rollback() //nolint:errcheck
+	if _, err := lockTx.Exec("SELECT seq FROM _sisporta_ledger WHERE run_id >= 0 FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	w1 := start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	waitFor(t, "the first worker's two transactions to wait on the ledger", time.Minute, func() bool {
+		var n int
+		_ = e.dst.QueryRow(`SELECT COUNT(*) FROM information_schema.INNODB_TRX t
+JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&n)
+		return n >= 2
+	})
+	if err := w1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w1.cmd.Process.Signal(syscall.SIGCONT) })
+	_ = lockTx.Rollback()
+	before := applied()
+
+	start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	frozenAt := time.Now()
+	waitFor(t, "the second worker to apply batches while the first is frozen", time.Minute, func() bool { return applied() >= before+10 })
+	t.Logf("the second worker applied 10 batches %s after the first froze", time.Since(frozenAt).Round(time.Second))
+	r := ps.waitRun(t, id, 5*time.Minute)
+	if r.Result() != runstate.ResultSucceeded {
+		t.Fatalf("run %s: %s", r.Result(), r.Message())
+	}
+	t.Logf("the run completed %s after the first worker froze", time.Since(frozenAt).Round(time.Second))
+	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
+	if read, written, _, _ := r.Totals(); read != 4000 || written != 4000 {
+		t.Fatalf("counts read %d written %d, want 4000 and 4000", read, written)
+	}
+}

@@ -170,6 +170,12 @@ func (t *Target) RegisterRun(ctx context.Context, pipeline, entity, epoch string
 	if _, ok := t.registered.Load(key); ok {
 		return nil
 	}
+	// Already current (another worker registered it): no lock needed, so
+	// a worker frozen inside a batch of this run holds no one up here.
+	if cur, curEpoch, err := t.CurrentRun(ctx, pipeline, entity); err == nil && cur == run && curEpoch == epoch {
+		t.registered.Store(key, true)
+		return nil
+	}
 	err := t.inTx(ctx, func(x *tx) error {
 		// The entity's first run claims the row; concurrent batches of it
 		// find it claimed and read it below.

@@ -40,6 +40,8 @@ type Target struct {
 
 	readyMu sync.Mutex
 	ready   bool
+	// setup readies a connection for a batch transaction (txSetup()).
+	setup atomic.Value
 	// maxPacket is the server's max_allowed_packet: no statement may be
 	// larger.
 	maxPacket int
@@ -95,14 +97,35 @@ func (t *Target) ensureReady(ctx context.Context) error {
 	if err := t.ensureState(ctx); err != nil {
 		return err
 	}
-	var packet int64
-	if err := t.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
+	var (
+		packet  int64
+		version string
+	)
+	if err := t.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet, VERSION()").Scan(&packet, &version); err != nil {
 		return fmt.Errorf("reading the target's max_allowed_packet: %w", t.redact(err))
 	}
 	t.maxPacket = int(packet)
+	t.setup.Store(txSetup(version))
 	t.ready = true
 	return nil
 }
+
+// txSetup is the statement that readies a connection for a batch's
+// transaction: READ COMMITTED (no gap locks between concurrent batches)
+// and, on MariaDB, a bound on how long a transaction may sit idle: a
+// worker frozen (SIGSTOP, a paused VM) in the middle of one would
+// otherwise hold its locks for as long as its connection lives. MySQL has
+// no such bound; there wait_timeout (see targetDSN) ends the connection.
+func txSetup(version string) string {
+	if strings.Contains(version, "MariaDB") {
+		return fmt.Sprintf("SET @@session.tx_isolation = 'READ-COMMITTED', @@session.idle_transaction_timeout = %d", idleTransactionTimeout)
+	}
+	return "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+}
+
+// idleTransactionTimeout (seconds) ends a batch transaction whose worker
+// stopped answering; a live worker is never idle that long inside one.
+const idleTransactionTimeout = 60
 
 // targetDSN keeps values as text (one round trip per statement and the
 // text protocol), UTC for TIMESTAMPs, and a strict sql_mode that refuses to
@@ -113,6 +136,12 @@ func targetDSN(dsn string) (string, error) {
 		return "", err
 	}
 	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'"
+	// Bounded waits: a lock held by a stuck transaction fails the waiting
+	// batch after 30 s (it is retried) instead of 50; a connection whose
+	// process stopped answering is ended after 10 minutes, not 8 hours
+	// (pooled connections are recycled sooner, see New).
+	cfg.Params["innodb_lock_wait_timeout"] = "30"
+	cfg.Params["wait_timeout"] = "600"
 	// The driver takes the server's max_allowed_packet as its own limit
 	// (upserts are sized under it).
 	cfg.MaxAllowedPacket = 0

@@ -61,7 +61,11 @@ func (t *Target) tryTx(ctx context.Context, fn func(x *tx) error) (err error) {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+	setup, _ := t.setup.Load().(string)
+	if setup == "" {
+		setup = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+	}
+	if _, err := conn.ExecContext(ctx, setup); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, "START TRANSACTION"); err != nil {
