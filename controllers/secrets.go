@@ -74,7 +74,7 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, st *pipelineState) er
 		if ref := p.Spec.Queue.RedisSecretRef; ref != nil {
 			where = fmt.Sprintf("key %q of Secret %q (spec.queue.redisSecretRef)", ref.Key, ref.Name)
 		}
-		return st.fail(ReasonInvalidRedisURL, fmt.Sprintf("%s is not a usable Redis URL: %v; write redis://[:password@]host:port[/db]", where, err), false)
+		return st.fail(ReasonInvalidRedisURL, fmt.Sprintf("%s is not a usable Redis URL: %v; write redis://[[user]:password@]host:port[/db]", where, err), false)
 	}
 	st.redisURL = redisURL
 	r.redis.remember(types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, redisURL)

@@ -60,7 +60,7 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	}
 	if o.DefaultRedisURL != "" {
 		if err := checkRedisURL(o.DefaultRedisURL); err != nil {
-			return fmt.Errorf("the default Redis URL (--default-redis-url or SISPORTA_DEFAULT_REDIS_URL) is not usable: %v; write redis://[:password@]host:port[/db]", err)
+			return fmt.Errorf("the default Redis URL (--default-redis-url or SISPORTA_DEFAULT_REDIS_URL) is not usable: %v; write redis://[[user]:password@]host:port[/db]", err)
 		}
 	}
 	r := &Reconciler{
