@@ -69,3 +69,17 @@ func TestReservedNamesOwnersAndVerifySchedules(t *testing.T) {
 		t.Fatalf("Validate refused what the API server accepts: %v", err)
 	}
 }
+
+// MySQL column names ignore case: two target names that differ only in
+// case would clash in CREATE TABLE, so Validate refuses them.
+func TestColumnTargetsMustDifferBeyondCase(t *testing.T) {
+	o := validPipeline("case-clash")
+	entity(o, 0)["columns"] = []any{map[string]any{"source": "CodProduto", "target": "Name"}, map[string]any{"source": "Descricao", "target": "name"}}
+	p, err := syncv1alpha1.Decode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), `target column "name" appears twice (MySQL column names ignore case)`) {
+		t.Fatalf("Validate: %v", err)
+	}
+}

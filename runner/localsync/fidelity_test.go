@@ -475,7 +475,7 @@ spec:
 				inReadOnly = false
 			case strings.HasPrefix(u, "SET "):
 				// session settings at connect time
-			case strings.HasPrefix(u, "SELECT ") && inReadOnly:
+			case (strings.HasPrefix(u, "SELECT ") || strings.HasPrefix(u, "SHOW ")) && inReadOnly:
 				reads++
 			default:
 				t.Errorf("sent to the source outside a read-only transaction, or not a read: %s", st)

@@ -282,8 +282,13 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 			return nil, fmt.Errorf("entity %s: key column %s is not among the mapped columns: add it to columns, the target needs it to identify rows", spec.Name, rc.Name)
 		}
 	}
+	seen := map[string]string{}
 	for i := range e.cols {
 		c := &e.cols[i]
+		if other, ok := seen[strings.ToLower(c.Name)]; ok {
+			return nil, failure.Permanent(fmt.Errorf("entity %s: source columns %s and %s would both be named %s in the target (MySQL column names ignore case): map one of them to another name in columns", spec.Name, other, c.Source, c.Name))
+		}
+		seen[strings.ToLower(c.Name)] = c.Source
 		if syncv1alpha1.IsReservedName(string(c.Name)) {
 			return nil, fmt.Errorf("entity %s: column %s would be named %s in the target, a name Sisporta keeps for itself: map it to another name in columns (- {source: %s, target: <other>})", spec.Name, c.Source, c.Name, c.Source)
 		}
