@@ -199,9 +199,7 @@ func TestWriteCapableSourceLoginIsWarnedAbout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 3)
-	user := "sisporta_ro_" + testutil.Random(3)
-	e.src.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+e.src.Name+"`.* TO '"+user+"'@'%'")
-	t.Cleanup(func() { _, _ = e.src.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	roDSN, _ := readOnlyLogin(t, e.src)
 	p := itemsPipeline(t, 10, 12)
 	root := e.sync(t, p)
 	mustSucceed(t, root)
@@ -210,7 +208,7 @@ func TestWriteCapableSourceLoginIsWarnedAbout(t *testing.T) {
 	if len(root.Warnings) != 1 || !strings.Contains(root.Warnings[0], "the source login can modify data") || !strings.Contains(b.String(), "warning: the source login can modify data") {
 		t.Fatalf("a root source login: warnings %v\n%s", root.Warnings, b.String())
 	}
-	ro := runWith(t, p, strings.Replace(e.src.DSN, "root@", user+":pw@", 1), e.dst.DSN)
+	ro := runWith(t, p, roDSN, e.dst.DSN)
 	mustSucceed(t, ro)
 	if len(ro.Warnings) != 0 {
 		t.Fatalf("a read-only login: %v", ro.Warnings)

@@ -122,3 +122,26 @@ func countWrites(t *testing.T, db *testutil.DB, table string) func() int64 {
 func loadFile(path string) (*syncv1alpha1.SyncPipeline, error) { return pipeline.Load(path) }
 
 func ptr[T any](v T) *T { return &v }
+
+// readOnlyLogin creates a MariaDB login of the test's own that may only
+// SELECT in db, dropped at the end, and returns db's DSN with it.
+func readOnlyLogin(t *testing.T, db *testutil.DB) (dsn, user string) {
+	t.Helper()
+	user = "sisporta_ro_" + testutil.Random(3)
+	db.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+db.Name+"`.* TO '"+user+"'@'%'")
+	t.Cleanup(func() { _, _ = db.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
+	return strings.Replace(db.DSN, "root@", user+":pw@", 1), user
+}
+
+// waitLockWaits waits until n transactions of the test's database wait
+// for a lock.
+func waitLockWaits(t *testing.T, db *testutil.DB, n int, what string) {
+	t.Helper()
+	waitFor(t, what, time.Minute, func() bool {
+		var got int
+		_ = db.QueryRow(`SELECT COUNT(*) FROM information_schema.INNODB_TRX t
+JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&got)
+		return got >= n
+	})
+}

@@ -3,6 +3,7 @@ package localsync_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -130,30 +131,11 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 	}
 	id := runs[0].Meta.ID
 
-	// Hold the ledger's next-key locks so the worker's transactions stall
-	// at their last statement, after writing their rows: the kill then
-	// lands mid-transaction, for certain.
-	lockTx, err := e.dst.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lockTx.Rollback() //nolint:errcheck
+	// The first ten batches (ids up to 1000) apply; the later ones stall
+	// in the middle of their transactions: the kill then lands there.
+	lockTx := holdTargetRowsAbove(t, e.dst, 1000)
 	w1 := start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
-	waitFor(t, "the first worker to apply some batches", time.Minute, func() bool {
-		var n int
-		_ = e.dst.QueryRow("SELECT COUNT(*) FROM _sisporta_ledger WHERE run_id = ?", id).Scan(&n)
-		return n >= 3
-	})
-	if _, err := lockTx.Exec("SELECT seq FROM _sisporta_ledger WHERE run_id >= 0 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the worker's transactions to wait on the ledger", time.Minute, func() bool {
-		var n int
-		_ = e.dst.QueryRow(`SELECT COUNT(*) FROM information_schema.INNODB_TRX t
-JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&n)
-		return n >= 1
-	})
+	waitLockWaits(t, e.dst, 2, "the worker's transactions to stall past the first ten batches")
 	w1.kill()
 	_ = lockTx.Rollback()
 	var applied int64
@@ -177,9 +159,31 @@ WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&n)
 		t.Fatalf("run %s: %s", r.Result(), r.Message())
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
-	if read, written, _, deleted := r.Totals(); read != 4000 || written != 4000 || deleted != 1 {
-		t.Fatalf("counts read %d written %d deleted %d, want 4000, 4000 and 1", read, written, deleted)
+	if read, written, unchanged, deleted := r.Totals(); read != 4000 || written+unchanged != 4000 || deleted != 1 {
+		t.Fatalf("counts read %d written %d unchanged %d deleted %d, want 4000, 4000 together and 1", read, written, unchanged, deleted)
 	}
+}
+
+// holdTargetRowsAbove makes batches writing ids above n wait, in the
+// middle of their transactions, until the returned transaction ends: it
+// holds the gap between a row of id n (written here as the source has it)
+// and the next row, for inserts. Batches up to n apply.
+func holdTargetRowsAbove(t *testing.T, db *testutil.DB, n int) *sql.Tx {
+	t.Helper()
+	// The table gets Sisporta's hash column now: the lock below would hold
+	// up the worker's ALTER otherwise.
+	db.Exec(t, "CREATE TABLE IF NOT EXISTS items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
+		"ALTER TABLE items ADD COLUMN IF NOT EXISTS _sisporta_hash BIGINT UNSIGNED NULL INVISIBLE",
+		fmt.Sprintf("INSERT INTO items (id, label, visible) VALUES (%d, 'item %d', 1)", n, n))
+	lockTx, err := db.BeginTx(context.Background(), &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lockTx.Rollback() })
+	if _, err := lockTx.Exec(fmt.Sprintf("SELECT id FROM items WHERE id > %d FOR UPDATE", n)); err != nil {
+		t.Fatal(err)
+	}
+	return lockTx
 }
 
 // An extractor killed mid-run never leads to a delete: the finalize step
@@ -340,28 +344,12 @@ func TestFrozenWorkerStallsNoOther(t *testing.T) {
 		return n
 	}
 
-	// Stall the first worker's transactions at their ledger row, freeze
-	// it there, then let the server finish the statements it was sent:
-	// the frozen process holds open transactions, with their rows locked.
-	e.dst.Exec(t, "CREATE TABLE IF NOT EXISTS _sisporta_ledger (pipeline VARCHAR(255) NOT NULL, entity VARCHAR(63) NOT NULL, run_id BIGINT NOT NULL, seq INT NOT NULL, "+
-		"rows_in INT NOT NULL, rows_written INT NOT NULL, rows_unchanged INT NOT NULL, candidates INT NOT NULL, rows_repaired INT NOT NULL DEFAULT 0, "+
-		"applied_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, entity, run_id, seq)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	lockTx, err := e.dst.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lockTx.Rollback() //nolint:errcheck
-	if _, err := lockTx.Exec("SELECT seq FROM _sisporta_ledger WHERE run_id >= 0 FOR UPDATE"); err != nil {
-		t.Fatal(err)
-	}
+	// Stall the first worker's transactions past its first ten batches,
+	// freeze it there, then let the server finish the statements it was
+	// sent: the frozen process holds open transactions, rows locked.
+	lockTx := holdTargetRowsAbove(t, e.dst, 1000)
 	w1 := start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
-	waitFor(t, "the first worker's two transactions to wait on the ledger", time.Minute, func() bool {
-		var n int
-		_ = e.dst.QueryRow(`SELECT COUNT(*) FROM information_schema.INNODB_TRX t
-JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&n)
-		return n >= 2
-	})
+	waitLockWaits(t, e.dst, 2, "the first worker's two transactions to stall past the first ten batches")
 	if err := w1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +367,7 @@ WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()`).Scan(&n)
 	}
 	t.Logf("the run completed %s after the first worker froze", time.Since(frozenAt).Round(time.Second))
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
-	if read, written, _, _ := r.Totals(); read != 4000 || written != 4000 {
-		t.Fatalf("counts read %d written %d, want 4000 and 4000", read, written)
+	if read, written, unchanged, _ := r.Totals(); read != 4000 || written+unchanged != 4000 {
+		t.Fatalf("counts read %d written %d unchanged %d, want 4000 and 4000 together", read, written, unchanged)
 	}
 }

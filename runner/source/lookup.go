@@ -58,33 +58,47 @@ func keyArg(c *column, v []byte) any {
 	return string(v)
 }
 
-// buildLookup renders the existence check of keys[start:end]: the candidates
-// as a derived table, each kept when the source has a row equal to it.
-func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
-	kc := e.keyCols()
-	b := &sqlBuilder{d: d}
-	var branches []string
+// keysTable renders keys[start:end] as a derived table sisporta_c with
+// columns sisporta_k0… (and sisporta_i, the key's index, when indexed),
+// and the condition matching the source's key columns (alias sisporta_s)
+// with it.
+func keysTable(b *sqlBuilder, e *Entity, keys []Row, start, end int, indexed bool) (table, match string, err error) {
+	d, kc := b.d, e.keyCols()
+	branches := make([]string, 0, end-start)
 	for i := start; i < end; i++ {
-		parts := []string{strconv.Itoa(i) + " AS sisporta_i"}
+		var parts []string
+		if indexed {
+			parts = append(parts, strconv.Itoa(i)+" AS sisporta_i")
+		}
 		for j := range kc {
 			arg, err := d.lookupArg(&kc[j], keys[i][j])
 			if err != nil {
-				return "", nil, fmt.Errorf("key column %s: %w", kc[j].Source, err)
+				return "", "", fmt.Errorf("key column %s: %w", kc[j].Source, err)
 			}
 			parts = append(parts, b.param(&kc[j], arg)+" AS sisporta_k"+strconv.Itoa(j))
 		}
 		branches = append(branches, "SELECT "+strings.Join(parts, ", "))
 	}
-	var match []string
+	conds := make([]string, len(kc))
 	for j := range kc {
-		match = append(match, "sisporta_s."+d.quote(kc[j].Source)+" = sisporta_c.sisporta_k"+strconv.Itoa(j))
+		conds[j] = "sisporta_s." + d.quote(kc[j].Source) + " = sisporta_c.sisporta_k" + strconv.Itoa(j)
 	}
-	cond := strings.Join(match, " AND ")
+	return "(" + strings.Join(branches, " UNION ALL ") + ") sisporta_c", strings.Join(conds, " AND "), nil
+}
+
+// buildLookup renders the existence check of keys[start:end]: the candidates
+// as a derived table, each kept when the source has a row equal to it.
+func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
+	b := &sqlBuilder{d: d}
+	table, cond, err := keysTable(b, e, keys, start, end, true)
+	if err != nil {
+		return "", nil, err
+	}
 	if e.Spec.Where != "" {
 		cond = "(" + e.Spec.Where + ") AND " + cond
 	}
 	from := strings.TrimSuffix(e.from, " AS sisporta_q")
-	q := "SELECT sisporta_c.sisporta_i FROM (" + strings.Join(branches, " UNION ALL ") + ") sisporta_c" +
+	q := "SELECT sisporta_c.sisporta_i FROM " + table +
 		" WHERE EXISTS (SELECT 1 FROM " + from + " sisporta_s WHERE " + cond + ")"
 	return q, b.args, nil
 }
@@ -124,32 +138,17 @@ func (s *Source) Fetch(ctx context.Context, e *Entity, keys []Row) ([]Row, error
 // buildFetch renders the read of keys[start:end]: the source joined with
 // the keys as a derived table, under the where filter.
 func buildFetch(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
-	kc := e.keyCols()
 	b := &sqlBuilder{d: d}
-	var branches []string
-	for i := start; i < end; i++ {
-		var parts []string
-		for j := range kc {
-			arg, err := d.lookupArg(&kc[j], keys[i][j])
-			if err != nil {
-				return "", nil, fmt.Errorf("key column %s: %w", kc[j].Source, err)
-			}
-			parts = append(parts, b.param(&kc[j], arg)+" AS sisporta_k"+strconv.Itoa(j))
-		}
-		branches = append(branches, "SELECT "+strings.Join(parts, ", "))
-	}
-	var match []string
-	for j := range kc {
-		match = append(match, "sisporta_s."+d.quote(kc[j].Source)+" = sisporta_c.sisporta_k"+strconv.Itoa(j))
+	table, match, err := keysTable(b, e, keys, start, end, false)
+	if err != nil {
+		return "", nil, err
 	}
 	sel := make([]string, len(e.cols))
 	for i := range e.cols {
-		c := e.cols[i]
-		sel[i] = d.selectExpr(&c)
+		sel[i] = d.selectExpr(&e.cols[i])
 	}
 	from := strings.TrimSuffix(e.from, " AS sisporta_q")
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + " sisporta_s JOIN (" + strings.Join(branches, " UNION ALL ") +
-		") sisporta_c ON " + strings.Join(match, " AND ")
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + " sisporta_s JOIN " + table + " ON " + match
 	if e.Spec.Where != "" {
 		q += " WHERE (" + e.Spec.Where + ")"
 	}
