@@ -61,6 +61,9 @@ func lastAttempt(ctx context.Context) bool {
 
 func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	tg := w.Target
+	if err := tg.CheckNotTheSource(ctx, f.Table, f.SourceLocation); err != nil {
+		return err
+	}
 	rec, recorded, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity)
 	if err != nil {
 		return err

@@ -54,6 +54,8 @@ type Extractor struct {
 
 	// epoch of the run being extracted (runstate.Store.NewRunID).
 	epoch string
+	// location of the source (source.Source.Location).
+	location string
 }
 
 // EntityResult is one entity's extraction.
@@ -136,6 +138,9 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 	for _, e := range x.Pipeline.Spec.Entities {
 		meta.Entities = append(meta.Entities, e.Name)
 	}
+	if x.location, err = x.Source.Location(ctx); err != nil {
+		return nil, fmt.Errorf("asking the source where it reads: %w", err)
+	}
 	if w := x.Source.WriteAccess(ctx); w != "" {
 		meta.Warnings = append(meta.Warnings, w)
 		x.Log.Info("warning: "+w, "level", "warn")
@@ -188,7 +193,7 @@ func (x *Extractor) failEntity(ctx context.Context, run int64, snap time.Time, s
 	}
 	f := &queue.Finalize{Pipeline: x.pipelineID(), Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: er.RowsRead,
 		Table: string(spec.Target.Table), Driver: x.Pipeline.Spec.Source.Driver, Spec: spec, SnapshotTime: snap,
-		WaitUntil: time.Now().Add(x.FinalizeWait), Failed: er.Err.Error()}
+		WaitUntil: time.Now().Add(x.FinalizeWait), Failed: er.Err.Error(), SourceLocation: x.location}
 	return x.enqueueFinalize(ctx, f)
 }
 
@@ -239,7 +244,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	}
 	template := queue.Batch{Pipeline: x.pipelineID(), Run: run, Epoch: x.epoch, Entity: spec.Name, Table: string(spec.Target.Table),
 		Schema: e.Schema, SoftDelete: spec.Cleanup.Mode == syncv1alpha1.CleanupSoftDelete, Verify: verify,
-		TakeOverFrom: spec.Target.TakeOverFrom}
+		TakeOverFrom: spec.Target.TakeOverFrom, SourceLocation: x.location}
 
 	report := func(done bool) {
 		if x.Progress != nil {
@@ -276,7 +281,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	metrics.RowsRead.WithLabelValues(template.Pipeline, spec.Name).Add(float64(read))
 	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
 		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Spec: spec, Cursor: high,
-		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait), Verify: verify}
+		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait), Verify: verify, SourceLocation: x.location}
 	if err := x.enqueueFinalize(ctx, f); err != nil {
 		er.Err = err
 		return er

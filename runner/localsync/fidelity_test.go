@@ -507,3 +507,33 @@ spec:
 		t.Fatalf("the source was written %d times", n)
 	}
 }
+
+// A target that is the source (one DSN in both Secrets, or a target.table
+// qualified with the source's database) is refused before anything is
+// created or written: the source is only ever read.
+func TestTargetThatIsTheSourceIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE products (id INT PRIMARY KEY, name VARCHAR(20), active INT)",
+		"INSERT INTO products VALUES (1,'a',1),(2,'b',1),(3,'c',0),(4,'d',1),(5,'e',1)")
+	p := testutil.Pipeline(t, simplePipeline(t, "self", "products", `table: products, where: "active = 1"`, 10))
+	err := syncErr(t, p, e.src.DSN, e.src.DSN)
+	if err == nil || !strings.Contains(err.Error(), "the database the source reads, on the same server") {
+		t.Fatalf("target DSN = source DSN: %v", err)
+	}
+	q := testutil.Pipeline(t, simplePipeline(t, "self2", e.src.Name+".products", `table: products, where: "active = 1"`, 10))
+	err = syncErr(t, q, e.src.DSN, e.dst.DSN)
+	if err == nil || !strings.Contains(err.Error(), "target table "+e.src.Name+".products is in") {
+		t.Fatalf("target.table in the source's database: %v", err)
+	}
+	sameSource := []string{`"1"|"a"|"1"`, `"2"|"b"|"1"`, `"3"|"c"|"0"`, `"4"|"d"|"1"`, `"5"|"e"|"1"`}
+	if got := e.src.Rows(t, "SELECT id, name, active FROM products"); strings.Join(got, " ") != strings.Join(sameSource, " ") {
+		t.Fatalf("the source changed: %v", got)
+	}
+	if n := e.src.Count(t, "information_schema.TABLES", "TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE '\\_sisporta\\_%'"); n != 0 {
+		t.Fatalf("%d state tables were created in the source", n)
+	}
+	if n := e.src.Count(t, "information_schema.COLUMNS", "TABLE_SCHEMA = DATABASE() AND COLUMN_NAME = '_sisporta_hash'"); n != 0 {
+		t.Fatal("the source table was altered")
+	}
+}

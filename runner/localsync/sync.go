@@ -20,6 +20,7 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/apply"
 	"github.com/sisporta/sisporta/runner/extract"
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
@@ -75,6 +76,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	defer src.Close()
 	concurrency := int(p.Spec.Workers.Concurrency)
+	if err := notTheSource(ctx, src, o.TargetDSN); err != nil {
+		return nil, err
+	}
 	tg, err := target.Open(ctx, o.TargetDSN, concurrency+2)
 	if err != nil {
 		return nil, err
@@ -213,4 +217,22 @@ func seedCursors(ctx context.Context, p *syncv1alpha1.SyncPipeline, tg *target.T
 		}
 	}
 	return nil
+}
+
+// notTheSource refuses a target DSN naming the source's database before
+// Sisporta's state tables are created there.
+func notTheSource(ctx context.Context, src *source.Source, targetDSN string) error {
+	loc, err := src.Location(ctx)
+	if err != nil || loc == "" {
+		return err
+	}
+	tg, err := target.New(targetDSN, 1)
+	if err != nil {
+		return err
+	}
+	defer tg.Close()
+	if err := tg.CheckNotTheSource(ctx, "", loc); err != nil && failure.IsPermanent(err) {
+		return err
+	}
+	return nil // a target it cannot reach is reported by Open
 }

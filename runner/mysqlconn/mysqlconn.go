@@ -76,3 +76,21 @@ func RawQuery(ctx context.Context, conn *sql.Conn, q string, args []any, fn func
 
 // ErrStop ends a RawQuery early.
 var ErrStop = errors.New("stop reading")
+
+// Querier is what Location reads through (a pool, a connection or a
+// transaction).
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Location names a MySQL server and the session's database as
+// "<server>|<database>": two connections with the same server part reach
+// the same server (host name, port, server ID and data directory agree).
+func Location(ctx context.Context, q Querier) (string, error) {
+	var host, datadir, database sql.NullString
+	var port, serverID sql.NullInt64
+	if err := q.QueryRowContext(ctx, "SELECT @@hostname, @@port, @@server_id, @@datadir, DATABASE()").Scan(&host, &port, &serverID, &datadir, &database); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s:%d:%d:%s|%s", host.String, port.Int64, serverID.Int64, datadir.String, database.String), nil
+}

@@ -62,6 +62,9 @@ type Batch struct {
 	// TakeOverFrom is the entity's target.takeOverFrom: the owner of the
 	// target table it may replace.
 	TakeOverFrom string `json:"takeOverFrom,omitempty"`
+	// SourceLocation is where the source reads (mysqlconn.Location): a
+	// target on the same server refuses to write into that database.
+	SourceLocation string `json:"sourceLocation,omitempty"`
 	// Spec and Driver come with key-scan batches: the worker reads rows the
 	// target lacks from the source by key.
 	Spec   *syncv1alpha1.EntitySpec  `json:"spec,omitempty"`
@@ -102,6 +105,8 @@ type Finalize struct {
 	Spec syncv1alpha1.EntitySpec `json:"spec"`
 	// Cursor is the watermark to store once the run is complete.
 	Cursor string `json:"cursor,omitempty"`
+	// SourceLocation is the batches' (see Batch.SourceLocation).
+	SourceLocation string `json:"sourceLocation,omitempty"`
 	// Verify: the run's batches verified every target row.
 	Verify       bool      `json:"verify,omitempty"`
 	SnapshotTime time.Time `json:"snapshotTime"`

@@ -474,6 +474,8 @@ func (d mssqlDialect) writePrivileges(ctx context.Context, db *sql.DB) (privs []
 	return privs, "the source database", err
 }
 
+func (mssqlDialect) location(context.Context, *sql.DB) (string, error) { return "", nil }
+
 func (mssqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
 	q := "SELECT TOP (1) " + sel + " FROM " + from
 	if where != "" {

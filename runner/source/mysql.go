@@ -103,6 +103,14 @@ func (d mysqlDialect) writePrivileges(ctx context.Context, db *sql.DB) (privs []
 	return privs, scope, err
 }
 
+func (d mysqlDialect) location(ctx context.Context, db *sql.DB) (loc string, err error) {
+	err = d.readOnly(ctx, db, func(q querier) error {
+		loc, err = mysqlconn.Location(ctx, q)
+		return err
+	})
+	return loc, err
+}
+
 func (mysqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
 	q := "SELECT " + sel + " FROM " + from
 	if where != "" {

@@ -59,6 +59,9 @@ type dialect interface {
 	repeatedKeyQuery(sel, from, where, group string) string
 	// writePrivileges lists what the login may change, and where.
 	writePrivileges(ctx context.Context, db *sql.DB) (privs []string, scope string, err error)
+	// location names the server and database the source reads ("" when
+	// it cannot be a MySQL target's).
+	location(ctx context.Context, db *sql.DB) (string, error)
 	// lookupArg is the argument comparing a canonical key value with c
 	// through keyExpr, for lookups by key.
 	lookupArg(c *column, v []byte) (any, error)
@@ -152,6 +155,15 @@ func Open(ctx context.Context, driver syncv1alpha1.SourceDriver, dsn string) (*S
 		return nil, fmt.Errorf("cannot connect to the source (%s): %w", driver, redact.Err(err, dsn, conn))
 	}
 	return &Source{db: db, d: d, dsn: dsn}, nil
+}
+
+// Location names the server and database the source reads, as
+// mysqlconn.Location does, so that a target on the same server can refuse
+// to write into the source's database; "" for a source that cannot be one
+// (SQL Server).
+func (s *Source) Location(ctx context.Context) (string, error) {
+	loc, err := s.d.location(ctx, s.db)
+	return loc, s.redact(err)
 }
 
 // Close closes the connection pool.

@@ -83,11 +83,16 @@ func (r targetRow) unchanged(h uint64, verify bool) bool {
 // changed rows; records target rows of the range that the batch lacks as
 // pending deletes; and writes the ledger row, all or nothing.
 func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions) (ApplyResult, error) {
+	// Before anything is created: the state tables would go into the
+	// source's database if the target were it.
+	if err := t.CheckNotTheSource(ctx, "", b.SourceLocation); err != nil {
+		return ApplyResult{}, err
+	}
 	if err := t.ensureReady(ctx); err != nil {
 		return ApplyResult{}, err
 	}
 	if err := t.EnsureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
-		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom}); err != nil {
+		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation}); err != nil {
 		return ApplyResult{}, err
 	}
 	sh, err := t.shapeOf(&b.Schema)

@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/sisporta/sisporta/runner/failure"
+	"github.com/sisporta/sisporta/runner/mysqlconn"
 	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
@@ -26,6 +27,8 @@ type TableSpec struct {
 	// TakeOverFrom names the owner ("<namespace>/<pipeline>/<entity>")
 	// this entity may replace.
 	TakeOverFrom string
+	// SourceLocation is where the source reads (mysqlconn.Location).
+	SourceLocation string
 }
 
 // owner is how an entity is named as a table's owner.
@@ -49,6 +52,9 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 	cacheKey := s.Table + "\x00" + s.Schema.Fingerprint() + fmt.Sprint(s.SoftDelete) + "\x00" + s.owner()
 	if _, ok := t.ensured.Load(cacheKey); ok {
 		return nil
+	}
+	if err := t.checkNotTheSource(ctx, s); err != nil {
+		return err
 	}
 	created, err := t.createdBySisporta(ctx, s.Table)
 	if err != nil {
@@ -102,6 +108,45 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 	}
 	t.ensured.Store(cacheKey, true)
 	return nil
+}
+
+// checkNotTheSource refuses a target table in the database the source
+// reads, on the same server: the mirror would alter, rewrite and clean up
+// the very tables Sisporta promises only to read (one DSN in both
+// Secrets, or a target.table qualified with the source's database).
+func (t *Target) checkNotTheSource(ctx context.Context, s TableSpec) error {
+	return t.CheckNotTheSource(ctx, s.Table, s.SourceLocation)
+}
+
+// CheckNotTheSource refuses a target table (or, for table "", the target
+// database itself: Sisporta's state tables go there) in the database the
+// source reads on the same server. It touches nothing in the target, so
+// it runs before the state tables are created.
+func (t *Target) CheckNotTheSource(ctx context.Context, table, sourceLocation string) error {
+	if sourceLocation == "" {
+		return nil
+	}
+	loc, ok := t.location.Load().(string)
+	if !ok {
+		var err error
+		if loc, err = mysqlconn.Location(ctx, t.db); err != nil {
+			return t.redact(err)
+		}
+		t.location.Store(loc)
+	}
+	srcServer, srcDB, _ := strings.Cut(sourceLocation, "|")
+	server, db, _ := strings.Cut(loc, "|")
+	if d, _ := splitTable(table); d != nil {
+		db = d.(string)
+	}
+	if server != srcServer || db != srcDB {
+		return nil
+	}
+	what := "the target database " + quote(db) + " is"
+	if table != "" {
+		what = "target table " + table + " is in " + quote(db) + ","
+	}
+	return failure.Permanent(fmt.Errorf("%s the database the source reads, on the same server: Sisporta would change the tables it only reads. Point the target DSN (and target.table) at another database", what))
 }
 
 // forgetTable drops what this process knows of a table's shape, so the

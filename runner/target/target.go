@@ -34,6 +34,8 @@ type Target struct {
 	shapes sync.Map
 	// collation caches the default collation of utf8mb4 columns.
 	collation atomic.Value
+	// location caches where the target writes (mysqlconn.Location).
+	location atomic.Value
 	// notes holds, per table, what EnsureTable found a column cannot hold
 	// (column name -> message), for the error of a value it refuses.
 	notes sync.Map
