@@ -537,3 +537,21 @@ func TestTargetThatIsTheSourceIsRefused(t *testing.T) {
 		t.Fatal("the source table was altered")
 	}
 }
+
+// A DSN's own collation or sql_mode cannot change what arrives: a legacy
+// utf8 (3-byte) collation would turn emoji into '?', latin1 would make
+// mojibake, PAD_CHAR_TO_FULL_LENGTH would pad CHAR values.
+func TestDSNSessionSettingsCannotChangeValues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET utf8mb4, c CHAR(5))", "INSERT INTO items VALUES (1, 'a😀b', 'x'), (2, 'шabc', 'y ')")
+	p := testutil.Pipeline(t, simplePipeline(t, "dsn", "items", "table: items", 10))
+	src := e.src.DSN + "?collation=utf8_general_ci&sql_mode=%27PAD_CHAR_TO_FULL_LENGTH%27"
+	dst := e.dst.DSN + "?collation=latin1_swedish_ci"
+	mustSucceed(t, runWith(t, p, src, dst))
+	const cmp = "SELECT id, HEX(v), HEX(c) FROM items"
+	sameRows(t, e, cmp, cmp)
+	if s := runWith(t, p, src, dst, verify); s.RowsWritten != 0 || s.RowsRepaired != 0 {
+		t.Fatalf("verifying: wrote %d, repaired %d", s.RowsWritten, s.RowsRepaired)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -32,12 +33,28 @@ func Config(dsn string) (*mysql.Config, error) {
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
-	cfg.Params["time_zone"] = "'+00:00'"
-	if cfg.Collation == "" {
-		cfg.Collation = "utf8mb4_general_ci"
+	// The session's text is utf8mb4 whatever the DSN asks: a legacy
+	// collation=utf8_general_ci (3-byte UTF-8) or latin1 would turn
+	// characters into '?' or mojibake on the way, and values read back
+	// would look unchanged. Session variables that would change how text
+	// is converted are Sisporta's to set.
+	cfg.Collation = "utf8mb4_general_ci"
+	for k := range cfg.Params {
+		switch strings.ToLower(k) {
+		case "charset", "names", "character_set_client", "character_set_connection", "character_set_results",
+			"collation_connection", "sql_mode", "time_zone":
+			delete(cfg.Params, k)
+		}
 	}
+	cfg.Params["time_zone"] = "'+00:00'"
 	return cfg, nil
 }
+
+// SourceSQLMode is the sql_mode of source sessions: MySQL's classic one,
+// so text reads as stored (no PAD_CHAR_TO_FULL_LENGTH) and where filters
+// mean what Sisporta's checker reads them as ("..." a string, || an OR,
+// backslash escapes).
+const SourceSQLMode = "'NO_ENGINE_SUBSTITUTION'"
 
 // RawQuery runs q on conn and calls fn with each row's driver values
 // (valid until fn returns): database/sql's per-value conversions cost a

@@ -141,6 +141,7 @@ func sourceMySQLDSN(dsn string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	cfg.Params["sql_mode"] = mysqlconn.SourceSQLMode
 	return cfg.FormatDSN(), nil
 }
 
