@@ -555,3 +555,22 @@ func TestDSNSessionSettingsCannotChangeValues(t *testing.T) {
 		t.Fatalf("verifying: wrote %d, repaired %d", s.RowsWritten, s.RowsRepaired)
 	}
 }
+
+// A where that names its table (items.visible = 1), or a correlated
+// subquery that does, reads the same in the delete check as in the read:
+// the cleanup runs instead of failing every time.
+func TestWhereNamingItsTableCleansUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seedItems(t, e, 20)
+	p := testutil.Pipeline(t, simplePipeline(t, "named", "items",
+		`table: items, where: "items.visible = 1 AND NOT EXISTS (SELECT 1 FROM items i2 WHERE i2.id = items.id + 100)"`, 5))
+	mustSucceed(t, e.sync(t, p))
+	e.src.Exec(t, "UPDATE items SET visible = 0 WHERE id IN (3, 4)", "DELETE FROM items WHERE id = 5")
+	s := e.sync(t, p)
+	mustSucceed(t, s)
+	if s.RowsDeleted != 3 {
+		t.Fatalf("deleted %d, want the 3 rows that left the filter or the table", s.RowsDeleted)
+	}
+	sameRows(t, e, "SELECT id, label FROM items WHERE visible = 1", "SELECT id, label FROM items")
+}

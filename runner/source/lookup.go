@@ -60,8 +60,7 @@ func keyArg(c *column, v []byte) any {
 
 // keysTable renders keys[start:end] as a derived table sisporta_c with
 // columns sisporta_k0… (and sisporta_i, the key's index, when indexed),
-// and the condition matching the source's key columns (alias sisporta_s)
-// with it.
+// and the condition matching the source's key columns with it.
 func keysTable(b *sqlBuilder, e *Entity, keys []Row, start, end int, indexed bool) (table, match string, err error) {
 	d, kc := b.d, e.keyCols()
 	branches := make([]string, 0, end-start)
@@ -81,7 +80,7 @@ func keysTable(b *sqlBuilder, e *Entity, keys []Row, start, end int, indexed boo
 	}
 	conds := make([]string, len(kc))
 	for j := range kc {
-		conds[j] = "sisporta_s." + d.quote(kc[j].Source) + " = sisporta_c.sisporta_k" + strconv.Itoa(j)
+		conds[j] = e.ref + "." + d.quote(kc[j].Source) + " = sisporta_c.sisporta_k" + strconv.Itoa(j)
 	}
 	return "(" + strings.Join(branches, " UNION ALL ") + ") sisporta_c", strings.Join(conds, " AND "), nil
 }
@@ -97,9 +96,8 @@ func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []an
 	if e.Spec.Where != "" {
 		cond = "(" + e.Spec.Where + ") AND " + cond
 	}
-	from := strings.TrimSuffix(e.from, " AS sisporta_q")
 	q := "SELECT sisporta_c.sisporta_i FROM " + table +
-		" WHERE EXISTS (SELECT 1 FROM " + from + " sisporta_s WHERE " + cond + ")"
+		" WHERE EXISTS (SELECT 1 FROM " + e.from + " WHERE " + cond + ")"
 	return q, b.args, nil
 }
 
@@ -147,8 +145,7 @@ func buildFetch(d dialect, e *Entity, keys []Row, start, end int) (string, []any
 	for i := range e.cols {
 		sel[i] = d.selectExpr(&e.cols[i])
 	}
-	from := strings.TrimSuffix(e.from, " AS sisporta_q")
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + " sisporta_s JOIN " + table + " ON " + match
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + e.from + " JOIN " + table + " ON " + match
 	if e.Spec.Where != "" {
 		q += " WHERE (" + e.Spec.Where + ")"
 	}

@@ -211,7 +211,7 @@ func TestMSSQLValueConversion(t *testing.T) {
 
 func testEntity(t *testing.T, d dialect, table string, where string, cols ...rawColumn) *Entity {
 	t.Helper()
-	e := &Entity{Name: "prices", Spec: syncv1alpha1.EntitySource{Table: syncv1alpha1.Identifier(table), Where: where}, from: d.quoteTable(table)}
+	e := &Entity{Name: "prices", Spec: syncv1alpha1.EntitySource{Table: syncv1alpha1.Identifier(table), Where: where}, from: d.quoteTable(table), ref: d.quoteTable(table)}
 	for i, rc := range cols {
 		rc.FullType = mssqlDecl(rc)
 		sc, err := d.mapColumn(rc)
@@ -311,7 +311,7 @@ func TestMSSQLDeleteVerificationQuery(t *testing.T) {
 	want := "SELECT sisporta_c.sisporta_i FROM (" +
 		"SELECT 0 AS sisporta_i, CAST(@p1 AS uniqueidentifier) AS sisporta_k0, CAST(@p2 AS int) AS sisporta_k1 UNION ALL " +
 		"SELECT 1 AS sisporta_i, CAST(@p3 AS uniqueidentifier) AS sisporta_k0, CAST(@p4 AS int) AS sisporta_k1) sisporta_c " +
-		"WHERE EXISTS (SELECT 1 FROM [dbo].[Produtos] sisporta_s WHERE (Ativo = 1) AND sisporta_s.[Id] = sisporta_c.sisporta_k0 AND sisporta_s.[Loja] = sisporta_c.sisporta_k1)"
+		"WHERE EXISTS (SELECT 1 FROM [dbo].[Produtos] WHERE (Ativo = 1) AND [dbo].[Produtos].[Id] = sisporta_c.sisporta_k0 AND [dbo].[Produtos].[Loja] = sisporta_c.sisporta_k1)"
 	if q != want {
 		t.Errorf("lookup:\n got %s\nwant %s", q, want)
 	}

@@ -191,6 +191,9 @@ type Entity struct {
 	// cursor is the incremental cursor column, when the entity has one.
 	cursor *column
 	from   string
+	// ref names the table (or the query's alias) in column references: a
+	// where that names the table (t1.active) reads the same everywhere.
+	ref string
 }
 
 // Describe is what Resolve needs of an entity's spec.
@@ -214,10 +217,11 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 	where := "source table " + string(spec.Source.Table)
 	if spec.Source.Query != "" {
 		where = "source query"
-		e.from = "(" + spec.Source.Query + ") AS sisporta_q"
+		e.from, e.ref = "("+spec.Source.Query+") AS sisporta_q", "sisporta_q"
 		raws, err = s.d.describeQuery(ctx, s.db, spec.Source.Query)
 	} else {
 		e.from = s.d.quoteTable(string(spec.Source.Table))
+		e.ref = e.from
 		raws, pk, err = s.d.describeTable(ctx, s.db, string(spec.Source.Table))
 	}
 	if err != nil {
