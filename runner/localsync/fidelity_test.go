@@ -574,3 +574,29 @@ func TestWhereNamingItsTableCleansUp(t *testing.T) {
 	}
 	sameRows(t, e, "SELECT id, label FROM items WHERE visible = 1", "SELECT id, label FROM items")
 }
+
+// A table made by its owner with another unique index that does not hold
+// the whole key (an email, a prefix of the key) would merge rows through
+// the upsert: it is refused, saying which index.
+func TestTargetWithAnotherUniqueIndexIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(20))", "INSERT INTO people VALUES (1, 'a@x'), (2, 'a@x'), (3, 'b@x')",
+		"CREATE TABLE codes (k VARCHAR(10) PRIMARY KEY, v INT)", "INSERT INTO codes VALUES ('abcd', 1), ('abce', 2)")
+	e.dst.Exec(t, "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(20), UNIQUE KEY by_email (email))",
+		"CREATE TABLE codes (k VARCHAR(10) NOT NULL, v INT, PRIMARY KEY (k(3)))",
+		"CREATE TABLE fine (id INT PRIMARY KEY, email VARCHAR(20), UNIQUE KEY id_email (id, email))")
+	for _, c := range []struct{ table, source, want string }{
+		{"people", "table: people", "unique index by_email on (email) that does not hold the whole key (id)"},
+		{"codes", "table: codes", "unique index PRIMARY on (k) that does not hold the whole key (k)"},
+	} {
+		p := testutil.Pipeline(t, simplePipeline(t, "uniq", c.table, c.source, 10))
+		if err := syncErr(t, p, e.src.DSN, e.dst.DSN); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.table, err, c.want)
+		}
+	}
+	// A unique index holding the whole key is harmless.
+	p := testutil.Pipeline(t, simplePipeline(t, "uniq", "fine", "table: people", 10))
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, "SELECT id, email FROM people", "SELECT id, email FROM fine")
+}

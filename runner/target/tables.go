@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -372,23 +373,41 @@ func (t *Target) defaultCollation(ctx context.Context) (string, error) {
 	return c, nil
 }
 
-// checkUniqueKey makes sure a table Sisporta did not create has a primary
-// key or unique index on exactly the key columns: upserts rely on it.
+// checkUniqueKey makes sure a table has a primary key or unique index on
+// exactly the key columns, whole (not a prefix of them), which upserts rely
+// on, and no other unique index that leaves a key column out or takes only
+// its prefix: an upsert hitting such an index overwrites another row (two
+// source rows with one email, keys 'abcd' and 'abce' under a 3-character
+// prefix), and the mirror flips between them run after run.
 func (t *Target) checkUniqueKey(ctx context.Context, table string, s *schema.Table) error {
 	dbName, name := splitTable(table)
-	rows, err := t.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS
+	rows, err := t.db.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, SUB_PART IS NOT NULL FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, dbName, name)
 	if err != nil {
 		return t.redact(err)
 	}
 	defer rows.Close()
-	indexes := map[string][]string{}
+	type index struct {
+		cols   []string
+		prefix map[string]bool
+	}
+	indexes := map[string]*index{}
+	var names []string
 	for rows.Next() {
-		var idx, col string
-		if err := rows.Scan(&idx, &col); err != nil {
+		var (
+			idx, col string
+			prefix   bool
+		)
+		if err := rows.Scan(&idx, &col, &prefix); err != nil {
 			return t.redact(err)
 		}
-		indexes[idx] = append(indexes[idx], strings.ToLower(col))
+		if indexes[idx] == nil {
+			indexes[idx] = &index{prefix: map[string]bool{}}
+			names = append(names, idx)
+		}
+		col = strings.ToLower(col)
+		indexes[idx].cols = append(indexes[idx].cols, col)
+		indexes[idx].prefix[col] = prefix
 	}
 	if err := rows.Err(); err != nil {
 		return t.redact(err)
@@ -398,13 +417,23 @@ WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE =
 		want = append(want, strings.ToLower(c.Name))
 	}
 	sort.Strings(want)
-	for _, cols := range indexes {
-		sort.Strings(cols)
-		if strings.Join(cols, ",") == strings.Join(want, ",") {
-			return nil
+	found := false
+	for _, n := range names {
+		ix := indexes[n]
+		for _, k := range want {
+			if !slices.Contains(ix.cols, k) || ix.prefix[k] {
+				return failure.Permanent(fmt.Errorf("target table %s has a unique index %s on (%s) that does not hold the whole key (%s): an upsert of a row it finds there would overwrite another row, and the mirror would merge rows. Drop the index (or make it cover the whole key columns), or drop the table and let Sisporta create it",
+					table, n, strings.Join(ix.cols, ", "), strings.Join(want, ", ")))
+			}
 		}
+		sorted := append([]string(nil), ix.cols...)
+		sort.Strings(sorted)
+		found = found || strings.Join(sorted, ",") == strings.Join(want, ",")
 	}
-	return failure.Permanent(fmt.Errorf("target table %s has no primary key or unique index on (%s): add one, or drop the table and let Sisporta create it", table, strings.Join(want, ", ")))
+	if !found {
+		return failure.Permanent(fmt.Errorf("target table %s has no primary key or unique index on (%s): add one, or drop the table and let Sisporta create it", table, strings.Join(want, ", ")))
+	}
+	return nil
 }
 
 // claim records the entity as the table's owner, or refuses when another
