@@ -290,6 +290,13 @@ func TestOneTargetTableHasOneOwner(t *testing.T) {
 	if n := e.dst.Count(t, "items", ""); n != 100 {
 		t.Fatalf("the refused pipeline changed the table: %d rows", n)
 	}
+	// Nor through another target database naming the table qualified: the
+	// owner is kept next to the table.
+	elsewhere := testutil.NewDB(t, "dst2")
+	third := testutil.Pipeline(t, simplePipeline(t, "third", e.dst.Name+".items", "table: items", 50))
+	if err := syncErr(t, third, other.DSN, elsewhere.DSN); err == nil || !strings.Contains(err.Error(), "is mirrored by "+owner) {
+		t.Fatalf("a pipeline writing the table from another target database: %v, want it refused naming %s", err, owner)
+	}
 	second.Spec.Entities[0].Target.TakeOverFrom = owner
 	s := runWith(t, second, other.DSN, e.dst.DSN)
 	mustSucceed(t, s)

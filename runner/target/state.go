@@ -87,7 +87,15 @@ var stateDDL = []string{
   registered_at DATETIME(6) NOT NULL,
   PRIMARY KEY (pipeline, entity, epoch, run_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-	`CREATE TABLE IF NOT EXISTS _sisporta_tables (
+	ownersDDL("_sisporta_tables"),
+}
+
+// ownersDDL creates a table of target-table owners under the given
+// (quoted) name: one in the target database, and one in each other
+// database holding a qualified target table, so that every pipeline
+// writing a table finds its owner in the same place.
+func ownersDDL(name string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
   table_schema VARCHAR(64) NOT NULL,
   table_name VARCHAR(64) NOT NULL,
   pipeline VARCHAR(255) NOT NULL,
@@ -95,7 +103,7 @@ var stateDDL = []string{
   created_by_sisporta BOOLEAN NOT NULL DEFAULT 0,
   since DATETIME(6) NOT NULL,
   PRIMARY KEY (table_schema, table_name)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
 }
 
 // stateColumns are columns added to state tables after their first

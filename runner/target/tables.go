@@ -161,12 +161,35 @@ func (t *Target) forgetTable(table string) {
 	})
 }
 
+// owners returns the owners table for a target table: the one in the
+// database that holds it (created there when missing), so that pipelines
+// whose target DSNs name different databases still find one owner.
+func (t *Target) owners(ctx context.Context, table string) (string, error) {
+	db, _ := splitTable(table)
+	if db == nil {
+		return "_sisporta_tables", nil
+	}
+	name := quote(db.(string)) + "._sisporta_tables"
+	if _, ok := t.ownerTables.Load(name); ok {
+		return name, nil
+	}
+	if _, err := t.db.ExecContext(ctx, ownersDDL(name)); err != nil {
+		return "", t.stateError("creating Sisporta's table of owners in "+quote(db.(string))+" (next to the target table)", err)
+	}
+	t.ownerTables.Store(name, true)
+	return name, nil
+}
+
 // createdBySisporta reports whether Sisporta created the table (it then
 // follows the source's columns as they widen).
 func (t *Target) createdBySisporta(ctx context.Context, table string) (bool, error) {
 	dbName, name := splitTable(table)
+	owners, err := t.owners(ctx, table)
+	if err != nil {
+		return false, err
+	}
 	var created bool
-	err := t.db.QueryRowContext(ctx, `SELECT created_by_sisporta FROM _sisporta_tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?`,
+	err = t.db.QueryRowContext(ctx, `SELECT created_by_sisporta FROM `+owners+` WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?`,
 		dbName, name).Scan(&created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -440,6 +463,10 @@ WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE =
 // entity owns it and is not the one TakeOverFrom names.
 func (t *Target) claim(ctx context.Context, s TableSpec, created bool) error {
 	dbName, name := splitTable(s.Table)
+	owners, err := t.owners(ctx, s.Table)
+	if err != nil {
+		return err
+	}
 	return t.inTx(ctx, func(x *tx) error {
 		var schemaName string
 		if err := x.QueryRowContext(ctx, "SELECT COALESCE(?, DATABASE())", dbName).Scan(&schemaName); err != nil {
@@ -447,12 +474,12 @@ func (t *Target) claim(ctx context.Context, s TableSpec, created bool) error {
 		}
 		// The first to claim a free table wins; concurrent claims of the
 		// same entity's batches are then its own.
-		if _, err := x.ExecContext(ctx, `INSERT IGNORE INTO _sisporta_tables (table_schema, table_name, pipeline, entity, created_by_sisporta, since)
+		if _, err := x.ExecContext(ctx, `INSERT IGNORE INTO `+owners+` (table_schema, table_name, pipeline, entity, created_by_sisporta, since)
 VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, schemaName, name, s.Pipeline, s.Entity, created); err != nil {
 			return err
 		}
 		var pipeline, entity, since string
-		if err := x.QueryRowContext(ctx, `SELECT pipeline, entity, DATE_FORMAT(since, '%Y-%m-%d %H:%i:%s UTC') FROM _sisporta_tables
+		if err := x.QueryRowContext(ctx, `SELECT pipeline, entity, DATE_FORMAT(since, '%Y-%m-%d %H:%i:%s UTC') FROM `+owners+`
 WHERE table_schema = ? AND table_name = ? FOR UPDATE`, schemaName, name).Scan(&pipeline, &entity, &since); err != nil {
 			return err
 		}
@@ -461,7 +488,7 @@ WHERE table_schema = ? AND table_name = ? FOR UPDATE`, schemaName, name).Scan(&p
 			return nil
 		}
 		if s.TakeOverFrom != "" && s.TakeOverFrom == owner {
-			_, err := x.ExecContext(ctx, `UPDATE _sisporta_tables SET pipeline = ?, entity = ?, since = UTC_TIMESTAMP(6) WHERE table_schema = ? AND table_name = ?`,
+			_, err := x.ExecContext(ctx, `UPDATE `+owners+` SET pipeline = ?, entity = ?, since = UTC_TIMESTAMP(6) WHERE table_schema = ? AND table_name = ?`,
 				s.Pipeline, s.Entity, schemaName, name)
 			return err
 		}
@@ -474,8 +501,12 @@ WHERE table_schema = ? AND table_name = ? FOR UPDATE`, schemaName, name).Scan(&p
 // cleanup deletes anything (another pipeline may have taken it over).
 func (t *Target) CheckOwner(ctx context.Context, table, pipeline, entity string) error {
 	dbName, name := splitTable(table)
+	owners, err := t.owners(ctx, table)
+	if err != nil {
+		return err
+	}
 	var owner string
-	err := t.db.QueryRowContext(ctx, `SELECT CONCAT(pipeline, '/', entity) FROM _sisporta_tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?`,
+	err = t.db.QueryRowContext(ctx, `SELECT CONCAT(pipeline, '/', entity) FROM `+owners+` WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?`,
 		dbName, name).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // claimed by the first batch; none applied (nothing to clean either)

@@ -36,6 +36,8 @@ type Target struct {
 	collation atomic.Value
 	// location caches where the target writes (mysqlconn.Location).
 	location atomic.Value
+	// ownerTables caches owners tables made in other databases.
+	ownerTables sync.Map
 	// notes holds, per table, what EnsureTable found a column cannot hold
 	// (column name -> message), for the error of a value it refuses.
 	notes sync.Map
