@@ -607,3 +607,45 @@ func TestTargetWithAnotherUniqueIndexIsRefused(t *testing.T) {
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, "SELECT id, email FROM people", "SELECT id, email FROM fine")
 }
+
+// Values are never rounded, padded or trimmed on the way without an
+// error. A table Sisporta created follows its source to more decimals,
+// fractional seconds and DOUBLE; a table someone made that would round or
+// pad is refused, naming the column; one wider than the source is fine,
+// and verifying it reads its values in the source's form.
+func TestNoSilentRoundingPaddingOrTrimming(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, d DECIMAL(10,2), dt DATETIME, f FLOAT, c VARCHAR(10))",
+		"INSERT INTO items VALUES (1, 1.25, '2024-01-01 10:00:00', 0.5, 'a')")
+	mine := testutil.Pipeline(t, simplePipeline(t, "round", "items", "table: items", 10))
+	mustSucceed(t, e.sync(t, mine))
+	e.src.Exec(t, "ALTER TABLE items MODIFY d DECIMAL(12,4), MODIFY dt DATETIME(3), MODIFY f DOUBLE",
+		"UPDATE items SET d = 1.2345, dt = '2024-01-01 10:00:00.999', f = 0.1, c = 'a  '")
+	mustSucceed(t, e.sync(t, mine))
+	const cmp = "SELECT id, d, dt, f, HEX(c) FROM items"
+	sameRows(t, e, cmp, cmp)
+	if s := e.sync(t, mine); s.RowsWritten != 0 {
+		t.Fatalf("a no-op run after widening wrote %d", s.RowsWritten)
+	}
+
+	for _, c := range []struct{ col, typ string }{
+		{"d", "DECIMAL(10,2)"}, {"dt", "DATETIME"}, {"f", "FLOAT"}, {"c", "CHAR(10)"}, {"dt", "DATE"},
+	} {
+		table := "narrow_" + c.col + "_" + strings.NewReplacer("(", "", ")", "", ",", "").Replace(c.typ)
+		cols := map[string]string{"d": "DECIMAL(12,4)", "dt": "DATETIME(3)", "f": "DOUBLE", "c": "VARCHAR(10)"}
+		cols[c.col] = c.typ
+		e.dst.Exec(t, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, d %s, dt %s, f %s, c %s)", table, cols["d"], cols["dt"], cols["f"], cols["c"]))
+		p := testutil.Pipeline(t, simplePipeline(t, "narrow", table, "table: items", 10))
+		err := syncErr(t, p, e.src.DSN, e.dst.DSN)
+		if err == nil || !strings.Contains(err.Error(), "column "+c.col+" is ") || !strings.Contains(err.Error(), "would change values without an error") {
+			t.Errorf("a %s target column for the source's %s: %v", c.typ, cols[c.col], err)
+		}
+	}
+	e.dst.Exec(t, "CREATE TABLE wide (id BIGINT PRIMARY KEY, d DECIMAL(20,6), dt DATETIME(6), f DOUBLE, c VARCHAR(100))")
+	wide := testutil.Pipeline(t, simplePipeline(t, "wide", "wide", "table: items", 10))
+	mustSucceed(t, e.sync(t, wide))
+	if s := e.sync(t, wide, verify); s.RowsRepaired != 0 || s.RowsWritten != 0 {
+		t.Fatalf("verifying a wider table repaired %d and wrote %d", s.RowsRepaired, s.RowsWritten)
+	}
+}

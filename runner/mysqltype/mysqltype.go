@@ -613,3 +613,117 @@ func decimalArgs(d Def) (precision, scale int) {
 	scale, _ = strconv.Atoi(s)
 	return precision, scale
 }
+
+// Holding says how a column of one definition stores the values of
+// another.
+type Holding int
+
+const (
+	// Holds: every value is stored exactly.
+	Holds Holding = iota
+	// Refuses: some values are too large for the column, and strict mode
+	// refuses them with an error (a narrower VARCHAR, INT or DECIMAL).
+	Refuses
+	// Alters: some values would be changed without an error (rounded to
+	// fewer decimals or fractional seconds, padded, trimmed, converted).
+	Alters
+)
+
+// HoldsValues says how a column of definition have stores the values of a
+// column of definition want (kind is want's).
+func HoldsValues(want Def, kind schema.Kind, have Def) Holding {
+	haveKind, ok := KindOf(have.Base)
+	if !ok || haveKind != kind && !(kind == schema.KindBool && haveKind == schema.KindInt) {
+		return Alters
+	}
+	width := func(d Def) int {
+		n, _ := strconv.Atoi(strings.SplitN(d.Args, ",", 2)[0])
+		return n
+	}
+	narrower := func(bigger bool) Holding {
+		if bigger {
+			return Holds
+		}
+		return Refuses
+	}
+	switch kind {
+	case schema.KindInt, schema.KindBool:
+		switch {
+		case want.Base == "bit" || have.Base == "bit":
+			if want.Base != have.Base {
+				return Alters
+			}
+			return narrower(width(have) >= max(width(want), 1))
+		case want.Base == "year" || have.Base == "year":
+			if want.Base != have.Base {
+				return Alters
+			}
+			return Holds
+		}
+		wr, hr := intRank[want.Base], intRank[have.Base]
+		return narrower(hr > wr || (hr == wr && (want.Unsigned == have.Unsigned)) || (hr > wr && !have.Unsigned))
+	case schema.KindDecimal:
+		wp, ws := decimalArgs(want)
+		hp, hs := decimalArgs(have)
+		if hs < ws {
+			return Alters // rounded to fewer decimals, with a note only
+		}
+		return narrower(hp-hs >= wp-ws && (have.Unsigned == want.Unsigned || want.Unsigned))
+	case schema.KindFloat:
+		if want.Base == "double" && have.Base == "float" {
+			return Alters
+		}
+		return Holds
+	case schema.KindDate, schema.KindDateTime, schema.KindTime:
+		if have.Base != want.Base || width(have) < width(want) {
+			return Alters // another type, or fewer fractional seconds: rounded
+		}
+		return Holds
+	case schema.KindBytes:
+		if have.Base == "binary" && (want.Base != "binary" || width(have) != width(want)) {
+			return Alters // padded to its width
+		}
+		return narrower(capacity(have) >= capacity(want))
+	case schema.KindString:
+		switch {
+		case want.Base == "enum" || want.Base == "set":
+			if have.Base == want.Base {
+				if len(have.Members) >= len(want.Members) && strings.Join(have.Members[:len(want.Members)], "\x00") == strings.Join(want.Members, "\x00") {
+					return Holds
+				}
+				return Refuses
+			}
+			if !textTypes[have.Base] {
+				return Alters
+			}
+		case !textTypes[want.Base] || !textTypes[have.Base]:
+			if want.Base != have.Base && !(want.Base == "json" && textTypes[have.Base]) {
+				return Alters
+			}
+			return Holds
+		}
+		if have.Base == "char" && want.Base != "char" {
+			return Alters // trailing spaces trimmed
+		}
+		if !sameText(want.Charset, have.Charset) {
+			return Refuses // characters the column's set lacks are refused
+		}
+		return narrower(capacity(have) >= capacity(want))
+	}
+	if have.Base != want.Base {
+		return Alters
+	}
+	return Holds
+}
+
+// sameText reports whether text in character set want reads back the same
+// from a column in set have (an unnamed set is utf8mb4).
+func sameText(want, have string) bool {
+	norm := func(cs string) string {
+		if cs == "" || utf8Charsets[cs] {
+			return "utf8"
+		}
+		return cs
+	}
+	return norm(want) == norm(have)
+}

@@ -193,3 +193,40 @@ func TestKeyMismatch(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsValues(t *testing.T) {
+	cases := []struct {
+		want, have string
+		kind       schema.Kind
+		holding    Holding
+	}{
+		{"decimal(10,2)", "decimal(12,4)", schema.KindDecimal, Holds},
+		{"decimal(12,4)", "decimal(10,2)", schema.KindDecimal, Alters},
+		{"decimal(12,2)", "decimal(10,2)", schema.KindDecimal, Refuses},
+		{"datetime", "datetime(3)", schema.KindDateTime, Holds},
+		{"datetime(3)", "datetime", schema.KindDateTime, Alters},
+		{"datetime", "date", schema.KindDateTime, Alters},
+		{"float", "double", schema.KindFloat, Holds},
+		{"double", "float", schema.KindFloat, Alters},
+		{"varchar(10)", "char(10)", schema.KindString, Alters},
+		{"char(10)", "varchar(10)", schema.KindString, Holds},
+		{"varchar(200)", "varchar(20)", schema.KindString, Refuses},
+		{"varchar(20)", "text", schema.KindString, Holds},
+		{"varbinary(4)", "binary(4)", schema.KindBytes, Alters},
+		{"binary(4)", "varbinary(4)", schema.KindBytes, Holds},
+		{"int", "bigint", schema.KindInt, Holds},
+		{"bigint", "int", schema.KindInt, Refuses},
+		{"int unsigned", "int", schema.KindInt, Refuses},
+		{"enum('a','b')", "enum('a','b','c')", schema.KindString, Holds},
+		{"enum('a','b')", "enum('b','a')", schema.KindString, Refuses},
+		{"varchar(10) CHARACTER SET latin1 COLLATE latin1_swedish_ci", "varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, Refuses},
+		{"int", "varchar(20)", schema.KindInt, Alters},
+	}
+	for _, c := range cases {
+		w, _ := Parse(c.want)
+		h, _ := Parse(c.have)
+		if got := HoldsValues(w, c.kind, h); got != c.holding {
+			t.Errorf("source %s, target %s: %d, want %d", c.want, c.have, got, c.holding)
+		}
+	}
+}

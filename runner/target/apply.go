@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -402,12 +403,15 @@ func readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, full
 				continue
 			}
 			v := scratch[bounds[i]:bounds[i+1]:bounds[i+1]]
-			if codecs[i].Kind == schema.KindFloat {
+			switch codecs[i].Kind {
+			case schema.KindFloat:
 				f, err := codecs[i].Canonical(v)
 				if err != nil {
 					return fmt.Errorf("column %s: %w", cols[i].Name, err)
 				}
 				v = f
+			case schema.KindDecimal, schema.KindDateTime, schema.KindTime:
+				v = fewerDigits(v, cols[i].Scale)
 			}
 			row[i] = v
 		}
@@ -441,6 +445,25 @@ func readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, full
 		return nil
 	})
 	return keys, err
+}
+
+// fewerDigits reads a value of a target column wider than the source's
+// (more decimals or fractional seconds, a table someone made) in the
+// source's form, when the extra digits are zeros: 1.2300 is the source's
+// 1.23. Otherwise the value is left as it is, and differs.
+func fewerDigits(v []byte, scale int) []byte {
+	dot := bytes.IndexByte(v, '.')
+	if dot < 0 {
+		return v
+	}
+	frac := len(v) - dot - 1
+	if frac <= scale || strings.Trim(string(v[dot+1+scale:]), "0") != "" {
+		return v
+	}
+	if scale == 0 {
+		return v[:dot]
+	}
+	return v[:dot+1+scale]
 }
 
 // appendDriverValue renders a text-protocol value as its canonical bytes:

@@ -70,7 +70,10 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 		if len(existing) == 0 {
 			ddl = createTable(s.Table, s.Schema, s.SoftDelete)
 		} else {
-			widen, notes := widenings(s.Table, s.Schema, existing, created)
+			widen, notes, err := fitColumns(s.Table, s.Schema, existing, created)
+			if err != nil {
+				return err
+			}
 			t.notes.Store(s.Table, notes)
 			if len(widen) == 0 {
 				if err := t.checkKeyColumns(ctx, s.Table, s.Schema, existing); err != nil {
@@ -197,13 +200,16 @@ func (t *Target) createdBySisporta(ctx context.Context, table string) (bool, err
 	return created, err
 }
 
-// widenings returns the ALTERs that let a table Sisporta created hold what
-// its source columns hold now (VARCHAR(20) to VARCHAR(200), INT to
-// BIGINT): a column is changed only when its new type holds every value
-// of its old one. Columns it cannot change (a table someone else made, a
-// narrower or different type) are returned as notes, which a value the
-// target refuses then quotes.
-func widenings(table string, s *schema.Table, existing map[string]columnInfo, created bool) ([]string, map[string]string) {
+// fitColumns compares the table's columns with the source's and returns
+// the ALTERs that let a table Sisporta created hold what its source
+// columns hold now (VARCHAR(20) to VARCHAR(200), INT to BIGINT, DECIMAL
+// (10,2) to (12,4), DATETIME to DATETIME(3)): a column is changed only
+// when its new type holds every value of its old one. A column that would
+// change values without an error (round them, pad or trim them) and that
+// Sisporta cannot widen is refused: the mirror would differ silently. A
+// column that would refuse some values (too narrow) is kept, with a note
+// that the error of a refused value then quotes.
+func fitColumns(table string, s *schema.Table, existing map[string]columnInfo, created bool) ([]string, map[string]string, error) {
 	var mods []string
 	notes := map[string]string{}
 	for _, c := range s.Columns {
@@ -213,29 +219,40 @@ func widenings(table string, s *schema.Table, existing map[string]columnInfo, cr
 		}
 		want, err1 := mysqltype.Parse(c.Type)
 		got, err2 := mysqltype.Parse(have.def())
-		if err1 != nil || err2 != nil || mysqltype.KeyMismatch(want, c.Kind, got, got.Collation) == "" {
-			continue // the target column holds every value of the source's
+		if err1 != nil || err2 != nil {
+			continue
 		}
-		widens := mysqltype.KeyMismatch(got, c.Kind, want, want.Collation) == ""
+		holding := mysqltype.HoldsValues(want, c.Kind, got)
+		if holding == mysqltype.Holds {
+			continue
+		}
+		alter := fmt.Sprintf("ALTER TABLE %s MODIFY %s %s", quoteTable(table), quote(c.Name), c.Type)
 		switch {
-		case created && widens:
+		case created && mysqltype.HoldsValues(got, c.Kind, want) == mysqltype.Holds:
 			null := " NULL"
 			if c.Key > 0 || !c.Nullable {
 				null = " NOT NULL"
 			}
 			mods = append(mods, "MODIFY "+quote(c.Name)+" "+c.Type+null)
+		case holding == mysqltype.Alters:
+			why := "Sisporta changes only tables it created"
+			if created {
+				why = "Sisporta only widens columns, and this is not a widening"
+			}
+			return nil, nil, failure.Permanent(fmt.Errorf("target table %s: column %s is %s, the source's is %s: the target would change values without an error (round, pad, trim or convert them), and %s. Change the column (%s), leave it out of the entity, or drop the table and let Sisporta create it",
+				table, c.Name, have.def(), c.Type, why, alter))
 		case created:
-			notes[strings.ToLower(c.Name)] = fmt.Sprintf("column %s is %s in the target and %s in the source now, a change Sisporta does not make by itself (it only widens): change the column (ALTER TABLE %s MODIFY %s %s) or leave it out of the entity",
-				c.Name, have.def(), c.Type, quoteTable(table), quote(c.Name), c.Type)
+			notes[strings.ToLower(c.Name)] = fmt.Sprintf("column %s is %s in the target and %s in the source now, a change Sisporta does not make by itself (it only widens): change the column (%s) or leave it out of the entity",
+				c.Name, have.def(), c.Type, alter)
 		default:
-			notes[strings.ToLower(c.Name)] = fmt.Sprintf("column %s is %s in the target and %s in the source, and Sisporta changes only tables it created: widen it (ALTER TABLE %s MODIFY %s %s)",
-				c.Name, have.def(), c.Type, quoteTable(table), quote(c.Name), c.Type)
+			notes[strings.ToLower(c.Name)] = fmt.Sprintf("column %s is %s in the target and %s in the source, and Sisporta changes only tables it created: widen it (%s)",
+				c.Name, have.def(), c.Type, alter)
 		}
 	}
 	if len(mods) == 0 {
-		return nil, notes
+		return nil, notes, nil
 	}
-	return []string{"ALTER TABLE " + quoteTable(table) + " " + strings.Join(mods, ", ")}, notes
+	return []string{"ALTER TABLE " + quoteTable(table) + " " + strings.Join(mods, ", ")}, notes, nil
 }
 
 // runDDL runs schema statements on one connection whose metadata-lock
