@@ -252,9 +252,10 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 		}
 	}
 	// Pass 1: the rows. A full read is ranged: each batch covers its key
-	// range. A verifying run reads incremental entities in full too: every
-	// row is checked, and the full read finds deletes itself.
-	incremental := e.Incremental() && !verify
+	// range. An incremental entity is read in full on its first run, when
+	// its columns changed (Window is nil then) and when the run verifies:
+	// every row is then read, and the full read finds deletes itself.
+	incremental := window != nil && !verify
 	if !incremental {
 		window = nil
 	}

@@ -15,7 +15,7 @@ func TestIncrementalReadsOnlyChangedRowsAndFindsDeletes(t *testing.T) {
 	var vals []string
 	for l := 1; l <= 3; l++ {
 		for i := 1; i <= 20; i++ {
-			vals = append(vals, fmt.Sprintf("(%d, 'P%02d', %d.50, NOW(6) - INTERVAL 1 DAY)", l, i, i))
+			vals = append(vals, fmt.Sprintf("(%d, 'P%02d', %d.50, NOW(6) - INTERVAL 1 DAY - INTERVAL %d SECOND)", l, i, i, l*100+i))
 		}
 	}
 	e.src.Exec(t, "INSERT INTO prices VALUES "+strings.Join(vals, ","))
@@ -50,15 +50,17 @@ spec:
 	second := e.sync(t, p)
 	mustSucceed(t, second)
 	got := entity(t, second, "prices")
-	if got.RowsRead != 3 || got.RowsWritten != 3 || got.RowsDeleted != 1 {
-		t.Fatalf("incremental run read %d wrote %d deleted %d, want 3, 3 and 1 (only changed rows read; the key scan finds the delete)", got.RowsRead, got.RowsWritten, got.RowsDeleted)
+	// The rows changed, and the one at the last run's watermark (rows with
+	// that very value may have been committed after it was read).
+	if got.RowsRead != 4 || got.RowsWritten != 3 || got.RowsDeleted != 1 {
+		t.Fatalf("incremental run read %d wrote %d deleted %d, want 4, 3 and 1 (only changed rows and the one at the watermark read; the key scan finds the delete)", got.RowsRead, got.RowsWritten, got.RowsDeleted)
 	}
 	sameRows(t, e, "SELECT "+cols+" FROM prices", "SELECT "+cols+" FROM prices")
 
 	third := e.sync(t, p)
 	mustSucceed(t, third)
-	if got := entity(t, third, "prices"); got.RowsRead != 0 || got.RowsWritten != 0 || got.RowsDeleted != 0 {
-		t.Fatalf("unchanged incremental run read %d wrote %d deleted %d, want 0s", got.RowsRead, got.RowsWritten, got.RowsDeleted)
+	if got := entity(t, third, "prices"); got.RowsRead > 3 || got.RowsWritten != 0 || got.RowsDeleted != 0 {
+		t.Fatalf("unchanged incremental run read %d wrote %d deleted %d, want only the rows at the watermark read and nothing written", got.RowsRead, got.RowsWritten, got.RowsDeleted)
 	}
 }
 
@@ -111,4 +113,62 @@ spec:
 		t.Fatalf("deleted %d, want the 2 rows gone from the source", got.RowsDeleted)
 	}
 	sameRows(t, e, "SELECT code, label FROM codes", "SELECT code, label FROM codes")
+}
+
+// UpdatedAt cursors follow the column's own values, whatever zone and
+// precision the ERP writes them in: a DATETIME written in local time
+// west of UTC, a DATE, a DATETIME(0) updated in the second the previous
+// run read; a column added to the source is filled in on every row; the
+// first run reads everything once.
+func TestUpdatedAtFollowsTheColumnNotAClock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t,
+		"CREATE TABLE local (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(6) NOT NULL)",
+		"CREATE TABLE days (id INT PRIMARY KEY, v VARCHAR(10), changed_on DATE NOT NULL)",
+		"CREATE TABLE secs (id INT PRIMARY KEY, v INT, updated_at DATETIME NOT NULL)")
+	local := func(stmt string) { // an ERP writing in local time, 3 hours west of UTC
+		e.src.Exec(t, "SET time_zone = '-03:00'", stmt, "SET time_zone = SYSTEM")
+	}
+	local("INSERT INTO local VALUES (1, 'a', NOW(6)), (2, 'b', NOW(6))")
+	e.src.Exec(t, "INSERT INTO days VALUES (1, 'a', CURDATE() - INTERVAL 3 DAY), (2, 'b', CURDATE())",
+		"INSERT INTO secs SELECT seq, 0, UTC_TIMESTAMP() FROM seq_1_to_50")
+	p := testutil.Pipeline(t, `
+apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: clocks}
+spec:
+  schedule: "@hourly"
+  source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  entities:
+  - {name: local, source: {table: local, cursor: {column: updated_at, kind: UpdatedAt}}, target: {table: local}}
+  - {name: days, source: {table: days, cursor: {column: changed_on, kind: UpdatedAt, lookbackSeconds: 0}}, target: {table: days}}
+  - {name: secs, source: {table: secs, cursor: {column: updated_at, kind: UpdatedAt, lookbackSeconds: 0}}, target: {table: secs}}
+`)
+	first := e.sync(t, p)
+	mustSucceed(t, first)
+	for _, en := range first.Entities {
+		if en.RowsWritten != en.RowsRead {
+			t.Errorf("first run of %s read %d and wrote %d: rows written twice", en.Name, en.RowsRead, en.RowsWritten)
+		}
+	}
+	check := func() {
+		t.Helper()
+		sameRows(t, e, "SELECT id, v, updated_at FROM local", "SELECT id, v, updated_at FROM local")
+		sameRows(t, e, "SELECT id, v, changed_on FROM days", "SELECT id, v, changed_on FROM days")
+		sameRows(t, e, "SELECT id, v, updated_at FROM secs", "SELECT id, v, updated_at FROM secs")
+	}
+	check()
+	// Changes in the same second as the last run's watermark, later today,
+	// and in local time.
+	local("UPDATE local SET v = 'CHANGED', updated_at = NOW(6) WHERE id = 1")
+	e.src.Exec(t, "UPDATE days SET v = 'later', changed_on = CURDATE() WHERE id IN (1, 2)",
+		"UPDATE secs SET v = 1, updated_at = (SELECT MAX(updated_at) FROM (SELECT updated_at FROM secs) s) WHERE id <= 10")
+	mustSucceed(t, e.sync(t, p))
+	check()
+	// A column added to the source reaches every row, not only changed ones.
+	e.src.Exec(t, "ALTER TABLE local ADD status VARCHAR(10) NOT NULL DEFAULT 'open'")
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, "SELECT id, status FROM local", "SELECT id, status FROM local")
 }

@@ -44,7 +44,13 @@ func (mssqlDialect) keyExpr(c *column, param string) string {
 	return "CAST(" + param + " AS " + c.raw.FullType + ")"
 }
 
-func (mssqlDialect) nowQuery() string           { return "SELECT SYSDATETIME()" }
+func (mssqlDialect) cursorMaxQuery(col, from string, date bool, ahead time.Duration) string {
+	limit := fmt.Sprintf("DATEADD(second, %d, SYSUTCDATETIME())", int(ahead.Seconds()))
+	if date {
+		limit = "CAST(" + limit + " AS date)"
+	}
+	return "SELECT MAX(" + col + ") FROM " + from + " WHERE " + col + " <= " + limit
+}
 func (mssqlDialect) rowVersionCapQuery() string { return "SELECT MIN_ACTIVE_ROWVERSION()" }
 
 // readOnly runs fn on the pool: SQL Server has no per-session read-only

@@ -275,9 +275,9 @@ func TestMSSQLRowVersionWindow(t *testing.T) {
 	e.cursor = &column{Column: sc, raw: rv}
 	e.Spec.Cursor = &syncv1alpha1.CursorSpec{Column: "RowVer", Kind: syncv1alpha1.CursorRowVersion}
 
-	w, err := e.Window("0x00000000000007D1", "0x0000000000000800")
-	if err != nil {
-		t.Fatal(err)
+	w, err := e.Window(e.watermark("0x00000000000007D1"), e.watermark("0x0000000000000800"))
+	if err != nil || w == nil {
+		t.Fatal(w, err)
 	}
 	q, args := buildPageQuery(d, e, PageRequest{Limit: 100, Cursor: w})
 	want := "SELECT TOP (101) [CodTabela], [CodProduto] FROM [dbo].[TabelaPrecos] WHERE ([RowVer] >= CAST(@p1 AS binary(8)) AND [RowVer] < CAST(@p2 AS binary(8))) ORDER BY [CodTabela], [CodProduto]"
@@ -290,11 +290,45 @@ func TestMSSQLRowVersionWindow(t *testing.T) {
 	if got := d.rowVersionCapQuery(); got != "SELECT MIN_ACTIVE_ROWVERSION()" {
 		t.Errorf("cap query %s", got)
 	}
-	// First run: no lower bound, still capped.
-	w, _ = e.Window("", "0x0000000000000800")
-	q, _ = buildPageQuery(d, e, PageRequest{Limit: 100, Cursor: w})
-	if !strings.Contains(q, "WHERE ([RowVer] < CAST(@p1 AS binary(8)))") {
-		t.Errorf("first run window: %s", q)
+	// First run, a watermark of other columns or of an older release:
+	// no window, everything is read.
+	for _, stored := range []string{"", "0x00000000000007D1", "v2:0123456789abcdef:0x00000000000007D1"} {
+		if w, err := e.Window(stored, e.watermark("0x0000000000000800")); w != nil || err != nil {
+			t.Errorf("stored %q: window %+v %v, want none", stored, w, err)
+		}
+	}
+}
+
+// UpdatedAt windows start at the stored watermark (minus the look-back),
+// included, with the column's own precision and no upper bound; a DATE
+// column starts at the day; the watermark is the column's largest value
+// no more than 15 hours past UTC now (written in any zone), not a clock.
+func TestUpdatedAtWindow(t *testing.T) {
+	d := mssqlDialect{}
+	e := testEntity(t, d, "dbo.Precos", "", rawColumn{Name: "Id", Type: "int"})
+	ts := rawColumn{Name: "Alterado", Type: "datetime", Scale: 3}
+	ts.FullType = mssqlDecl(ts)
+	sc, _ := d.mapColumn(ts)
+	sc.Source = "Alterado"
+	e.cursor = &column{Column: sc, raw: ts}
+	e.Spec.Cursor = &syncv1alpha1.CursorSpec{Column: "Alterado", Kind: syncv1alpha1.CursorUpdatedAt, LookbackSeconds: 60}
+	w, err := e.Window(e.watermark("2024-02-29 10:00:00.123"), "")
+	if err != nil || w == nil {
+		t.Fatal(w, err)
+	}
+	q, args := buildPageQuery(d, e, PageRequest{Limit: 10, Cursor: w})
+	if !strings.Contains(q, "WHERE ([Alterado] >= CAST(@p1 AS datetime)) ORDER BY") || args[0] != "2024-02-29 09:59:00.123" {
+		t.Errorf("window %s %v", q, args)
+	}
+	if got := formatCursorTime(e.cursor, time.Date(2024, 2, 29, 10, 0, 0, 123_456_789, time.UTC)); got != "2024-02-29 10:00:00.123" {
+		t.Errorf("datetime watermark %s: a datetime takes three fractional digits", got)
+	}
+	if q := d.cursorMaxQuery("[Alterado]", "[dbo].[Precos]", false, 15*time.Hour); q != "SELECT MAX([Alterado]) FROM [dbo].[Precos] WHERE [Alterado] <= DATEADD(second, 54000, SYSUTCDATETIME())" {
+		t.Errorf("watermark query %s", q)
+	}
+	e.cursor.Kind = schema.KindDate
+	if w, _ := e.Window(e.watermark("2024-03-01"), ""); w == nil || w.from != "2024-02-29" {
+		t.Errorf("a DATE cursor with a minute of look-back starts at %+v", w)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/mysqlconn"
@@ -119,7 +120,13 @@ func (mysqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
 	return q + " GROUP BY " + group + " HAVING COUNT(*) > 1 LIMIT 1"
 }
 
-func (mysqlDialect) nowQuery() string           { return "SELECT NOW(6)" }
+func (mysqlDialect) cursorMaxQuery(col, from string, date bool, ahead time.Duration) string {
+	limit := fmt.Sprintf("UTC_TIMESTAMP(6) + INTERVAL %d SECOND", int(ahead.Seconds()))
+	if date {
+		limit = "DATE(" + limit + ")"
+	}
+	return "SELECT MAX(" + col + ") FROM " + from + " WHERE " + col + " <= " + limit
+}
 func (mysqlDialect) rowVersionCapQuery() string { return "SELECT NULL" }
 
 // readOnly runs fn in a READ ONLY transaction: the server refuses any write.

@@ -80,8 +80,9 @@ type dialect interface {
 	// kept for the last only, so it should be cheap; finishKey makes it final.
 	keyParam(c *column, v any, val []byte) any
 	finishKey(c *column, p any) (any, error)
-	// now is the source server's clock, for UpdatedAt cursors.
-	nowQuery() string
+	// cursorMaxQuery selects the largest value of an UpdatedAt cursor
+	// column no further than ahead past UTC now.
+	cursorMaxQuery(col, from string, date bool, ahead time.Duration) string
 	rowVersionCapQuery() string
 	// readTx runs fn in a read-only scope.
 	readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error

@@ -214,8 +214,8 @@ func fitColumns(table string, s *schema.Table, existing map[string]columnInfo, c
 	notes := map[string]string{}
 	for _, c := range s.Columns {
 		have, ok := existing[strings.ToLower(c.Name)]
-		if !ok {
-			continue
+		if !ok || (c.Key > 0 && !created) {
+			continue // key columns of a table someone made: checkKeyColumns
 		}
 		want, err1 := mysqltype.Parse(c.Type)
 		got, err2 := mysqltype.Parse(have.def())
