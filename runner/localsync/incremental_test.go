@@ -130,7 +130,7 @@ func TestUpdatedAtFollowsTheColumnNotAClock(t *testing.T) {
 	local := func(stmt string) { // an ERP writing in local time, 3 hours west of UTC
 		e.src.Exec(t, "SET time_zone = '-03:00'", stmt, "SET time_zone = SYSTEM")
 	}
-	local("INSERT INTO local VALUES (1, 'a', NOW(6)), (2, 'b', NOW(6))")
+	local("INSERT INTO local VALUES (1, 'a', NOW(6) - INTERVAL 1 MINUTE), (2, 'b', NOW(6) - INTERVAL 1 HOUR)")
 	e.src.Exec(t, "INSERT INTO days VALUES (1, 'a', CURDATE() - INTERVAL 3 DAY), (2, 'b', CURDATE())",
 		"INSERT INTO secs SELECT seq, 0, UTC_TIMESTAMP() FROM seq_1_to_50")
 	p := testutil.Pipeline(t, `
@@ -142,7 +142,7 @@ spec:
   source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
   target: {dsnSecretRef: {name: t, key: dsn}}
   entities:
-  - {name: local, source: {table: local, cursor: {column: updated_at, kind: UpdatedAt}}, target: {table: local}}
+  - {name: local, source: {table: local, cursor: {column: updated_at, kind: UpdatedAt, lookbackSeconds: 0}}, target: {table: local}}
   - {name: days, source: {table: days, cursor: {column: changed_on, kind: UpdatedAt, lookbackSeconds: 0}}, target: {table: days}}
   - {name: secs, source: {table: secs, cursor: {column: updated_at, kind: UpdatedAt, lookbackSeconds: 0}}, target: {table: secs}}
 `)
