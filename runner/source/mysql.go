@@ -253,6 +253,10 @@ func mysqlQueryColumns(ctx context.Context, tx querier, query string) ([]rawColu
 		case "geometry":
 			rc.FullType = "geometry"
 		case "decimal":
+			// The metadata's length counts a sign an UNSIGNED DECIMAL does
+			// not have, so the driver's precision is one digit short for
+			// those, and it does not say which: one more digit holds both.
+			rc.Precision = min(rc.Precision+1, 65)
 			rc.FullType = fmt.Sprintf("decimal(%d,%d)", rc.Precision, rc.Scale)
 		case "datetime", "timestamp", "time":
 			rc.FullType = fmt.Sprintf("%s(%d)", rc.Type, rc.Scale)

@@ -70,9 +70,9 @@ func TestReadPageRefusesRepeatedKeys(t *testing.T) {
 func TestQueryColumnsCarryTheirCollation(t *testing.T) {
 	t.Parallel()
 	db := testutil.NewDB(t, "src")
-	db.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET cp1251 COLLATE cp1251_bin, e ENUM('b','a'), f FLOAT, bt BIT(3))")
+	db.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET cp1251 COLLATE cp1251_bin, e ENUM('b','a'), f FLOAT, bt BIT(3), du DECIMAL(10,2) UNSIGNED)")
 	s := openMySQL(t, db)
-	cols, err := s.d.describeQuery(context.Background(), s.db, "SELECT id, v, e, f, bt FROM t")
+	cols, err := s.d.describeQuery(context.Background(), s.db, "SELECT id, v, e, f, bt, du FROM t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +88,9 @@ func TestQueryColumnsCarryTheirCollation(t *testing.T) {
 	}
 	if c := got["bt"]; c.FullType != "bit(64)" {
 		t.Errorf("bt: %+v", c)
+	}
+	if c := got["du"]; c.FullType != "decimal(10,2)" { // holds 99999999.99 (the driver said 9 digits)
+		t.Errorf("an unsigned DECIMAL(10,2) of a query: %+v", c)
 	}
 	_, err = s.Resolve(context.Background(), syncv1alpha1.EntitySpec{Name: "q", Source: syncv1alpha1.EntitySource{Query: "SELECT e, id FROM t", KeyColumns: []syncv1alpha1.Identifier{"e"}}})
 	if err == nil || !strings.Contains(err.Error(), "CAST(e AS CHAR) AS e") {
