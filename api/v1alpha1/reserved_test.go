@@ -83,3 +83,22 @@ func TestColumnTargetsMustDifferBeyondCase(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
+
+// Names the API server would refuse are refused in files too: pipeline
+// IDs (namespace/name) and queue names build on them.
+func TestMetadataNamesAreKubernetesNames(t *testing.T) {
+	for _, c := range []struct{ name, namespace, want string }{
+		{"x/y", "default", "metadata.name"},
+		{"erp", "Hostile_NS", "metadata.namespace"},
+	} {
+		o := validPipeline(c.name)
+		o["metadata"].(map[string]any)["namespace"] = c.namespace
+		p, err := syncv1alpha1.Decode(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s/%s: %v", c.namespace, c.name, err)
+		}
+	}
+}

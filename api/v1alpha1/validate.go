@@ -16,6 +16,14 @@ func (p *SyncPipeline) Validate() error {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("spec.%s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	// A manifest read from a file (sisporta sync -f) never met the API
+	// server's name rules; queue names and target state build on them.
+	if p.Name != "" && (len(p.Name) > 253 || !secretName.MatchString(p.Name)) {
+		errs = append(errs, fmt.Errorf("metadata.name: %q must be a Kubernetes name: lower-case letters, digits, '-' and '.'", p.Name))
+	}
+	if p.Namespace != "" && (len(p.Namespace) > 63 || !dnsLabel.MatchString(p.Namespace)) {
+		errs = append(errs, fmt.Errorf("metadata.namespace: %q must be a Kubernetes namespace name: lower-case letters, digits and '-'", p.Namespace))
+	}
 	s := &p.Spec
 	if strings.TrimSpace(s.Schedule) == "" {
 		add("schedule", "is empty: give a cron expression such as \"*/15 * * * *\"")

@@ -649,3 +649,21 @@ func TestNoSilentRoundingPaddingOrTrimming(t *testing.T) {
 		t.Fatalf("verifying a wider table repaired %d and wrote %d", s.RowsRepaired, s.RowsWritten)
 	}
 }
+
+// ENUM's error value (index 0, written by a non-strict insert for a
+// value that is not a member) is not the member '' and a strict target
+// cannot store it: the entity fails saying so, instead of writing ''.
+func TestEnumErrorValueIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE en (id INT PRIMARY KEY, e ENUM('a','') NULL)",
+		"SET STATEMENT sql_mode = '' FOR INSERT INTO en VALUES (1, 'zzz'), (2, ''), (3, 'a'), (4, NULL)")
+	p := testutil.Pipeline(t, simplePipeline(t, "enumerr", "en", "table: en", 10))
+	s := e.sync(t, p)
+	if en := entity(t, s, "items"); en.Result != runstate.ResultFailed || !strings.Contains(en.Error, "ENUM's error value") {
+		t.Fatalf("an ENUM error value: %+v", en)
+	}
+	e.src.Exec(t, "UPDATE en SET e = 'a' WHERE e + 0 = 0")
+	mustSucceed(t, e.sync(t, p))
+	sameRows(t, e, "SELECT id, e, e+0 FROM en", "SELECT id, e, e+0 FROM en")
+}

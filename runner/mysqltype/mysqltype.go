@@ -253,17 +253,32 @@ func (k Codec) Select(col string) string {
 		return "CAST(" + col + " AS UNSIGNED)"
 	case k.raw:
 		return "CAST(" + col + " AS BINARY)"
+	case k.Def.Base == "enum":
+		// ENUM's error value (index 0, which a non-strict insert writes for
+		// a non-member) reads as '' like a member '' would: tell it apart.
+		return "CASE WHEN " + col + "+0 = 0 THEN CONVERT(X'00' USING utf8mb4) ELSE " + col + " END"
 	}
 	return col
 }
 
+// ErrEnumErrorValue is ENUM's error value, read through Select.
+var ErrEnumErrorValue = fmt.Errorf("it holds ENUM's error value (index 0, shown as ''), which a non-strict insert writes for a value that is not a member; a strict target cannot store it, and a member '' is another value: set the row to a member in the source")
+
+// enumErrorValue is how Select reads ENUM's error value.
+const enumErrorValue = "\x00"
+
 // Canonical finishes a value read with Select: floats become the shortest
 // text of their double (servers print them in different notations).
 func (k Codec) Canonical(v []byte) ([]byte, error) {
-	if v == nil || k.Kind != schema.KindFloat {
+	switch {
+	case v == nil:
 		return v, nil
+	case k.Kind == schema.KindFloat:
+		return NormalizeFloat(v)
+	case k.Def.Base == "enum" && string(v) == enumErrorValue:
+		return nil, ErrEnumErrorValue
 	}
-	return NormalizeFloat(v)
+	return v, nil
 }
 
 // NormalizeFloat rewrites a number as the shortest text that reads back as

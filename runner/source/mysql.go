@@ -370,8 +370,8 @@ func (mysqlDialect) canonical(c *column, v any, a *arena) ([]byte, error) {
 		if len(raw) == 0 {
 			return empty, nil
 		}
-		if c.Kind == schema.KindFloat {
-			f, err := mysqltype.NormalizeFloat(raw)
+		if c.Kind == schema.KindFloat || c.codec.Def.Base == "enum" {
+			f, err := c.codec.Canonical(raw)
 			if err != nil {
 				return nil, err
 			}
