@@ -126,13 +126,15 @@ func (r *Reconciler) purgeQueue(ctx context.Context, p *syncv1alpha1.SyncPipelin
 	err = conn.inspector.DeleteQueue(q, true)
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 		// asynq refuses while tasks are active. The workers are gone by now,
-		// so those tasks were orphaned by killed workers: remove them with
-		// the rest of the queue's keys.
+		// so those tasks were orphaned by killed workers: removeQueueKeys
+		// below removes them with the rest of the queue's keys.
 		log.FromContext(ctx).Info("asynq refused to delete the queue; removing its keys", "queue", q, "reason", redact.Err(err, url).Error())
-		if err := removeQueueKeys(ctx, conn, q); err != nil {
-			r.redis.drop(url)
-			return false, redact.Err(err, url)
-		}
+	}
+	// DeleteQueue leaves the queue's statistics (processed and failed
+	// counters, daily ones too): every key of the queue goes.
+	if err := removeQueueKeys(ctx, conn, q); err != nil {
+		r.redis.drop(url)
+		return false, redact.Err(err, url)
 	}
 	if err := conn.runs.Purge(ctx, q); err != nil {
 		r.redis.drop(url)

@@ -92,3 +92,39 @@ func firstPendingID(t *testing.T, inspector *asynq.Inspector, q string) string {
 	}
 	return tasks[0].ID
 }
+
+// asynq's DeleteQueue leaves the queue's statistics behind: the purge
+// removes every key of the queue, counters included.
+func TestPurgeRemovesTheQueuesStatistics(t *testing.T) {
+	ns := newNamespace(t)
+	createDSNSecrets(t, ns)
+	rdb, _ := testRedis(t)
+	cleanupQueue(t, rdb, ns, "erp")
+	q := queue.Name(ns, "erp")
+	p := createPipeline(t, newPipeline(ns, "erp"))
+	eventually(t, "finalizer added", func() error {
+		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), finalizerPurge) {
+			return errorf("no finalizer yet")
+		}
+		return nil
+	})
+	enqueue(t, rdb, ns, "erp", 3)
+	day := time.Now().UTC().Format("2006-01-02")
+	for _, k := range []string{"processed", "failed", "processed:" + day, "failed:" + day} {
+		if err := rdb.Set(context.Background(), "asynq:{"+q+"}:"+k, 7, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k8s().Delete(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pipeline gone", func() error {
+		if err := k8s().Get(context.Background(), keyOf(ns, "erp"), &syncv1alpha1.SyncPipeline{}); !isNotFound(err) {
+			return errorf("still there (%v)", err)
+		}
+		return nil
+	})
+	if keys, err := rdb.Keys(context.Background(), "asynq:{"+q+"}:*").Result(); err != nil || len(keys) > 0 {
+		t.Errorf("asynq keys left: %v (%v)", keys, err)
+	}
+}

@@ -31,6 +31,7 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
+	metrics.Touch(f.Pipeline, f.Entity)
 	err = w.finalize(ctx, f)
 	if err != nil && failure.IsPermanent(err) {
 		// Waiting would not help: end the run now, deleting nothing more.
@@ -136,6 +137,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		// The chunks added their counts to the record as they went.
 		if r, ok, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok {
 			cl.Deleted = r.RowsDeleted
+			cl.Message = cleanup.DeletedMessage(f.Spec.Cleanup.Mode, cl.Deleted)
 		}
 	}
 	if f.Cursor != "" {

@@ -118,6 +118,7 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 	}
 	c := now()
 	c.Result, c.Deleted = runstate.CleanupSucceeded, deleted
+	c.Message = DeletedMessage(j.Spec.Mode, deleted)
 	return c, nil
 }
 

@@ -50,3 +50,15 @@ func verb(m syncv1alpha1.CleanupMode) string {
 	}
 	return "deleted"
 }
+
+// DeletedMessage says what a cleanup that passed its guards did.
+func DeletedMessage(mode syncv1alpha1.CleanupMode, n int64) string {
+	rows := "rows"
+	if n == 1 {
+		rows = "row"
+	}
+	if mode == syncv1alpha1.CleanupSoftDelete {
+		return fmt.Sprintf("marked %d %s deleted (no longer in the source)", n, rows)
+	}
+	return fmt.Sprintf("deleted %d %s no longer in the source", n, rows)
+}

@@ -116,8 +116,12 @@ func TestSoftDeleteMarksAndRevives(t *testing.T) {
 	e.src.Exec(t, "DELETE FROM items WHERE id IN (4, 5)")
 	s := e.sync(t, p)
 	mustSucceed(t, s)
-	if it := entity(t, s, "items"); it.RowsDeleted != 2 {
-		t.Fatalf("soft-deleted %d, want 2", it.RowsDeleted)
+	if it := entity(t, s, "items"); it.RowsDeleted != 2 || it.Cleanup == nil || it.Cleanup.Message != "marked 2 rows deleted (no longer in the source)" {
+		t.Fatalf("soft-deleted %d (%+v), want 2, saying so", it.RowsDeleted, it.Cleanup)
+	}
+	var msg string
+	if err := e.dst.QueryRow("SELECT cleanup_message FROM _sisporta_runs WHERE run_id = ?", s.Run).Scan(&msg); err != nil || msg != "marked 2 rows deleted (no longer in the source)" {
+		t.Fatalf("run record's cleanup message %q (%v)", msg, err)
 	}
 	if n := e.dst.Count(t, "items", "_sisporta_deleted_at IS NOT NULL"); n != 2 {
 		t.Fatalf("%d rows marked deleted, want 2", n)
