@@ -68,6 +68,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		// A payload this worker cannot read never will be: archive it at once.
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
+	metrics.Touch(b.Pipeline, b.Entity)
 	var opts target.ApplyOptions
 	if b.KeysOnly && b.Spec != nil {
 		opts.Fetch = w.fetcher(b)

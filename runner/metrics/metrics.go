@@ -59,6 +59,18 @@ var (
 	}, labels)
 )
 
+// Touch creates an entity's series at zero when a worker first handles one
+// of its tasks. A counter series that appears already at 1 is invisible to
+// rate() and increase() (they need a sample before the step), so without
+// this the first failed batch or refused cleanup of a long-lived worker
+// would never show on a dashboard or in an alert.
+func Touch(pipeline, entity string) {
+	for _, c := range []*prometheus.CounterVec{RowsWritten, RowsUnchanged, RowsRepaired, RowsDeleted, BatchesMatched, BatchFailures, GuardTripped} {
+		c.WithLabelValues(pipeline, entity)
+	}
+	BatchSeconds.WithLabelValues(pipeline, entity)
+}
+
 func init() {
 	Registry.MustRegister(RowsRead, RowsWritten, RowsUnchanged, RowsRepaired, RowsDeleted, BatchSeconds, BatchesMatched, BatchFailures, GuardTripped, LagSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
