@@ -105,6 +105,39 @@ build: ## Build bin/sisporta.
 run: manifests ## Run the operator against the cluster in KUBECONFIG.
 	$(GO) run . manager --health-probe-bind-address=:8081 --metrics-bind-address=:8080
 
+# The image without Docker: what the Dockerfile's runtime stage holds (the
+# static binary, user 65532, CA certificates, zoneinfo, entrypoint, labels),
+# written as an archive by hack/tools/cmd/imagebuild from this machine's
+# ca-certificates and tzdata. hack/deploytest checks it against the
+# Dockerfile; the Dockerfile stays the release path.
+IMAGE_BUILD := $(BIN)/imagebuild
+IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+$(IMAGE_BUILD): hack/tools/go.mod hack/tools/go.sum $(wildcard hack/tools/cmd/imagebuild/*.go)
+	cd hack/tools && $(GO) build -o $(IMAGE_BUILD) ./cmd/imagebuild
+
+.PHONY: image
+image: build $(IMAGE_BUILD) ## Write bin/image.tar, the image IMG, without Docker (hack/cluster.sh load bin/image.tar).
+	$(IMAGE_BUILD) -o $(BIN)/image.tar -tag $(IMG) -epoch $(IMAGE_EPOCH) \
+		-add $(BIN)/sisporta:/usr/local/bin/sisporta \
+		-ca-certs /etc/ssl/certs/ca-certificates.crt -zoneinfo /usr/share/zoneinfo \
+		-user 65532:65532 -username nonroot \
+		-entrypoint /usr/local/bin/sisporta -cmd manager \
+		-label org.opencontainers.image.title=sisporta \
+		-label "org.opencontainers.image.description=Keeps MySQL a mirror of a read-only SQL Server or MySQL database" \
+		-label org.opencontainers.image.source=https://github.com/sisporta/sisporta \
+		-label org.opencontainers.image.version=$(VERSION)
+
+##@ Local cluster
+
+.PHONY: cluster-up
+cluster-up: ## Start (or reuse) a single-node Kubernetes here, no Docker needed (hack/cluster.sh; root).
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove everything it made.
+	hack/cluster.sh down
+
 ##@ Release (bitbucket-pipelines.yml runs these)
 
 CHART_VERSION ?= $(patsubst v%,%,$(VERSION))
