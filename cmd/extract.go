@@ -3,7 +3,6 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hibiken/asynq"
@@ -67,7 +66,7 @@ others are still queued).`,
 			if failed := res.Failed(); len(failed) > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("run %d: entities failed to extract: %s", res.RunID, strings.Join(failed, ", "))}
 			}
-			fmt.Fprintf(os.Stdout, "run %d queued: %d entities\n", res.RunID, len(res.Entities))
+			log.Info("run queued", "run", res.RunID, "entities", len(res.Entities))
 			return nil
 		},
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 )
 
 // Execute runs the command line and returns the process exit code.
@@ -20,7 +22,12 @@ func Execute() int {
 		defer stop()
 	}
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "sisporta:", err)
+		if c, _, ferr := root.Find(os.Args[1:]); ferr == nil && structuredLogs[c.Name()] && !term.IsTerminal(int(os.Stderr.Fd())) {
+			// Processes of the cluster log JSON only: their last word too.
+			loggerAt(zapcore.ErrorLevel).Error(err, "exiting")
+		} else {
+			fmt.Fprintln(os.Stderr, "sisporta:", err)
+		}
 		var coded interface{ ExitCode() int }
 		if asExitCoder(err, &coded) {
 			return coded.ExitCode()
@@ -29,6 +36,10 @@ func Execute() int {
 	}
 	return 0
 }
+
+// structuredLogs are the commands that run in the cluster, whose output
+// log collectors parse.
+var structuredLogs = map[string]bool{"manager": true, "extract": true, "work": true}
 
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -71,9 +72,18 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 			w := &apply.Worker{Target: tg, Runs: runstate.NewStore(rdb), Queue: queueName, SourceDSN: conn.sourceDSN, Log: log}
 			defer w.Close()
 
+			// The probe server answers until the process exits: stopping
+			// makes /readyz say not ready, never "connection refused" (the
+			// kubelet probes a terminating pod and reports each refusal as a
+			// Warning event).
+			var stopping atomic.Bool
 			mux := http.NewServeMux()
 			mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
 			mux.HandleFunc("/readyz", func(rw http.ResponseWriter, r *http.Request) {
+				if stopping.Load() {
+					http.Error(rw, "stopping: finishing in-flight batches", http.StatusServiceUnavailable)
+					return
+				}
 				pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 				defer cancel()
 				if err := rdb.Ping(pctx).Err(); err != nil {
@@ -82,11 +92,9 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 				}
 				rw.WriteHeader(http.StatusOK)
 			})
-			stopProbes, err := serveHTTP(probeAddr, mux)
-			if err != nil {
+			if _, err := serveHTTP(probeAddr, mux); err != nil {
 				return fmt.Errorf("health probes on %s: %w", probeAddr, err)
 			}
-			defer stopProbes()
 			if metricsAddr != "0" && metricsAddr != "" {
 				mm := http.NewServeMux()
 				mm.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
@@ -103,7 +111,8 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 			}
 			log.Info("worker started", "queue", queueName, "concurrency", concurrency)
 			<-ctx.Done()
-			log.Info("stopping: finishing in-flight batches", "timeout", shutdownTimeout)
+			stopping.Store(true)
+			log.Info("stopping: finishing in-flight batches", "timeout", shutdownTimeout.String())
 			srv.Shutdown()
 			log.Info("worker stopped")
 			return nil

@@ -43,6 +43,10 @@ func (r *Reconciler) desiredDeployment(st *pipelineState) *appsv1.Deployment {
 		{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
 		{Name: "probes", ContainerPort: probePort, Protocol: corev1.ProtocolTCP},
 	}
+	// A worker is ready about 1.5 s after it starts (connected to Redis,
+	// consuming): the startup probe asks every second, so WORKERS counts it
+	// as soon as it applies batches; liveness and readiness take over then.
+	c.StartupProbe = httpProbe("/readyz", 1, 300)
 	c.LivenessProbe = httpProbe("/healthz", 20, 3)
 	c.ReadinessProbe = httpProbe("/readyz", 10, 3)
 	spec := runnerPodSpec(p, c, corev1.RestartPolicyAlways)
@@ -71,7 +75,7 @@ func httpProbe(path string, period, failures int32) *corev1.Probe {
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: path, Port: intstr.FromString("probes"), Scheme: corev1.URISchemeHTTP,
 		}},
-		InitialDelaySeconds: 5,
+		InitialDelaySeconds: 0,
 		PeriodSeconds:       period,
 		TimeoutSeconds:      2,
 		SuccessThreshold:    1,

@@ -37,6 +37,13 @@ func TestWorkerDeploymentIsOwnedAndConfigured(t *testing.T) {
 	if c.Image != "registry.example/sisporta:pinned" {
 		t.Errorf("image %q, want spec.image", c.Image)
 	}
+	// Ready about when it is: probed every second until then.
+	if sp := c.StartupProbe; sp == nil || sp.PeriodSeconds != 1 || sp.InitialDelaySeconds != 0 || sp.HTTPGet == nil || sp.HTTPGet.Path != "/readyz" {
+		t.Errorf("startup probe %+v, want /readyz every second", sp)
+	}
+	if rp := c.ReadinessProbe; rp == nil || rp.InitialDelaySeconds != 0 {
+		t.Errorf("readiness probe %+v, want no initial delay", rp)
+	}
 	wantArgs := "work --config=/etc/sisporta/pipeline.yaml --health-probe-bind-address=:8081 --metrics-bind-address=:8080 --shutdown-timeout=1m40s"
 	if got := strings.Join(c.Args, " "); got != wantArgs {
 		t.Errorf("args %q, want %q", got, wantArgs)

@@ -1,5 +1,6 @@
 -- A day in the ERP: a price list revised, a dealer renamed, one closed, a
 -- product discontinued (it leaves the mirror's where filter), one added.
+SET NAMES utf8mb4;
 UPDATE TabelaPrecos SET Preco = ROUND(Preco * 1.05, 2), AlteradoEm = NOW(6) WHERE CodTabela = 2;
 UPDATE Revendedores SET Nome = 'Garagem Segura, S.A.', Credito = 18000.00 WHERE CodRevendedor = 2;
 DELETE FROM Revendedores WHERE CodRevendedor = 6;

@@ -1,6 +1,7 @@
 -- A small garage-door ERP, the source stand-in for the demo: dealers,
 -- products (only active ones are mirrored) and price lists with a composite
 -- key and an updated-at column. Portuguese names, as legacy ERPs have them.
+SET NAMES utf8mb4;
 CREATE TABLE Revendedores (
   CodRevendedor INT PRIMARY KEY,
   Nome VARCHAR(80) NOT NULL,

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -254,7 +256,7 @@ func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
 		t.Fatalf("extract: %v\n%s", err, x.out)
 	}
 	// Stall every batch at its ledger insert.
-	e.dst.Exec(t, "CREATE TABLE IF NOT EXISTS _sisporta_ledger (pipeline VARCHAR(255) NOT NULL, entity VARCHAR(63) NOT NULL, run_id BIGINT NOT NULL, seq INT NOT NULL, rows_in INT NOT NULL, rows_written INT NOT NULL, rows_unchanged INT NOT NULL, candidates INT NOT NULL, applied_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, entity, run_id, seq)) ENGINE=InnoDB")
+	e.dst.Exec(t, "CREATE TABLE IF NOT EXISTS _sisporta_ledger (pipeline VARCHAR(255) NOT NULL, entity VARCHAR(63) NOT NULL, run_id BIGINT NOT NULL, seq INT NOT NULL, rows_in INT NOT NULL, rows_written INT NOT NULL, rows_unchanged INT NOT NULL, candidates INT NOT NULL, rows_repaired INT NOT NULL DEFAULT 0, applied_at DATETIME(6) NOT NULL, PRIMARY KEY (pipeline, entity, run_id, seq)) ENGINE=InnoDB")
 	lockTx, err := e.dst.BeginTx(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -278,6 +280,13 @@ func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // the worker is shutting down, its batches still stalled
+	// Its probes still answer: alive, and not ready.
+	if code := httpStatus(fmt.Sprintf("http://127.0.0.1:%d/readyz", port)); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz while stopping: %d, want 503 (not a refused connection)", code)
+	}
+	if !httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) {
+		t.Error("healthz while stopping: not OK")
+	}
 	_ = lockTx.Rollback()
 	done := make(chan error, 1)
 	go func() { done <- w.cmd.Wait() }()
@@ -296,6 +305,30 @@ func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
 	if applied < int(inFlight) {
 		t.Fatalf("%d batches applied, want at least the %d in flight at SIGTERM\n%s", applied, inFlight, w.out)
 	}
+	// One structured format a process, durations with their unit.
+	for name, out := range map[string]string{"extract": x.out.String(), "work": w.out.String()} {
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var entry map[string]any
+			if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["level"] == nil {
+				t.Errorf("%s logged a line that is not a JSON entry: %q", name, line)
+			}
+			if v, ok := entry["timeout"]; ok {
+				if s, _ := v.(string); !strings.HasSuffix(s, "s") {
+					t.Errorf("%s logged a duration without its unit: %q", name, line)
+				}
+			}
+		}
+	}
+}
+
+// httpStatus returns the status of a GET, 0 when nothing answers.
+func httpStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func freePort(t *testing.T) int {
