@@ -62,5 +62,6 @@ first) into MySQL. One binary serves every role:
 	root.AddCommand(newWorkCommand())
 	root.AddCommand(newSyncCommand())
 	root.AddCommand(newDLQCommand())
+	root.AddCommand(newStopCommand())
 	return root
 }

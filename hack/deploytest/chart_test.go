@@ -52,6 +52,7 @@ func TestTemplateDefaults(t *testing.T) {
 		"Role/sisporta-leader-election", "RoleBinding/sisporta-leader-election",
 		"ClusterRole/sisporta-syncpipeline-editor", "ClusterRole/sisporta-syncpipeline-viewer",
 		"Deployment/sisporta", "Service/sisporta-metrics", "NetworkPolicy/sisporta",
+		"Job/sisporta-stop", // the pre-delete hook: helm uninstall stops the operator first
 	}
 	got := kindsAndNames(objs)
 	slices.Sort(got)

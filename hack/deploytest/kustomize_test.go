@@ -56,7 +56,9 @@ func TestConfigMatchesTheChart(t *testing.T) {
 	kust := kustomize(t, "config/default")
 	// The kustomize manager always reads Secret sisporta-default-redis
 	// (optional); name the same Secret in the chart to compare like with like.
-	chart := helmTemplate(t, "--set", "defaultRedis.existingSecret.name=sisporta-default-redis")
+	chart := helmTemplate(t, "--set", "defaultRedis.existingSecret.name=sisporta-default-redis",
+		// kustomize has no uninstall hook, nor the rights it needs
+		"--set", "uninstall.stopOperatorFirst=false")
 
 	rules := func(objs []*unstructured.Unstructured, kind, name string) any {
 		return find(t, objs, kind, name).Object["rules"]
