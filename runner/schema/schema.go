@@ -56,7 +56,33 @@ type Column struct {
 	TrimRight bool `json:"-"`
 	// Width is the source's character or byte length, -1 for (max).
 	Width int `json:"-"`
+	// Compare is how finely the source tells text values apart, for text
+	// columns whose Type names no collation: the target picks the closest
+	// collation it has that tells apart at least as much.
+	Compare TextCompare `json:"c,omitempty"`
+	// Order is how the source orders the key column's values when MySQL
+	// orders them otherwise (SQL Server GUIDs).
+	Order KeyOrder `json:"o,omitempty"`
 }
+
+// TextCompare is how finely a source collation tells text apart.
+type TextCompare string
+
+// Text comparisons, from coarsest to finest. The empty value is the
+// target's default collation (case- and accent-insensitive).
+const (
+	CompareAccents TextCompare = "accents" // accent-sensitive, case-insensitive (SQL Server *_CI_AS)
+	CompareCase    TextCompare = "case"    // accent- and case-sensitive (*_CS_AS)
+	CompareBinary  TextCompare = "binary"  // every difference counts (*_BIN, *_BIN2, width- or kana-sensitive)
+)
+
+// KeyOrder names a source's own order of a key column's values.
+type KeyOrder string
+
+// OrderSQLServerGUID: SQL Server orders uniqueidentifier values by bytes
+// 10-15 first, then 8-9, 6-7, 4-5 and 0-3 (in its stored byte order), not
+// as their text sorts.
+const OrderSQLServerGUID KeyOrder = "sqlserver-guid"
 
 // Table is the shape of an entity's rows.
 type Table struct {
@@ -95,7 +121,11 @@ func (t *Table) KeyColumns() []Column {
 func (t *Table) Fingerprint() string {
 	var b strings.Builder
 	for _, c := range t.Columns {
-		fmt.Fprintf(&b, "%s %s %s %d %v %d|", c.Name, c.Type, c.Kind, c.Scale, c.Nullable, c.Key)
+		fmt.Fprintf(&b, "%s %s %s %d %v %d", c.Name, c.Type, c.Kind, c.Scale, c.Nullable, c.Key)
+		if c.Compare != "" || c.Order != "" {
+			fmt.Fprintf(&b, " %s %s", c.Compare, c.Order)
+		}
+		b.WriteByte('|')
 	}
 	return b.String()
 }
