@@ -81,8 +81,12 @@ envtest: ## Build kube-apiserver and etcd for envtest (cached per user).
 services: ## Make sure MariaDB and Redis are up.
 	hack/services.sh
 
+.PHONY: prometheus
+prometheus: ## Fetch Debian 12's prometheus and promtool (2.42) for the alert and dashboard tests (cached per user).
+	@hack/prometheus.sh | tail -1
+
 .PHONY: test
-test: fmt vet verify-generated services $(HELM) $(KUSTOMIZE_BUILD) ## Run all tests against real MariaDB, Redis and kube-apiserver.
+test: fmt vet verify-generated services prometheus $(HELM) $(KUSTOMIZE_BUILD) ## Run all tests against real MariaDB, Redis and kube-apiserver.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh | tail -1)" HELM=$(HELM) KUSTOMIZE_BUILD=$(KUSTOMIZE_BUILD) \
 		$(GO) test -count=1 -timeout 30m ./...
 
@@ -145,7 +149,7 @@ CHART_REPO    ?= oci://ghcr.io/sisporta/charts
 ALL_VALUES    := hack/deploytest/testdata/values-all.yaml
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(HELM) $(KUSTOMIZE_BUILD) ## Build the pinned tools (hack/tools) into bin/.
+tools: $(CONTROLLER_GEN) $(HELM) $(KUSTOMIZE_BUILD) prometheus ## Build the pinned tools (hack/tools) into bin/.
 
 .PHONY: lint
 lint: fmt vet helm-lint ## gofmt, go vet and helm lint.

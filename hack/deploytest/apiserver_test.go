@@ -3,7 +3,6 @@ package deploytest
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -64,17 +63,6 @@ func applyCRD(t *testing.T, obj *unstructured.Unstructured) {
 	}
 }
 
-func installMonitoringCRDs(t *testing.T) {
-	t.Helper()
-	b, err := os.ReadFile("testdata/monitoring-crds.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, crd := range decodeObjects(t, string(b)) {
-		applyCRD(t, crd)
-	}
-}
-
 // acceptAll applies the CRDs among objs and server-side dry-runs every
 // other object: the API server validates and admits each as it would on
 // install, without storing it.
@@ -132,6 +120,7 @@ func acceptPodsUnderRestrictedPSS(t *testing.T, objs []*unstructured.Unstructure
 func TestChartObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 	ensureNamespace(t, releaseNS, nil)
 	ensureNamespace(t, "sales", nil)
+	ensureNamespace(t, "monitoring", nil) // metrics.prometheusRule.namespace of every option
 	installMonitoringCRDs(t)
 	for name, args := range map[string][]string{
 		"defaults":                        nil,

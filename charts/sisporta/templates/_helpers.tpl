@@ -85,3 +85,35 @@ The Secret and key the operator reads its default Redis URL from, as
 {{- printf "%s %s" .Values.defaultRedis.existingSecret.name .Values.defaultRedis.existingSecret.key }}
 {{- end }}
 {{- end }}
+
+{{/* A duration of one unit (90s, 30m, 2h, 1d) as a number of seconds, for PromQL. */}}
+{{- define "sisporta.seconds" -}}
+{{- $d := toString . -}}
+{{- $n := regexFind "^[0-9]+" $d -}}
+{{- $unit := trimPrefix $n $d -}}
+{{- $per := dict "s" 1 "m" 60 "h" 3600 "d" 86400 -}}
+{{- if or (not $n) (not (hasKey $per $unit)) -}}
+{{- fail (printf "%q is not a duration of one unit such as 90s, 30m, 2h or 1d" $d) -}}
+{{- end -}}
+{{- mul (int64 $n) (get $per $unit) -}}
+{{- end }}
+
+{{/* An alert's labels: (list .Values.metrics.prometheusRule severity). */}}
+{{- define "sisporta.alertLabels" -}}
+{{- $pr := index . 0 -}}
+{{- if hasKey $pr.alertLabels "severity" -}}
+{{- fail "metrics.prometheusRule.alertLabels must not set severity: set metrics.prometheusRule.alerts.NAME.severity of each alert" -}}
+{{- end -}}
+severity: {{ index . 1 | quote }}
+{{- with $pr.alertLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* An alert's runbook_url annotation, or nothing: (list .Values.metrics.prometheusRule "AlertName"). */}}
+{{- define "sisporta.runbookUrl" -}}
+{{- $name := index . 1 -}}
+{{- with (index . 0).runbookUrl -}}
+runbook_url: {{ printf "%s#%s" . (lower $name) | quote }}
+{{- end -}}
+{{- end }}
