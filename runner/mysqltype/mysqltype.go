@@ -507,6 +507,37 @@ func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) 
 	if wantColl == "" {
 		wantColl = defaultCollation
 	}
+	return keyMismatch(want, kind, have, func() string {
+		if wantColl != "" && have.Collation != wantColl {
+			return "the collations differ, so keys the source tells apart could merge (or keys it calls equal could part)"
+		}
+		return ""
+	})
+}
+
+// KeyMismatchAtLeast is KeyMismatch for a source text key that compares
+// as cmp (schema.Column.Compare): the target's collation may tell apart
+// more than the source's, never less. A finer target keeps apart keys
+// the source calls equal, which it never holds twice; a coarser one
+// merges keys the source tells apart ('José' and 'Jose' into one row).
+func KeyMismatchAtLeast(want Def, kind schema.Kind, have Def, cmp schema.TextCompare) string {
+	return keyMismatch(want, kind, have, func() string {
+		if have.Collation != "" && CollationRank(have.Collation) < CompareRank(cmp) {
+			return fmt.Sprintf("the target's collation %s tells apart fewer keys than the source (which compares %s), so keys the source tells apart would merge into one row",
+				have.Collation, compareWords[cmp])
+		}
+		return ""
+	})
+}
+
+// compareWords says what a comparison tells apart, for messages.
+var compareWords = map[schema.TextCompare]string{
+	schema.CompareAccents: "accent-sensitively",
+	schema.CompareCase:    "accent- and case-sensitively",
+	schema.CompareBinary:  "every difference",
+}
+
+func keyMismatch(want Def, kind schema.Kind, have Def, collation func() string) string {
 	haveKind, _ := KindOf(have.Base)
 	if want.Base == "bit" && have.Base != "bit" {
 		haveKind = ""
@@ -531,8 +562,8 @@ func KeyMismatch(want Def, kind schema.Kind, have Def, defaultCollation string) 
 		if have.Base == "char" && want.Base != "char" {
 			return "CHAR drops the trailing spaces a VARCHAR keeps"
 		}
-		if wantColl != "" && have.Collation != wantColl {
-			return "the collations differ, so keys the source tells apart could merge (or keys it calls equal could part)"
+		if why := collation(); why != "" {
+			return why
 		}
 		if capacity(have) < capacity(want) {
 			return "the target column is narrower"
@@ -741,4 +772,86 @@ func sameText(want, have string) bool {
 		return cs
 	}
 	return norm(want) == norm(have)
+}
+
+// CompareRank is how finely a source comparison tells text apart, on
+// CollationRank's scale.
+func CompareRank(c schema.TextCompare) int {
+	switch c {
+	case schema.CompareAccents:
+		return 1
+	case schema.CompareCase:
+		return 2
+	case schema.CompareBinary:
+		return 3
+	}
+	return 0
+}
+
+// CollationRank is how finely a MySQL/MariaDB collation tells text apart:
+// 0 ignores accents or case (*_ai_ci, *_general_ci, *_unicode_ci and
+// every other plain *_ci), 1 tells accents apart but not case (*_as_ci),
+// 2 tells case apart too (*_as_cs, *_cs), 3 compares code points
+// (*_bin, binary). It reads the name's trailing attributes only: the
+// Czech collations of MySQL 8 (utf8mb4_cs_0900_ai_ci) carry "cs" as their
+// language, and the Japanese ones end in _ks.
+func CollationRank(collation string) int {
+	parts := strings.Split(strings.ToLower(collation), "_")
+	if len(parts) == 1 && parts[0] == "binary" {
+		return 3
+	}
+	for len(parts) > 1 && (parts[len(parts)-1] == "ks" || parts[len(parts)-1] == "ws") {
+		parts = parts[:len(parts)-1] // kana- or width-sensitive: a finer case-sensitive collation
+	}
+	if len(parts) < 2 {
+		return 0
+	}
+	switch last, prev := parts[len(parts)-1], parts[len(parts)-2]; {
+	case last == "bin":
+		return 3
+	case last == "cs":
+		return 2
+	case last == "ci" && prev == "as":
+		return 1
+	}
+	return 0
+}
+
+// CollationsFor lists, best first, the utf8mb4 collations that compare
+// text as the source comparison c does (or finer): MySQL 8's, MariaDB's
+// UCA 14 ones (10.10 and later), and utf8mb4_bin, which every server has.
+// The target uses the first one it has.
+func CollationsFor(c schema.TextCompare) []string {
+	switch c {
+	case schema.CompareAccents:
+		return []string{"utf8mb4_0900_as_ci", "utf8mb4_uca1400_as_ci", "utf8mb4_bin"}
+	case schema.CompareCase:
+		return []string{"utf8mb4_0900_as_cs", "utf8mb4_uca1400_as_cs", "utf8mb4_bin"}
+	case schema.CompareBinary:
+		return []string{"utf8mb4_bin"}
+	}
+	return nil
+}
+
+// IsText reports whether a definition is a text type that takes a
+// character set and collation (CHAR, VARCHAR, the TEXTs).
+func IsText(d Def) bool { return textTypes[d.Base] }
+
+// Exact is the expression that, applied to a key column (quoted) and to
+// the placeholder of its value (with Arg's argument), yields values that
+// are equal only when the column holds exactly that text; "" when the
+// column's own equality is exact already (numbers, dates, bytes, ENUM).
+// Collations call 'abc' and 'ABC' equal (case-insensitive ones), and
+// 'x' and 'x ' equal (every PAD SPACE collation, utf8mb4_bin included):
+// a delete meant for one spelling would remove the other. Binary strings
+// compare byte by byte without padding, and converting to utf8mb4 first
+// compares a latin1 (or any) column's text with the canonical UTF-8 value.
+func (k Codec) Exact(x string) string {
+	if (k.Kind != schema.KindString && k.Kind != schema.KindUUID) || !textTypes[k.Def.Base] {
+		return ""
+	}
+	if k.raw {
+		return "CAST(" + x + " AS BINARY)" // the value travels as the column's own bytes
+	}
+	return "CAST(CONVERT(" + x + " USING utf8mb4) AS BINARY)"
 }

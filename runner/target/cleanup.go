@@ -84,7 +84,9 @@ func (t *Target) CountRows(ctx context.Context, table string, softDelete bool) (
 // DeleteChunk removes (or soft-deletes) the rows of one chunk of
 // candidates and drops the candidates, in one short transaction, and adds
 // the count to the run record, so a finalize interrupted midway resumes
-// with exact counts and no long table lock is ever held.
+// with exact counts and no long table lock is ever held. It removes the
+// rows whose keys are exactly the candidates (see keysExactly), never a
+// row the target's collation merely calls equal to one.
 func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table, softDelete bool, pipeline, entity string, run int64, chunk []Pending) (int64, error) {
 	if len(chunk) == 0 {
 		return 0, nil
@@ -101,7 +103,7 @@ func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table,
 	var affected int64
 	err = t.inTx(ctx, func(tx *tx) error {
 		w := newWhere(sh.keyCols, sh.keyCodecs)
-		cond := w.keysIn(keys)
+		cond := w.keysExactly(keys)
 		if w.err != nil {
 			return w.err
 		}

@@ -51,6 +51,13 @@ func (w *whereBuilder) param(i int, v []byte) string {
 	return w.codecs[i].Compare("?")
 }
 
+// rawParam adds the argument of key column i's value and returns its
+// bare placeholder.
+func (w *whereBuilder) rawParam(i int, v []byte) string {
+	w.param(i, v)
+	return "?"
+}
+
 // rangeCond renders "key > lo AND key <= hi" for a composite key (either
 // bound may be nil), expanded so the optimizer sees a range on the first
 // key column.
@@ -84,20 +91,50 @@ func (w *whereBuilder) compare(v schema.Row, op string, i int) string {
 	return "(" + strict + " OR (" + eq + " AND " + rest + "))"
 }
 
-// keysIn renders "key IN (...)" for a list of keys.
+// keysIn renders "key IN (...)" for a list of keys, compared in the
+// columns' collations: a lookup finds the row a key's spelling would
+// upsert onto.
 func (w *whereBuilder) keysIn(keys []schema.Row) string {
+	return w.keysMatch(keys, false)
+}
+
+// keysExactly renders a condition that holds for exactly the given keys:
+// keysIn (which the index serves) and, for text key columns, the same
+// keys compared as bytes (mysqltype.Codec.Exact). What a delete removes
+// must be the candidate itself: under a case-insensitive or PAD SPACE
+// collation, the candidate 'abc' (or 'x ') also matches the row a renamed
+// source key 'ABC' (or 'x') was upserted onto, which the source still has.
+func (w *whereBuilder) keysExactly(keys []schema.Row) string {
+	return w.keysMatch(keys, true)
+}
+
+func (w *whereBuilder) keysMatch(keys []schema.Row, exact bool) string {
+	exactly := func(j int) bool { return exact && w.codecs[j].Exact("?") != "" }
 	if len(w.keys) == 1 {
+		col := quote(w.keys[0].Name)
 		ph := make([]string, len(keys))
 		for i, k := range keys {
 			ph[i] = w.param(0, k[0])
 		}
-		return quote(w.keys[0].Name) + " IN (" + strings.Join(ph, ", ") + ")"
+		cond := col + " IN (" + strings.Join(ph, ", ") + ")"
+		if exactly(0) {
+			for i, k := range keys {
+				ph[i] = w.codecs[0].Exact(w.rawParam(0, k[0]))
+			}
+			cond += " AND " + w.codecs[0].Exact(col) + " IN (" + strings.Join(ph, ", ") + ")"
+		}
+		return cond
 	}
 	ors := make([]string, len(keys))
 	for i, k := range keys {
-		ands := make([]string, len(w.keys))
+		ands := make([]string, 0, 2*len(w.keys))
 		for j := range w.keys {
-			ands[j] = quote(w.keys[j].Name) + " = " + w.param(j, k[j])
+			ands = append(ands, quote(w.keys[j].Name)+" = "+w.param(j, k[j]))
+		}
+		for j := range w.keys {
+			if exactly(j) {
+				ands = append(ands, w.codecs[j].Exact(quote(w.keys[j].Name))+" = "+w.codecs[j].Exact(w.rawParam(j, k[j])))
+			}
 		}
 		ors[i] = "(" + strings.Join(ands, " AND ") + ")"
 	}
