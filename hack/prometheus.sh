@@ -9,7 +9,8 @@
 # or started on the machine (the tests start their own, on 127.0.0.1 only).
 # It prints the directory holding prometheus and promtool on its last line.
 # Idempotent: once unpacked, it only checks the binaries are there. A
-# prometheus package already installed (of the pinned version) is used as it is.
+# prometheus package already installed (of the pinned version) is used as it
+# is, and so is PROMETHEUS_BIN_DIR, a directory holding both binaries.
 #
 #   PROMTOOL=$(hack/prometheus.sh | tail -1)/promtool
 #
@@ -32,6 +33,16 @@ usable() {
   v=$("$1/promtool" --version 2>&1 | head -1) || return 1
   [[ "$v" == "promtool, version $PROMETHEUS_VERSION"* ]]
 }
+
+# Named by the caller.
+if [[ -n "${PROMETHEUS_BIN_DIR:-}" ]]; then
+  if usable "$PROMETHEUS_BIN_DIR"; then
+    echo "$PROMETHEUS_BIN_DIR"
+    exit 0
+  fi
+  say "PROMETHEUS_BIN_DIR=$PROMETHEUS_BIN_DIR does not hold prometheus and promtool $PROMETHEUS_VERSION"
+  exit 1
+fi
 
 # Already unpacked (any Debian revision of the pinned version).
 for dir in $(ls -d "$CACHE/$PROMETHEUS_VERSION"+*/usr/bin 2>/dev/null | sort -rV); do

@@ -792,12 +792,14 @@ func checkDashboardQueries(t *testing.T, prom *prometheus, values, pipelines []s
 					t.Errorf("panel %q %s: a variable the test does not know in %s", panel.Title, target.RefID, q)
 					continue
 				}
-				queries++
 				res, err := prom.queryErr(t, q)
-				if err != nil {
+				switch {
+				case err != nil:
 					t.Errorf("panel %q %s with pipeline %s: %v", panel.Title, target.RefID, value, err)
-				} else if len(res) == 0 {
+				case len(res) == 0:
 					t.Errorf("panel %q %s with pipeline %s: no series for %s", panel.Title, target.RefID, value, q)
+				default:
+					queries++
 				}
 			}
 		}

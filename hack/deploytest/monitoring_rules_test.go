@@ -1,9 +1,11 @@
 package deploytest
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,15 +23,11 @@ var (
 
 // prometheusBin returns the path of Debian's prometheus or promtool, which
 // hack/prometheus.sh unpacks into a per-user cache (`make test` runs it
-// first, so here it only prints the directory). PROMETHEUS_BIN_DIR names
-// another directory holding both. A missing binary fails the test.
+// first, so here it only prints the directory; it honours
+// PROMETHEUS_BIN_DIR). A missing binary fails the test.
 func prometheusBin(t *testing.T, name string) string {
 	t.Helper()
 	promOnce.Do(func() {
-		if d := os.Getenv("PROMETHEUS_BIN_DIR"); d != "" {
-			promDir = d
-			return
-		}
 		cmd := exec.Command(filepath.Join(repoRoot(t), "hack", "prometheus.sh"))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
@@ -276,5 +274,45 @@ func TestPrometheusRuleOptions(t *testing.T) {
 		if err == nil || !strings.Contains(out, want) {
 			t.Errorf("--set %s: err %v, output should say %q:\n%s", set, err, want, out)
 		}
+	}
+}
+
+// TestMonitoringDocsCoverEveryAlertAndMetric: docs/monitoring.md has a
+// section for each alert (each alert's runbook_url points there), a row for
+// each metric the operator and the workers register and for each dashboard
+// panel, and the README points to it.
+func TestMonitoringDocsCoverEveryAlertAndMetric(t *testing.T) {
+	docs := readRepoFile(t, "docs/monitoring.md")
+	for _, a := range chartAlerts {
+		if !strings.Contains(docs, "\n### "+a+"\n") {
+			t.Errorf("docs/monitoring.md has no section ### %s (its runbook_url anchor)", a)
+		}
+	}
+	names := regexp.MustCompile(`Name: +"(sisporta_\w+)"`)
+	sources := readRepoFile(t, "controllers/metrics.go") + readRepoFile(t, "runner/metrics/metrics.go")
+	found := names.FindAllStringSubmatch(sources, -1)
+	if len(found) < 15 {
+		t.Fatalf("found only %d metric names in the sources", len(found))
+	}
+	for _, m := range found {
+		if !strings.Contains(docs, "| `"+m[1]+"` |") {
+			t.Errorf("docs/monitoring.md has no row for metric %s", m[1])
+		}
+	}
+	var dash struct {
+		Panels []struct {
+			Title string `json:"title"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(readRepoFile(t, "charts/sisporta/files/grafana-dashboard.json")), &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		if !strings.Contains(docs, "\n| "+p.Title+" |") {
+			t.Errorf("docs/monitoring.md has no row for dashboard panel %q", p.Title)
+		}
+	}
+	if readme := readRepoFile(t, "README.md"); !strings.Contains(readme, "## Monitoring") || !strings.Contains(readme, "(docs/monitoring.md)") {
+		t.Error("the README has no Monitoring section pointing to docs/monitoring.md")
 	}
 }

@@ -1,11 +1,15 @@
 package deploytest
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor,
@@ -53,6 +57,35 @@ func installMonitoringCRDs(t *testing.T) {
 		}
 		for _, crd := range decodeObjects(t, string(b)) {
 			applyCRD(t, crd)
+		}
+	}
+}
+
+// TestPrometheusRuleIsCheckedByTheRealCRD: the PrometheusRule CRD on the
+// test API server is the Prometheus Operator's, with its schema: the
+// chart's rule is accepted, and the same rule with a `for` that is not a
+// duration, or a rule without expr, is refused.
+func TestPrometheusRuleIsCheckedByTheRealCRD(t *testing.T) {
+	ensureNamespace(t, releaseNS, nil)
+	installMonitoringCRDs(t)
+	pr := find(t, helmTemplate(t, "--set", "metrics.prometheusRule.enabled=true"), "PrometheusRule", "sisporta")
+	acceptAll(t, []*unstructured.Unstructured{pr})
+	for name, breakIt := range map[string]func(rule map[string]any){
+		"for is not a duration": func(rule map[string]any) { rule["for"] = "ten minutes" },
+		"no expr":               func(rule map[string]any) { delete(rule, "expr") },
+	} {
+		bad := pr.DeepCopy()
+		groups, _, _ := unstructured.NestedSlice(bad.Object, "spec", "groups")
+		rules := groups[0].(map[string]any)["rules"].([]any)
+		breakIt(rules[0].(map[string]any))
+		if err := unstructured.SetNestedSlice(bad.Object, groups, "spec", "groups"); err != nil {
+			t.Fatal(err)
+		}
+		err := env.Client.Patch(context.Background(), bad, client.Apply, client.ForceOwnership, fieldOwner, client.DryRunAll)
+		if err == nil {
+			t.Errorf("%s: the API server accepts the PrometheusRule: is the PrometheusRule CRD the real one?", name)
+		} else {
+			t.Logf("%s: refused: %v", name, err)
 		}
 	}
 }
