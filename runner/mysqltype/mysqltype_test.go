@@ -230,3 +230,96 @@ func TestHoldsValues(t *testing.T) {
 		}
 	}
 }
+
+func TestCollationRank(t *testing.T) {
+	for name, want := range map[string]int{
+		"utf8mb4_general_ci":          0,
+		"utf8mb4_unicode_ci":          0,
+		"utf8mb4_0900_ai_ci":          0,
+		"utf8mb4_uca1400_ai_ci":       0,
+		"utf8mb4_cs_0900_ai_ci":       0, // Czech, accent- and case-insensitive
+		"latin1_swedish_ci":           0,
+		"utf8mb4_thai_520_w2":         0,
+		"utf8mb4_0900_as_ci":          1,
+		"utf8mb4_uca1400_as_ci":       1,
+		"utf8mb4_uca1400_nopad_as_ci": 1,
+		"utf8mb4_cs_0900_as_cs":       2,
+		"utf8mb4_0900_as_cs":          2,
+		"utf8mb4_uca1400_as_cs":       2,
+		"utf8mb4_ja_0900_as_cs_ks":    2,
+		"latin1_general_cs":           2,
+		"UTF8MB4_BIN":                 3,
+		"utf8mb4_nopad_bin":           3,
+		"utf8mb4_0900_bin":            3,
+		"binary":                      3,
+	} {
+		if got := CollationRank(name); got != want {
+			t.Errorf("CollationRank(%s) = %d, want %d", name, got, want)
+		}
+	}
+	for c, want := range map[schema.TextCompare]int{"": 0, schema.CompareAccents: 1, schema.CompareCase: 2, schema.CompareBinary: 3} {
+		if got := CompareRank(c); got != want {
+			t.Errorf("CompareRank(%q) = %d, want %d", c, got, want)
+		}
+		// Every collation offered for a comparison tells apart at least as much.
+		for _, coll := range CollationsFor(c) {
+			if CollationRank(coll) < want {
+				t.Errorf("%s offered for %q tells apart less", coll, c)
+			}
+		}
+		if c != "" && (len(CollationsFor(c)) == 0 || CollationsFor(c)[len(CollationsFor(c))-1] != "utf8mb4_bin") {
+			t.Errorf("%q must end in utf8mb4_bin, which every server has", c)
+		}
+	}
+}
+
+func TestKeyMismatchAtLeast(t *testing.T) {
+	cases := []struct {
+		have string
+		cmp  schema.TextCompare
+		ok   bool
+	}{
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_as_ci", schema.CompareAccents, true},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_as_cs", schema.CompareAccents, true},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.CompareCase, true},
+		{"varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.CompareBinary, true},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", schema.CompareAccents, false},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_as_ci", schema.CompareCase, false},
+		{"varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_as_cs", schema.CompareBinary, false},
+		{"varchar(5) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.CompareAccents, false}, // narrower
+		{"char(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.CompareAccents, false},   // drops trailing spaces
+	}
+	w, _ := Parse("VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_as_ci")
+	for _, c := range cases {
+		h, _ := Parse(c.have)
+		why := KeyMismatchAtLeast(w, schema.KindString, h, c.cmp)
+		if (why == "") != c.ok {
+			t.Errorf("target %s, source compares %s: %q, want ok=%v", c.have, c.cmp, why, c.ok)
+		}
+	}
+}
+
+func TestExact(t *testing.T) {
+	cases := []struct {
+		typ  string
+		kind schema.Kind
+		want string
+	}{
+		{"VARCHAR(20)", schema.KindString, "CAST(CONVERT(`c` USING utf8mb4) AS BINARY)"},
+		{"CHAR(36)", schema.KindUUID, "CAST(CONVERT(`c` USING utf8mb4) AS BINARY)"},
+		{"VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci", schema.KindString, "CAST(`c` AS BINARY)"},
+		{"INT", schema.KindInt, ""},
+		{"enum('a','b')", schema.KindString, ""},
+		{"VARBINARY(10)", schema.KindBytes, ""},
+		{"DATETIME(6)", schema.KindDateTime, ""},
+	}
+	for _, c := range cases {
+		k, err := For(&schema.Column{Type: c.typ, Kind: c.kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := k.Exact("`c`"); got != c.want {
+			t.Errorf("%s: %q, want %q", c.typ, got, c.want)
+		}
+	}
+}

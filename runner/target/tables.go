@@ -43,44 +43,65 @@ const ddlLockWait = 30
 // EnsureTable creates the target table from the source schema when it is
 // missing, adds columns that appeared in the source since (nullable, so
 // existing rows stay valid), adds Sisporta's columns, and never drops or
-// changes anything. An existing table's key columns must compare keys as
-// the source does (type and collation), else it is refused. The table is
+// changes anything but the widening of a table it created (see
+// fitColumns). Text columns get the collation their source comparison
+// asks for (withCollations). An existing table's key columns must compare
+// keys as the source does (type and collation), else it is refused. The table is
 // claimed for the entity (see TableSpec). The schema is read without any
 // lock; a DDL statement runs only when something is missing, with a
 // bounded wait, and a concurrent worker's identical change is taken as
 // done. Each process checks a shape once.
 func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
+	_, err := t.ensureTable(ctx, s)
+	return err
+}
+
+// tableInfo is what EnsureTable learnt of a table that batches use.
+type tableInfo struct {
+	// order names, per key column in key order, the column that holds the
+	// key's values in the source's order ("" where MySQL's order is used).
+	order []string
+}
+
+func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, error) {
 	cacheKey := s.Table + "\x00" + s.Schema.Fingerprint() + fmt.Sprint(s.SoftDelete) + "\x00" + s.owner()
-	if _, ok := t.ensured.Load(cacheKey); ok {
-		return nil
+	if v, ok := t.ensured.Load(cacheKey); ok {
+		return v.(*tableInfo), nil
 	}
 	if err := t.checkNotTheSource(ctx, s); err != nil {
-		return err
+		return nil, err
+	}
+	// One concrete definition per column for everything below: the
+	// collation a text column's Compare asks for, as this server has it.
+	sch, err := t.withCollations(ctx, s.Schema)
+	if err != nil {
+		return nil, t.redact(err)
 	}
 	created, err := t.createdBySisporta(ctx, s.Table)
 	if err != nil {
-		return t.redact(err)
+		return nil, t.redact(err)
 	}
+	var order []string
 	for attempt := 0; ; attempt++ {
 		existing, err := t.tableColumns(ctx, s.Table)
 		if err != nil {
-			return t.redact(err)
+			return nil, t.redact(err)
 		}
 		var ddl []string
 		if len(existing) == 0 {
-			ddl = createTable(s.Table, s.Schema, s.SoftDelete)
+			ddl = createTable(s.Table, sch, s.SoftDelete)
 		} else {
-			widen, notes, err := fitColumns(s.Table, s.Schema, existing, created)
+			widen, notes, err := fitColumns(s.Table, sch, existing, created)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			t.notes.Store(s.Table, notes)
 			if len(widen) == 0 {
-				if err := t.checkKeyColumns(ctx, s.Table, s.Schema, existing); err != nil {
-					return err
+				if err := t.checkKeyColumns(ctx, s.Table, sch, existing); err != nil {
+					return nil, err
 				}
 			}
-			ddl = append(widen, extendTable(s.Table, s.Schema, s.SoftDelete, existing)...)
+			ddl = append(widen, extendTable(s.Table, sch, s.SoftDelete, existing)...)
 		}
 		if len(ddl) == 0 {
 			break
@@ -91,7 +112,7 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 			continue // read the result back
 		}
 		var me *mysql.MySQLError
-		if errors.As(err, &me) && (me.Number == 1050 || me.Number == 1060) && attempt < 3 {
+		if errors.As(err, &me) && (me.Number == 1050 || me.Number == 1060 || me.Number == 1061) && attempt < 3 {
 			continue // another worker made the same change first
 		}
 		what := "changing"
@@ -102,16 +123,17 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 		if errors.As(err, &me) && me.Number != 1205 && me.Number != 1213 {
 			err = failure.Permanent(err) // a definition the server refuses stays refused
 		}
-		return err
+		return nil, err
 	}
 	if err := t.checkUniqueKey(ctx, s.Table, s.Schema); err != nil {
-		return err
+		return nil, err
 	}
 	if err := t.claim(ctx, s, created); err != nil {
-		return err
+		return nil, err
 	}
-	t.ensured.Store(cacheKey, true)
-	return nil
+	info := &tableInfo{order: order}
+	t.ensured.Store(cacheKey, info)
+	return info, nil
 }
 
 // checkNotTheSource refuses a target table in the database the source
@@ -223,17 +245,21 @@ func fitColumns(table string, s *schema.Table, existing map[string]columnInfo, c
 			continue
 		}
 		holding := mysqltype.HoldsValues(want, c.Kind, got)
-		if holding == mysqltype.Holds {
-			continue
+		finer := created && finerKeyCollation(c, want, have)
+		if holding == mysqltype.Holds && !finer {
+			continue // a non-key column is never changed just for its collation
+		}
+		null := " NULL"
+		if c.Key > 0 || !c.Nullable {
+			null = " NOT NULL"
 		}
 		alter := fmt.Sprintf("ALTER TABLE %s MODIFY %s %s", quoteTable(table), quote(c.Name), c.Type)
 		switch {
 		case created && mysqltype.HoldsValues(got, c.Kind, want) == mysqltype.Holds:
-			null := " NULL"
-			if c.Key > 0 || !c.Nullable {
-				null = " NOT NULL"
-			}
 			mods = append(mods, "MODIFY "+quote(c.Name)+" "+c.Type+null)
+		case finer && holding == mysqltype.Holds:
+			// Wider than the source's: keep the width, change the collation.
+			mods = append(mods, "MODIFY "+quote(c.Name)+" "+have.Type+" CHARACTER SET "+want.Charset+" COLLATE "+want.Collation+null)
 		case holding == mysqltype.Alters:
 			why := "Sisporta changes only tables it created"
 			if created {
@@ -366,7 +392,9 @@ func extendTable(table string, s *schema.Table, softDelete bool, existing map[st
 // checkKeyColumns refuses an existing table whose key columns would
 // compare keys differently from the source: a case-insensitive collation
 // for a case-sensitive source key merges rows the source tells apart, a
-// narrower type or fewer fractional digits merges or rewrites them.
+// narrower type or fewer fractional digits merges or rewrites them. A
+// text key whose source says how it compares (Compare) may have any
+// collation that tells apart at least as much.
 func (t *Target) checkKeyColumns(ctx context.Context, table string, s *schema.Table, existing map[string]columnInfo) error {
 	for _, c := range s.KeyColumns() {
 		have, ok := existing[strings.ToLower(c.Name)]
@@ -381,13 +409,18 @@ func (t *Target) checkKeyColumns(ctx context.Context, table string, s *schema.Ta
 		if err != nil {
 			return err
 		}
+		text := c.Kind == schema.KindString || c.Kind == schema.KindUUID
 		def := ""
-		if want.Collation == "" && (c.Kind == schema.KindString || c.Kind == schema.KindUUID) && have.Collation != "" {
+		if want.Collation == "" && text && have.Collation != "" && c.Compare == "" {
 			if def, err = t.defaultCollation(ctx); err != nil {
 				return t.redact(err)
 			}
 		}
-		if why := mysqltype.KeyMismatch(want, c.Kind, got, def); why != "" {
+		why := mysqltype.KeyMismatch(want, c.Kind, got, def)
+		if text && c.Compare != "" {
+			why = mysqltype.KeyMismatchAtLeast(want, c.Kind, got, c.Compare)
+		}
+		if why != "" {
 			wantDef := c.Type
 			if def != "" {
 				wantDef += " COLLATE " + def

@@ -34,6 +34,8 @@ type Target struct {
 	shapes sync.Map
 	// collation caches the default collation of utf8mb4 columns.
 	collation atomic.Value
+	// collations caches the server's utf8mb4 collations (map[string]bool).
+	collations atomic.Value
 	// location caches where the target writes (mysqlconn.Location).
 	location atomic.Value
 	// ownerTables caches owners tables made in other databases.
