@@ -679,6 +679,9 @@ const (
 // column of definition want (kind is want's).
 func HoldsValues(want Def, kind schema.Kind, have Def) Holding {
 	haveKind, ok := KindOf(have.Base)
+	if kind == schema.KindUUID && haveKind == schema.KindString {
+		kind = schema.KindString // GUID text (CHAR(36)) is held as any text is
+	}
 	if !ok || haveKind != kind && !(kind == schema.KindBool && haveKind == schema.KindInt) {
 		return Alters
 	}

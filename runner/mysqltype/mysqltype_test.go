@@ -221,6 +221,10 @@ func TestHoldsValues(t *testing.T) {
 		{"enum('a','b')", "enum('b','a')", schema.KindString, Refuses},
 		{"varchar(10) CHARACTER SET latin1 COLLATE latin1_swedish_ci", "varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, Refuses},
 		{"int", "varchar(20)", schema.KindInt, Alters},
+		{"CHAR(36)", "char(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", schema.KindUUID, Holds},
+		{"CHAR(36)", "varchar(40)", schema.KindUUID, Holds},
+		{"CHAR(36)", "char(30)", schema.KindUUID, Refuses},
+		{"CHAR(36)", "binary(16)", schema.KindUUID, Alters},
 	}
 	for _, c := range cases {
 		w, _ := Parse(c.want)
