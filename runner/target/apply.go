@@ -41,6 +41,11 @@ type ApplyResult struct {
 	// Fetched rows were read from the source by key because a key scan
 	// found them missing from the target (included in Written).
 	Fetched int
+	// RangeRows counts the target rows the batch's key range held, each
+	// time it was read (the digest check and the row read): about the
+	// batch's own size when the target orders keys as the source does,
+	// and a large share of the table when it does not.
+	RangeRows int
 }
 
 // Fetcher reads full rows of the batch's entity from the source by key
@@ -92,8 +97,9 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions)
 	if err := t.ensureReady(ctx); err != nil {
 		return ApplyResult{}, err
 	}
-	if err := t.EnsureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
-		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation}); err != nil {
+	info, err := t.ensureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
+		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation})
+	if err != nil {
 		return ApplyResult{}, err
 	}
 	sh, err := t.shapeOf(&b.Schema)
@@ -106,7 +112,7 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions)
 	var res ApplyResult
 	err = t.inTx(ctx, func(tx *tx) error {
 		res = ApplyResult{}
-		return t.applyInTx(ctx, tx, b, sh, o, &res)
+		return t.applyInTx(ctx, tx, b, sh, info, o, &res)
 	})
 	if err != nil {
 		if errors.Is(err, errLedgerDup) {
@@ -151,7 +157,7 @@ func (t *Target) shapeOf(s *schema.Table) (*shape, error) {
 	return sh, nil
 }
 
-func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, o ApplyOptions, res *ApplyResult) error {
+func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, info *tableInfo, o ApplyOptions, res *ApplyResult) error {
 	cur, epoch, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
 	if err != nil {
 		return err
@@ -173,10 +179,11 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 	// A verifying batch trusts no stored hash, the digest included.
 	verify := b.Verify && !b.KeysOnly
 	if b.Ranged && !b.KeysOnly && b.Digest != nil && !verify && t.tryDigest(b) {
-		same, err := rangeMatches(ctx, tx, b, sh)
+		same, n, err := rangeMatches(ctx, tx, b, sh, info.order)
 		if err != nil {
 			return err
 		}
+		res.RangeRows += n
 		t.digestResult(b, same)
 		if same {
 			res.Unchanged, res.DigestMatched = b.Digest.Count, true
@@ -200,7 +207,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 	existing := map[string]targetRow{}
 	var rangeKeys []string
 	if b.Ranged {
-		w := newWhere(sh.keyCols, sh.keyCodecs)
+		w := newRangeWhere(sh.keyCols, sh.keyCodecs, info.order)
 		cond := w.rangeCond(b.Lo, b.Hi)
 		if w.err != nil {
 			return w.err
@@ -209,6 +216,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 		if err != nil {
 			return err
 		}
+		res.RangeRows += len(rangeKeys)
 	}
 
 	batchKeys := make(map[string]bool, len(b.Rows))
@@ -225,8 +233,9 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 	}
 	// Keys the range read did not find: new rows, or (for keys whose order
 	// differs between source and MySQL, or unranged batches) rows outside
-	// the range as MySQL orders it. Look those up by key.
-	if len(missing) > 0 && (!b.Ranged || !b.Schema.OrderSafe()) {
+	// the range as MySQL orders it. Look those up by key. GUID keys read
+	// through their order columns are in the source's order.
+	if len(missing) > 0 && (!b.Ranged || !orderSafe(sh.keyCols, info.order)) {
 		for start := 0; start < len(missing); start += lookupChunk {
 			chunk := missing[start:min(start+lookupChunk, len(missing))]
 			w := newWhere(sh.keyCols, sh.keyCodecs)
@@ -329,11 +338,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.R
 // count, count of hashed rows, BIT_XOR and SUM of the hashes, soft-deleted
 // rows) and compares it with the batch's: equal means every row of the
 // range is the batch's and unchanged (odds of a false match: 2^-128).
-func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, sh *shape) (bool, error) {
-	w := newWhere(sh.keyCols, sh.keyCodecs)
+func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, order []string) (bool, int, error) {
+	w := newRangeWhere(sh.keyCols, sh.keyCodecs, order)
 	cond := w.rangeCond(b.Lo, b.Hi)
 	if w.err != nil {
-		return false, w.err
+		return false, 0, w.err
 	}
 	h := quote(HashColumn)
 	deleted := "0"
@@ -348,10 +357,10 @@ func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, sh *shape) (bool,
 		sum                    string
 	)
 	if err := tx.QueryRowContext(ctx, q, w.args...).Scan(&n, &hashed, &xor, &sum, &softDeleted); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	d := b.Digest
-	return n == int64(d.Count) && hashed == n && softDeleted == 0 && xor == d.Xor && sum == d.Sum, nil
+	return n == int64(d.Count) && hashed == n && softDeleted == 0 && xor == d.Xor && sum == d.Sum, int(n), nil
 }
 
 // errLedgerDup: another delivery of the batch committed while this one ran.

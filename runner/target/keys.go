@@ -32,12 +32,21 @@ func decodeKeyString(s string) (schema.Row, error) {
 type whereBuilder struct {
 	keys   []schema.Column
 	codecs []mysqltype.Codec
-	args   []any
-	err    error
+	// order names, per key column, the column rangeCond compares instead
+	// in the source's order ("" or nil: the key column itself).
+	order []string
+	args  []any
+	err   error
 }
 
 func newWhere(keys []schema.Column, codecs []mysqltype.Codec) *whereBuilder {
 	return &whereBuilder{keys: keys, codecs: codecs}
+}
+
+// newRangeWhere is newWhere for ranges of a table whose key columns may
+// have order columns (tableInfo.order).
+func newRangeWhere(keys []schema.Column, codecs []mysqltype.Codec, order []string) *whereBuilder {
+	return &whereBuilder{keys: keys, codecs: codecs, order: order}
 }
 
 // param adds the argument of key column i's value and returns the
@@ -78,17 +87,31 @@ func (w *whereBuilder) rangeCond(lo, hi schema.Row) string {
 // compare renders lexicographic key > v (op ">") or key <= v (op "<"),
 // from key column i on.
 func (w *whereBuilder) compare(v schema.Row, op string, i int) string {
-	col := quote(w.keys[i].Name)
+	col, param := quote(w.keys[i].Name), func() string { return w.param(i, v[i]) }
+	if w.order != nil && w.order[i] != "" {
+		// The source's sort key, as the order column holds it.
+		col, param = quote(w.order[i]), func() string { return w.orderParam(i, v[i]) }
+	}
 	if i == len(w.keys)-1 {
 		if op == ">" {
-			return col + " > " + w.param(i, v[i])
+			return col + " > " + param()
 		}
-		return col + " <= " + w.param(i, v[i])
+		return col + " <= " + param()
 	}
-	strict := col + " " + op + " " + w.param(i, v[i])
-	eq := col + " = " + w.param(i, v[i])
+	strict := col + " " + op + " " + param()
+	eq := col + " = " + param()
 	rest := w.compare(v, op, i+1)
 	return "(" + strict + " OR (" + eq + " AND " + rest + "))"
+}
+
+// orderParam adds the source's sort key of key column i's value.
+func (w *whereBuilder) orderParam(i int, v []byte) string {
+	k, err := guidOrderKey(v)
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("key column %s: %w", w.keys[i].Name, err)
+	}
+	w.args = append(w.args, k)
+	return "?"
 }
 
 // keysIn renders "key IN (...)" for a list of keys, compared in the

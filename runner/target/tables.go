@@ -81,7 +81,7 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 	if err != nil {
 		return nil, t.redact(err)
 	}
-	var order []string
+	order := orderColumns(sch)
 	for attempt := 0; ; attempt++ {
 		existing, err := t.tableColumns(ctx, s.Table)
 		if err != nil {
@@ -101,7 +101,11 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 					return nil, err
 				}
 			}
-			ddl = append(widen, extendTable(s.Table, sch, s.SoftDelete, existing)...)
+			ordered, err := t.orderDDL(ctx, s.Table, sch, order, existing)
+			if err != nil {
+				return nil, err
+			}
+			ddl = append(widen, extendTable(s.Table, sch, s.SoftDelete, existing, ordered)...)
 		}
 		if len(ddl) == 0 {
 			break
@@ -312,6 +316,8 @@ func (t *Target) runDDL(ctx context.Context, stmts []string) error {
 // columnInfo is a target column as information_schema describes it.
 type columnInfo struct {
 	Name, Type, Charset, Collation string
+	// Generated is a generated column's expression.
+	Generated string
 }
 
 // def is the column's definition in Sisporta's form.
@@ -325,7 +331,7 @@ func (c columnInfo) def() string {
 
 func (t *Target) tableColumns(ctx context.Context, table string) (map[string]columnInfo, error) {
 	dbName, name := splitTable(table)
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, '')
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), COALESCE(GENERATION_EXPRESSION, '')
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, dbName, name)
 	if err != nil {
 		return nil, err
@@ -334,7 +340,7 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND
 	cols := map[string]columnInfo{}
 	for rows.Next() {
 		var c columnInfo
-		if err := rows.Scan(&c.Name, &c.Type, &c.Charset, &c.Collation); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &c.Charset, &c.Collation, &c.Generated); err != nil {
 			return nil, err
 		}
 		cols[strings.ToLower(c.Name)] = c
@@ -366,11 +372,22 @@ func createTable(table string, s *schema.Table, softDelete bool) []string {
 	if softDelete {
 		defs = append(defs, quote(DeletedColumn)+" DATETIME(6) NULL")
 	}
+	order := orderColumns(s)
+	for i, c := range s.KeyColumns() {
+		if order != nil && order[i] != "" {
+			defs = append(defs, orderColumnDef(i+1, c.Name))
+		}
+	}
 	defs = append(defs, "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
+	if order != nil {
+		defs = append(defs, orderIndexDef(s, order))
+	}
 	return []string{"CREATE TABLE " + quoteTable(table) + " (\n  " + strings.Join(defs, ",\n  ") + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"}
 }
 
-func extendTable(table string, s *schema.Table, softDelete bool, existing map[string]columnInfo) []string {
+// extendTable adds what an existing table lacks: source columns, Sisporta's
+// columns, and the order clauses orderDDL found missing.
+func extendTable(table string, s *schema.Table, softDelete bool, existing map[string]columnInfo, ordered []string) []string {
 	var adds []string
 	for _, c := range s.Columns {
 		if _, ok := existing[strings.ToLower(c.Name)]; !ok {
@@ -383,6 +400,7 @@ func extendTable(table string, s *schema.Table, softDelete bool, existing map[st
 	if _, ok := existing[DeletedColumn]; softDelete && !ok {
 		adds = append(adds, "ADD COLUMN "+quote(DeletedColumn)+" DATETIME(6) NULL")
 	}
+	adds = append(adds, ordered...)
 	if len(adds) == 0 {
 		return nil
 	}
