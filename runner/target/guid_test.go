@@ -287,3 +287,36 @@ func TestGUIDKeysAreReadInTheSourcesOrder(t *testing.T) {
 		})
 	}
 }
+
+// The order column is Sisporta's, invisible to SELECT *; one that computes
+// another column's order (a key renamed since) is refused, not trusted.
+func TestGUIDOrderColumnIsChecked(t *testing.T) {
+	ctx := context.Background()
+	db := testutil.NewDB(t, "tgt")
+	tg, err := target.Open(ctx, db.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	g := &guidRows{rows: []schema.Row{{[]byte("6F9619FF-8B86-D011-B42D-00C04FC964FF"), []byte("1")}}}
+	applyAll(t, tg, g.batches(g.schema(schema.OrderSQLServerGUID), 1, 10, true))
+	if got := fmt.Sprint(db.Rows(t, "SELECT * FROM items")); got != `["6F9619FF-8B86-D011-B42D-00C04FC964FF"|"1"]` {
+		t.Errorf("SELECT * shows %s", got)
+	}
+	if got := fmt.Sprint(db.Rows(t, "SELECT HEX(_sisporta_order_1) FROM items")); got != `["00C04FC964FFB42D11D0868BFF19966F"]` {
+		t.Errorf("order column holds %s", got)
+	}
+
+	other := testutil.NewDB(t, "tgt")
+	other.Exec(t, "CREATE TABLE items (id CHAR(36) NOT NULL PRIMARY KEY, old VARCHAR(36) NULL, v INT NULL, "+
+		"_sisporta_order_1 BINARY(16) AS (UNHEX(REPLACE(old, '-', ''))) STORED)")
+	tg2, err := target.Open(ctx, other.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg2.Close()
+	_, err = tg2.ApplyBatch(ctx, g.batches(g.schema(schema.OrderSQLServerGUID), 1, 10, true)[0], target.ApplyOptions{})
+	if err == nil || !strings.Contains(err.Error(), "is not the order of key column id") {
+		t.Fatalf("got %v, want the foreign order column refused", err)
+	}
+}
