@@ -47,7 +47,7 @@ others are still queued).`,
 				return err
 			}
 			defer rdb.Close()
-			src, err := source.Open(ctx, p.Spec.Source.Driver, conn.sourceDSN)
+			src, err := source.Open(ctx, p.Spec.Source, conn.sourceDSN)
 			if err != nil {
 				return err
 			}

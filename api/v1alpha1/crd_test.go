@@ -139,6 +139,15 @@ func TestInvalidPipelinesAreRefused(t *testing.T) {
 			spec(o)["source"].(map[string]any)["driver"] = "mysql"
 			entitySource(o, 0)["cursor"] = map[string]any{"column": "rv", "kind": "RowVersion"}
 		}, "cursor kind RowVersion needs source.driver sqlserver"},
+		{"snapshot isolation on a mysql source", func(o map[string]any) {
+			src := spec(o)["source"].(map[string]any)
+			src["driver"], src["isolation"] = "mysql", "Snapshot"
+			delete(entitySource(o, 0), "cursor")
+		}, "source.isolation Snapshot is for SQL Server sources"},
+		{"unknown isolation", func(o map[string]any) { spec(o)["source"].(map[string]any)["isolation"] = "Serializable" },
+			"supported values: \"ReadCommitted\", \"Snapshot\""},
+		{"lock timeout of zero", func(o map[string]any) { spec(o)["source"].(map[string]any)["lockTimeoutSeconds"] = int64(0) },
+			"spec.source.lockTimeoutSeconds: Invalid value: 0: spec.source.lockTimeoutSeconds in body should be greater than or equal to 1"},
 		{"missing target secret", func(o map[string]any) { delete(spec(o)["target"].(map[string]any), "dsnSecretRef") },
 			"spec.target.dsnSecretRef: Required value"},
 		{"secret name with capitals", func(o map[string]any) {

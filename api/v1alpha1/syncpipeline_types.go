@@ -46,6 +46,7 @@ type TargetDriver string
 const TargetMySQL TargetDriver = "mysql"
 
 // SourceSpec is the database Sisporta reads, read-only, never writing to it.
+// +kubebuilder:validation:XValidation:rule="!has(self.isolation) || self.isolation != 'Snapshot' || self.driver == 'sqlserver'",message="source.isolation Snapshot is for SQL Server sources; MySQL sources always read a consistent snapshot: remove it"
 type SourceSpec struct {
 	// Driver of the source database.
 	Driver SourceDriver `json:"driver"`
@@ -53,7 +54,35 @@ type SourceSpec struct {
 	// the driver's native form (sqlserver://user:pass@host?database=ERP or
 	// user:pass@tcp(host:3306)/erp). Use a login that can only read.
 	DSNSecretRef SecretKeySelector `json:"dsnSecretRef"`
+	// Isolation is how SQL Server reads: ReadCommitted (the default) takes
+	// shared locks and waits behind writers; Snapshot reads the last
+	// committed version without waiting and needs ALLOW_SNAPSHOT_ISOLATION
+	// ON in the database. MySQL sources always read a consistent snapshot.
+	// +kubebuilder:validation:Enum=ReadCommitted;Snapshot
+	// +optional
+	Isolation SourceIsolation `json:"isolation,omitempty"`
+	// LockTimeoutSeconds bounds how long one SQL Server read waits for a
+	// lock an ERP transaction holds (default 30); the read is then retried,
+	// a few times, before the run fails.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	// +optional
+	LockTimeoutSeconds *int32 `json:"lockTimeoutSeconds,omitempty"`
+	// AllowWritableLogin lets Sisporta read SQL Server through a login that
+	// may modify data. SQL Server has no read-only transactions, so a login
+	// that can only read is the guard; without this, such a login is refused.
+	// +optional
+	AllowWritableLogin bool `json:"allowWritableLogin,omitempty"`
 }
+
+// SourceIsolation is the isolation level SQL Server reads at.
+type SourceIsolation string
+
+// Isolation levels.
+const (
+	IsolationReadCommitted SourceIsolation = "ReadCommitted"
+	IsolationSnapshot      SourceIsolation = "Snapshot"
+)
 
 // TargetSpec is the MySQL database Sisporta keeps as a mirror.
 type TargetSpec struct {

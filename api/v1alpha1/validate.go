@@ -35,6 +35,18 @@ func (p *SyncPipeline) Validate() error {
 	default:
 		add("source.driver", "%q is not supported: use sqlserver or mysql", s.Source.Driver)
 	}
+	switch s.Source.Isolation {
+	case "", IsolationReadCommitted:
+	case IsolationSnapshot:
+		if s.Source.Driver != SourceSQLServer {
+			add("source.isolation", "Snapshot is for SQL Server sources; MySQL sources always read a consistent snapshot: remove it")
+		}
+	default:
+		add("source.isolation", "%q is not supported: use ReadCommitted or Snapshot", s.Source.Isolation)
+	}
+	if t := s.Source.LockTimeoutSeconds; t != nil && (*t < 1 || *t > 3600) {
+		add("source.lockTimeoutSeconds", "%d is out of range: give 1 to 3600 seconds", *t)
+	}
 	if s.Target.Driver != "" && s.Target.Driver != TargetMySQL {
 		add("target.driver", "%q is not supported: use mysql", s.Target.Driver)
 	}

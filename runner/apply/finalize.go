@@ -210,7 +210,7 @@ type lazyVerifier struct {
 func (l *lazyVerifier) Existing(ctx context.Context, keys []schema.Row) ([]bool, error) {
 	l.once.Do(func() {
 		var src *source.Source
-		src, l.err = l.w.source(ctx, l.f.Driver)
+		src, l.err = l.w.source(ctx, queue.SourceOf(l.f.Driver, l.f.Source))
 		if l.err != nil {
 			return
 		}

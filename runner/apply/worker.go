@@ -38,7 +38,7 @@ type Worker struct {
 	Stopping func() bool
 
 	mu       sync.Mutex
-	sources  map[syncv1alpha1.SourceDriver]*source.Source
+	sources  map[string]*source.Source
 	entities map[string]*source.Entity
 }
 
@@ -114,7 +114,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 // must be the batch's: a source changed under the run cannot be mixed in).
 func (w *Worker) fetcher(b *queue.Batch) target.Fetcher {
 	return func(ctx context.Context, keys []schema.Row) ([]schema.Row, error) {
-		src, err := w.source(ctx, b.Driver)
+		src, err := w.source(ctx, queue.SourceOf(b.Driver, b.Source))
 		if err != nil {
 			return nil, err
 		}
@@ -151,23 +151,32 @@ func (w *Worker) entity(ctx context.Context, src *source.Source, b *queue.Batch)
 	return e, nil
 }
 
-// source returns an open source for verification.
-func (w *Worker) source(ctx context.Context, driver syncv1alpha1.SourceDriver) (*source.Source, error) {
+// source returns an open source for verification, one per driver and
+// read options.
+func (w *Worker) source(ctx context.Context, spec syncv1alpha1.SourceSpec) (*source.Source, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if s := w.sources[driver]; s != nil {
+	key := fmt.Sprintf("%s/%s/%v/%v", spec.Driver, spec.Isolation, ptrValue(spec.LockTimeoutSeconds), spec.AllowWritableLogin)
+	if s := w.sources[key]; s != nil {
 		return s, nil
 	}
 	if w.SourceDSN == "" {
 		return nil, errors.New("the worker has no source DSN (SISPORTA_SOURCE_DSN): it needs read-only source access to verify rows before deleting them")
 	}
-	s, err := source.Open(ctx, driver, w.SourceDSN)
+	s, err := source.Open(ctx, spec, w.SourceDSN)
 	if err != nil {
 		return nil, err
 	}
 	if w.sources == nil {
-		w.sources = map[syncv1alpha1.SourceDriver]*source.Source{}
+		w.sources = map[string]*source.Source{}
 	}
-	w.sources[driver] = s
+	w.sources[key] = s
 	return s, nil
+}
+
+func ptrValue[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

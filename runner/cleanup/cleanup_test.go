@@ -53,7 +53,7 @@ func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 	if res := apply(2, odd); res.Candidates != 5 {
 		t.Fatalf("candidates %d, want the 5 even keys", res.Candidates)
 	}
-	s, err := source.Open(ctx, syncv1alpha1.SourceMySQL, src.DSN)
+	s, err := source.Open(ctx, syncv1alpha1.SourceSpec{Driver: syncv1alpha1.SourceMySQL}, src.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,7 +141,11 @@ func (x *Extractor) Run(ctx context.Context) (*Result, error) {
 	if x.location, err = x.Source.Location(ctx); err != nil {
 		return nil, fmt.Errorf("asking the source where it reads: %w", err)
 	}
-	if w := x.Source.WriteAccess(ctx); w != "" {
+	w, err := x.Source.WriteAccess(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w != "" {
 		meta.Warnings = append(meta.Warnings, w)
 		x.Log.Info("warning: "+w, "level", "warn")
 	}
@@ -192,7 +196,7 @@ func (x *Extractor) failEntity(ctx context.Context, run int64, snap time.Time, s
 		return err
 	}
 	f := &queue.Finalize{Pipeline: x.pipelineID(), Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: er.RowsRead,
-		Table: string(spec.Target.Table), Driver: x.Pipeline.Spec.Source.Driver, Spec: spec, SnapshotTime: snap,
+		Table: string(spec.Target.Table), Driver: x.Pipeline.Spec.Source.Driver, Source: queue.SourceOptions(x.Pipeline.Spec.Source), Spec: spec, SnapshotTime: snap,
 		WaitUntil: time.Now().Add(x.FinalizeWait), Failed: er.Err.Error(), SourceLocation: x.location}
 	return x.enqueueFinalize(ctx, f)
 }
@@ -271,7 +275,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 		// and rows the target lacks that the changed-rows read cannot see
 		// (older cursor values): those it reads from the source by key.
 		keyTemplate := template
-		keyTemplate.Spec, keyTemplate.Driver = &spec, x.Source.Driver()
+		keyTemplate.Spec, keyTemplate.Driver, keyTemplate.Source = &spec, x.Source.Driver(), queue.SourceOptions(x.Pipeline.Spec.Source)
 		keys, err = x.pass(ctx, e, &keyTemplate, &er, passOptions{ranged: true, keysOnly: true}, nil)
 		if err != nil {
 			er.Err = fmt.Errorf("key scan: %w", err)
@@ -281,7 +285,7 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	report(true)
 	metrics.RowsRead.WithLabelValues(template.Pipeline, spec.Name).Add(float64(read))
 	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
-		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Spec: spec, Cursor: high,
+		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Source: queue.SourceOptions(x.Pipeline.Spec.Source), Spec: spec, Cursor: high,
 		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait), Verify: verify, SourceLocation: x.location}
 	if err := x.enqueueFinalize(ctx, f); err != nil {
 		er.Err = err

@@ -2,8 +2,6 @@ package localsync_test
 
 import (
 	"database/sql"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -13,44 +11,19 @@ import (
 )
 
 // TestSQLServerEndToEnd mirrors a SQL Server table holding every mapped
-// type into MariaDB and checks each value against the type map. It needs a
-// SQL Server: SISPORTA_TEST_MSSQL_DSN (sqlserver://sa:pw@host:1433?database=master)
-// names one; the Bitbucket pipeline provides it as a service container.
+// type into MariaDB, as a login that can only read, and checks each value
+// against the type map. It needs a SQL Server: SISPORTA_TEST_MSSQL_DSN
+// (sqlserver://sa:pw@host:1433?database=master) names one; the Bitbucket
+// pipeline provides it as a service container.
 func TestSQLServerEndToEnd(t *testing.T) {
-	dsn := os.Getenv("SISPORTA_TEST_MSSQL_DSN")
-	if dsn == "" {
-		t.Skip("SKIPPED: SQL Server integration test: set SISPORTA_TEST_MSSQL_DSN=sqlserver://sa:<pw>@<host>:1433?database=master to run it (CI's bitbucket pipeline does)")
-	}
+	ms := newMSSQL(t)
 	t.Parallel()
-	admin, err := sql.Open("sqlserver", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	dbName := "sisporta_it_" + testutil.Random(4)
+	src := ms.admin.DB
 	mustExec := func(db *sql.DB, q string) {
 		t.Helper()
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		mustExecMSSQL(t, db, q)
 	}
-	mustExec(admin, "CREATE DATABASE "+dbName)
-	t.Cleanup(func() {
-		_, _ = admin.Exec("ALTER DATABASE " + dbName + " SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE " + dbName)
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("database", dbName)
-	u.RawQuery = q.Encode()
-	srcDSN := u.String()
-	src, err := sql.Open("sqlserver", srcDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	srcDSN := ms.readerDSN
 	mustExec(src, `CREATE TABLE dbo.Produtos (
   Id uniqueidentifier NOT NULL, Loja int NOT NULL, Nome nvarchar(50) NOT NULL, Codigo char(6) NULL,
   Notas nvarchar(max) NULL, Preco decimal(18,4) NULL, Custo money NULL, Taxa real NULL, Peso float NULL,
@@ -107,5 +80,5 @@ spec:
 	if n := e.dst.Count(t, "produtos", ""); n != 3 {
 		t.Errorf("produtos has %d rows, want 3", n)
 	}
-	t.Logf("SQL Server integration test ran against %s", u.Host)
+	t.Logf("SQL Server integration test ran in database %s", ms.name)
 }

@@ -55,7 +55,7 @@ func newPartsForQueue(t *testing.T, q string) *parts {
 
 func (ps *parts) extract(t *testing.T, sourceDSN string) *extract.Result {
 	t.Helper()
-	src, err := source.Open(context.Background(), ps.p.Spec.Source.Driver, sourceDSN)
+	src, err := source.Open(context.Background(), ps.p.Spec.Source, sourceDSN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer rdb.Close()
-	src, err := source.Open(ctx, p.Spec.Source.Driver, o.SourceDSN)
+	src, err := source.Open(ctx, p.Spec.Source, o.SourceDSN)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,9 @@ type Batch struct {
 	// target lacks from the source by key.
 	Spec   *syncv1alpha1.EntitySpec  `json:"spec,omitempty"`
 	Driver syncv1alpha1.SourceDriver `json:"driver,omitempty"`
+	// Source holds the source's read options (SourceOptions) for the
+	// worker's reads, when the batch has a Spec.
+	Source *syncv1alpha1.SourceSpec `json:"source,omitempty"`
 	// Digest of the rows' hashes (ranged row batches): when the target's
 	// range has the same, nothing changed there.
 	Digest *schema.Digest `json:"digest,omitempty"`
@@ -100,6 +103,9 @@ type Finalize struct {
 	Table  string                    `json:"table"`
 	Schema schema.Table              `json:"schema"`
 	Driver syncv1alpha1.SourceDriver `json:"driver"`
+	// Source holds the source's read options (SourceOptions), for the
+	// worker's delete checks.
+	Source *syncv1alpha1.SourceSpec `json:"source,omitempty"`
 	// Spec is the entity as the run read it: the worker resolves it against
 	// the source to verify delete candidates.
 	Spec syncv1alpha1.EntitySpec `json:"spec"`
@@ -331,4 +337,20 @@ func gunzipIfNeeded(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("batch payload is not valid gzip: %w", err)
 	}
 	return out, nil
+}
+
+// SourceOptions is the source spec a payload carries: the driver and the
+// read options, never the Secret reference (the worker has its own DSN).
+func SourceOptions(spec syncv1alpha1.SourceSpec) *syncv1alpha1.SourceSpec {
+	spec.DSNSecretRef = syncv1alpha1.SecretKeySelector{}
+	return &spec
+}
+
+// SourceOf is the source spec a payload names: its Source, or for payloads
+// of older releases the driver alone.
+func SourceOf(driver syncv1alpha1.SourceDriver, opts *syncv1alpha1.SourceSpec) syncv1alpha1.SourceSpec {
+	if opts != nil {
+		return *opts
+	}
+	return syncv1alpha1.SourceSpec{Driver: driver}
 }

@@ -42,34 +42,9 @@ func (s *Source) CursorHigh(ctx context.Context, e *Entity) (string, error) {
 		return "", nil
 	}
 	var out string
-	err := s.d.readOnly(ctx, s.db, func(tx querier) error {
-		switch e.Spec.Cursor.Kind {
-		case syncv1alpha1.CursorRowVersion:
-			var b []byte
-			if err := tx.QueryRowContext(ctx, s.d.rowVersionCapQuery()).Scan(&b); err != nil {
-				return err
-			}
-			out = "0x" + strings.ToUpper(hex.EncodeToString(b))
-		default:
-			var v any
-			q := s.d.cursorMaxQuery(s.d.quote(e.cursor.Source), e.from, e.cursor.Kind == schema.KindDate, maxClockAhead)
-			if err := tx.QueryRowContext(ctx, q).Scan(&v); err != nil {
-				return err
-			}
-			switch t := v.(type) {
-			case nil:
-				return nil
-			case time.Time:
-				out = formatCursorTime(e.cursor, t)
-			case []byte:
-				out = string(t)
-			case string:
-				out = t
-			default:
-				return fmt.Errorf("unexpected cursor value %T", v)
-			}
-		}
-		return nil
+	err := s.retryLocks(ctx, func() error {
+		out = ""
+		return s.cursorHigh(ctx, e, &out)
 	})
 	if err != nil {
 		return "", fmt.Errorf("entity %s: reading the cursor's watermark: %w", e.Name, s.redact(err))
@@ -78,6 +53,38 @@ func (s *Source) CursorHigh(ctx context.Context, e *Entity) (string, error) {
 		return "", nil
 	}
 	return e.watermark(out), nil
+}
+
+func (s *Source) cursorHigh(ctx context.Context, e *Entity, out *string) error {
+	return s.d.readOnly(ctx, s.db, func(tx querier) error {
+		switch e.Spec.Cursor.Kind {
+		case syncv1alpha1.CursorRowVersion:
+			var b []byte
+			if err := tx.QueryRowContext(ctx, s.d.rowVersionCapQuery()).Scan(&b); err != nil {
+				return err
+			}
+			*out = "0x" + strings.ToUpper(hex.EncodeToString(b))
+		default:
+			var v any
+			q := s.d.cursorMaxQuery(e.cursor, s.d.quote(e.cursor.Source), e.from, maxClockAhead)
+			if err := tx.QueryRowContext(ctx, q).Scan(&v); err != nil {
+				return err
+			}
+			switch t := v.(type) {
+			case nil:
+				return nil
+			case time.Time:
+				*out = formatCursorTime(e.cursor, t)
+			case []byte:
+				*out = string(t)
+			case string:
+				*out = t
+			default:
+				return fmt.Errorf("unexpected cursor value %T", v)
+			}
+		}
+		return nil
+	})
 }
 
 // watermark tags a cursor value with the entity's shape.

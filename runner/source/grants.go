@@ -5,20 +5,38 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/failure"
 )
 
 // WriteAccess asks the source what its login may change and returns a
 // warning when it can modify data: Sisporta only ever reads, but a login
 // that can only read is the guard that holds whatever happens. "" when the
-// login can only read (or the check itself is not possible: it is advice,
-// never a reason to fail).
-func (s *Source) WriteAccess(ctx context.Context) string {
+// login can only read (or the check itself is not possible: for MySQL it
+// is advice, never a reason to fail).
+//
+// SQL Server has no read-only transactions, so there the login is the only
+// guard: a login that can write is refused with an error saying how to make
+// one that cannot, unless spec.source.allowWritableLogin accepts it.
+func (s *Source) WriteAccess(ctx context.Context) (string, error) {
 	privs, scope, err := s.d.writePrivileges(ctx, s.db)
-	if err != nil || len(privs) == 0 {
-		return ""
+	if err != nil {
+		return "", nil
+	}
+	return writeVerdict(s.spec, privs, scope)
+}
+
+// writeVerdict judges the write privileges a login has on scope.
+func writeVerdict(spec syncv1alpha1.SourceSpec, privs []string, scope string) (string, error) {
+	if len(privs) == 0 {
+		return "", nil
 	}
 	sort.Strings(privs)
-	return fmt.Sprintf("the source login can modify data (%s on %s): Sisporta only reads, but give it a login that can only read (MySQL: GRANT SELECT only; SQL Server: db_datareader only), so that nothing can write through it", strings.Join(privs, ", "), scope)
+	if spec.Driver == syncv1alpha1.SourceSQLServer && !spec.AllowWritableLogin {
+		return "", failure.Permanent(fmt.Errorf("the source login can modify data (%s on %s), and SQL Server has no read-only transactions to stop a write: give Sisporta a login that can only read (CREATE LOGIN sisporta_reader WITH PASSWORD = '<password>'; then in the ERP database: CREATE USER sisporta_reader FOR LOGIN sisporta_reader; ALTER ROLE db_datareader ADD MEMBER sisporta_reader;) and put it in the source DSN Secret, or set spec.source.allowWritableLogin: true to read through this login anyway", strings.Join(privs, ", "), scope))
+	}
+	return fmt.Sprintf("the source login can modify data (%s on %s): Sisporta only reads, but give it a login that can only read (MySQL: GRANT SELECT only; SQL Server: db_datareader only), so that nothing can write through it", strings.Join(privs, ", "), scope), nil
 }
 
 // mysqlWritePrivileges are the privileges that let a MySQL login change

@@ -7,9 +7,28 @@ import (
 	"strings"
 )
 
-// lookupChunk bounds the candidates of one lookup statement (SQL Server
-// takes at most 2100 parameters).
-const lookupChunk = 200
+// lookupChunk bounds the keys of one lookup statement; maxParams its
+// parameters (SQL Server takes at most 2100).
+const (
+	lookupChunk = 200
+	maxParams   = 2000
+)
+
+// chunkSize is how many keys of width columns one statement looks up.
+func chunkSize(width int) int {
+	return max(1, min(lookupChunk, maxParams/max(width, 1)))
+}
+
+// paddedSize rounds a chunk of n keys up to a power of two (at most
+// limit): the last, shorter chunk of each run then has one of a few
+// shapes, whose plans SQL Server keeps, instead of a new one each time.
+func paddedSize(n, limit int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return min(p, limit)
+}
 
 // Existing tells which of the given keys (canonical values, key order) the
 // source still has, under the entity's where filter, judged by the
@@ -18,28 +37,31 @@ const lookupChunk = 200
 // it does not have it.
 func (s *Source) Existing(ctx context.Context, e *Entity, keys []Row) ([]bool, error) {
 	out := make([]bool, len(keys))
-	for start := 0; start < len(keys); start += lookupChunk {
-		end := min(start+lookupChunk, len(keys))
-		q, args, err := buildLookup(s.d, e, keys, start, end)
+	chunk := chunkSize(len(e.keyCols()))
+	for start := 0; start < len(keys); start += chunk {
+		end := min(start+chunk, len(keys))
+		q, args, err := buildLookup(s.d, e, keys, start, end, paddedSize(end-start, chunk))
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: checking delete candidates against the source: %w", e.Name, err)
 		}
-		err = s.d.readOnly(ctx, s.db, func(tx querier) error {
-			rows, err := tx.QueryContext(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var i int
-				if err := rows.Scan(&i); err != nil {
+		err = s.retryLocks(ctx, func() error {
+			return s.d.readOnly(ctx, s.db, func(tx querier) error {
+				rows, err := tx.QueryContext(ctx, q, args...)
+				if err != nil {
 					return err
 				}
-				if i >= start && i < end {
-					out[i] = true
+				defer rows.Close()
+				for rows.Next() {
+					var i int
+					if err := rows.Scan(&i); err != nil {
+						return err
+					}
+					if i >= start && i < end {
+						out[i] = true
+					}
 				}
-			}
-			return rows.Err()
+				return rows.Err()
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: checking delete candidates against the source: %w", e.Name, s.redact(err))
@@ -60,11 +82,13 @@ func keyArg(c *column, v []byte) any {
 
 // keysTable renders keys[start:end] as a derived table sisporta_c with
 // columns sisporta_k0… (and sisporta_i, the key's index, when indexed),
-// and the condition matching the source's key columns with it.
-func keysTable(b *sqlBuilder, e *Entity, keys []Row, start, end int, indexed bool) (table, match string, err error) {
+// and the condition matching the source's key columns with it. The table
+// has size rows: the last key repeats to fill it.
+func keysTable(b *sqlBuilder, e *Entity, keys []Row, start, end, size int, indexed bool) (table, match string, err error) {
 	d, kc := b.d, e.keyCols()
-	branches := make([]string, 0, end-start)
-	for i := start; i < end; i++ {
+	branches := make([]string, 0, size)
+	for n := 0; n < max(size, end-start); n++ {
+		i := min(start+n, end-1)
 		var parts []string
 		if indexed {
 			parts = append(parts, strconv.Itoa(i)+" AS sisporta_i")
@@ -78,18 +102,22 @@ func keysTable(b *sqlBuilder, e *Entity, keys []Row, start, end int, indexed boo
 		}
 		branches = append(branches, "SELECT "+strings.Join(parts, ", "))
 	}
-	conds := make([]string, len(kc))
+	var conds []string
 	for j := range kc {
-		conds[j] = e.ref + "." + d.quote(kc[j].Source) + " = sisporta_c.sisporta_k" + strconv.Itoa(j)
+		col, param := e.ref+"."+d.quote(kc[j].Source), "sisporta_c.sisporta_k"+strconv.Itoa(j)
+		conds = append(conds, col+" = "+param)
+		if exact := d.exactMatch(&kc[j], col, param); exact != "" {
+			conds = append(conds, exact)
+		}
 	}
 	return "(" + strings.Join(branches, " UNION ALL ") + ") sisporta_c", strings.Join(conds, " AND "), nil
 }
 
 // buildLookup renders the existence check of keys[start:end]: the candidates
 // as a derived table, each kept when the source has a row equal to it.
-func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
+func buildLookup(d dialect, e *Entity, keys []Row, start, end, size int) (string, []any, error) {
 	b := &sqlBuilder{d: d}
-	table, cond, err := keysTable(b, e, keys, start, end, true)
+	table, cond, err := keysTable(b, e, keys, start, end, size, true)
 	if err != nil {
 		return "", nil, err
 	}
@@ -108,27 +136,33 @@ func buildLookup(d dialect, e *Entity, keys []Row, start, end int) (string, []an
 func (s *Source) Fetch(ctx context.Context, e *Entity, keys []Row) ([]Row, error) {
 	var out []Row
 	a := &arena{}
-	for start := 0; start < len(keys); start += lookupChunk {
-		end := min(start+lookupChunk, len(keys))
+	chunk := chunkSize(len(e.keyCols()))
+	for start := 0; start < len(keys); start += chunk {
+		end := min(start+chunk, len(keys))
 		q, args, err := buildFetch(s.d, e, keys, start, end)
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: reading rows by key: %w", e.Name, err)
 		}
-		err = s.d.query(ctx, s.db, q, args, func(vals []any) error {
-			row := make(Row, len(e.cols))
-			for i := range e.cols {
-				v, err := s.d.canonical(&e.cols[i], vals[i], a)
-				if err != nil {
-					return fmt.Errorf("column %s: %w", e.cols[i].Source, err)
+		var rows []Row
+		err = s.retryLocks(ctx, func() error {
+			rows = rows[:0]
+			return s.d.query(ctx, s.db, q, args, func(vals []any) error {
+				row := make(Row, len(e.cols))
+				for i := range e.cols {
+					v, err := s.d.canonical(&e.cols[i], vals[i], a)
+					if err != nil {
+						return fmt.Errorf("column %s: %w", e.cols[i].Source, err)
+					}
+					row[i] = v
 				}
-				row[i] = v
-			}
-			out = append(out, row)
-			return nil
+				rows = append(rows, row)
+				return nil
+			})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("entity %s: reading rows by key: %w", e.Name, s.redact(err))
 		}
+		out = append(out, rows...)
 	}
 	return out, nil
 }
@@ -137,7 +171,7 @@ func (s *Source) Fetch(ctx context.Context, e *Entity, keys []Row) ([]Row, error
 // the keys as a derived table, under the where filter.
 func buildFetch(d dialect, e *Entity, keys []Row, start, end int) (string, []any, error) {
 	b := &sqlBuilder{d: d}
-	table, match, err := keysTable(b, e, keys, start, end, false)
+	table, match, err := keysTable(b, e, keys, start, end, end-start, false)
 	if err != nil {
 		return "", nil, err
 	}

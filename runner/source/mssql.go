@@ -13,6 +13,7 @@ import (
 	mssql "github.com/microsoft/go-mssqldb"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -39,15 +40,77 @@ func (mssqlDialect) limitQuery(sel, from, where, orderBy string, n int) string {
 
 // keyExpr casts the parameter to the column's own type, so the comparison
 // happens in the column's type and collation and the index can be sought
-// (an nvarchar parameter against a varchar column would convert the column).
+// (an nvarchar parameter against a varchar column would convert the
+// column). Text parameters take the column's collation first: casting
+// nvarchar to varchar converts through the code page of the collation the
+// value has, and without it that is the database's default, which turns
+// characters of another code page (or of a _UTF8 collation) into '?'.
 func (mssqlDialect) keyExpr(c *column, param string) string {
+	if c.raw.Collation != "" && isMSSQLText(c.raw.Type) {
+		param += " COLLATE " + c.raw.Collation
+	}
 	return "CAST(" + param + " AS " + c.raw.FullType + ")"
 }
 
-func (mssqlDialect) cursorMaxQuery(col, from string, date bool, ahead time.Duration) string {
-	limit := fmt.Sprintf("DATEADD(second, %d, SYSUTCDATETIME())", int(ahead.Seconds()))
-	if date {
-		limit = "CAST(" + limit + " AS date)"
+// arg fixes how a parameter travels: text as nvarchar(max) (go-mssqldb
+// sizes nvarchar by each value, and every new size compiles a new plan on
+// the ERP), datetime and smalldatetime as ISO 8601 with a 'T' (their
+// 'yyyy-mm-dd hh:mm:ss' form is read by the login's language: under
+// Portuguese or German, month and day swap) and no more digits than the
+// type takes (a datetime refuses a fourth fractional digit).
+func (mssqlDialect) arg(c *column, v any) any {
+	s, ok := v.(string)
+	if !ok {
+		return v
+	}
+	switch c.raw.Type {
+	case "datetime":
+		return isoDateTime(s, 3)
+	case "smalldatetime":
+		return isoDateTime(s, -1)
+	}
+	return mssql.NVarCharMax(s)
+}
+
+// isoDateTime rewrites "2006-01-02 15:04:05.999" as "2006-01-02T15:04:05.999"
+// with at most frac fractional digits (-1: whole minutes), dropping digits
+// (a lower bound that moves down reads a little more, never less). A date
+// alone becomes "20060102", which every language reads alike.
+func isoDateTime(s string, frac int) string {
+	if len(s) == 10 {
+		return strings.ReplaceAll(s, "-", "")
+	}
+	if len(s) < 19 || s[10] != ' ' {
+		return s
+	}
+	out := s[:10] + "T" + s[11:19]
+	switch {
+	case frac < 0:
+		out = out[:17] + "00"
+	case frac > 0 && len(s) > 20 && s[19] == '.':
+		digits := s[20:]
+		if len(digits) > frac {
+			digits = digits[:frac]
+		}
+		out += "." + digits
+	}
+	return out
+}
+
+// cursorMaxQuery caps the watermark at "ahead" past now, in the column's
+// own terms: a datetimeoffset compares instants (SYSDATETIMEOFFSET), a
+// date the day, and the zone-less types the UTC clock (a column written
+// in local time is at most 14 hours ahead of it, within the cap).
+func (mssqlDialect) cursorMaxQuery(c *column, col, from string, ahead time.Duration) string {
+	secs := int(ahead.Seconds())
+	var limit string
+	switch c.raw.Type {
+	case "datetimeoffset":
+		limit = fmt.Sprintf("DATEADD(second, %d, SYSDATETIMEOFFSET())", secs)
+	case "date":
+		limit = fmt.Sprintf("CAST(DATEADD(second, %d, SYSUTCDATETIME()) AS date)", secs)
+	default:
+		limit = fmt.Sprintf("DATEADD(second, %d, SYSUTCDATETIME())", secs)
 	}
 	return "SELECT MAX(" + col + ") FROM " + from + " WHERE " + col + " <= " + limit
 }
@@ -55,13 +118,63 @@ func (mssqlDialect) rowVersionCapQuery() string { return "SELECT MIN_ACTIVE_ROWV
 
 // readOnly runs fn on the pool: SQL Server has no per-session read-only
 // mode; the connection declares ApplicationIntent=ReadOnly, Sisporta
-// issues only SELECTs, and a login with db_datareader only is the guard.
+// issues only SELECTs, and a login with db_datareader only is the guard
+// (a login that can write is refused unless the spec allows it).
 func (mssqlDialect) readOnly(_ context.Context, db *sql.DB, fn func(q querier) error) error {
 	return fn(db)
 }
 
-// readOnlyMSSQLDSN sets ApplicationIntent=ReadOnly (and an app name) on a
-// go-mssqldb DSN in URL form (sqlserver://...) or ADO form (server=...;).
+// openMSSQL opens a pool whose sessions wait for locks at most the
+// spec's lock timeout and read at its isolation level. go-mssqldb runs
+// SessionInitSQL on every new connection and again after each reset, so
+// a pooled connection can never lose the settings.
+func openMSSQL(dsn string, spec syncv1alpha1.SourceSpec) (*sql.DB, error) {
+	c, err := mssql.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	c.SessionInitSQL = mssqlSessionInit(spec)
+	return sql.OpenDB(c), nil
+}
+
+// mssqlSessionInit is the T-SQL that sets up each session.
+func mssqlSessionInit(spec syncv1alpha1.SourceSpec) string {
+	timeout := defaultLockTimeout
+	if spec.LockTimeoutSeconds != nil {
+		timeout = time.Duration(*spec.LockTimeoutSeconds) * time.Second
+	}
+	init := fmt.Sprintf("SET LOCK_TIMEOUT %d;", timeout.Milliseconds())
+	if spec.Isolation == syncv1alpha1.IsolationSnapshot {
+		init += " SET TRANSACTION ISOLATION LEVEL SNAPSHOT;"
+	} else {
+		init += " SET TRANSACTION ISOLATION LEVEL READ COMMITTED;"
+	}
+	return init
+}
+
+// checkOptions makes sure the database allows what the spec asks for, so
+// a Snapshot pipeline fails at once with what to do, not on its first page.
+func (mssqlDialect) checkOptions(ctx context.Context, db *sql.DB, spec syncv1alpha1.SourceSpec) error {
+	if spec.Isolation != syncv1alpha1.IsolationSnapshot {
+		return nil
+	}
+	var state int
+	var name string
+	if err := db.QueryRowContext(ctx, mssqlSnapshotState).Scan(&name, &state); err != nil {
+		return fmt.Errorf("checking that the source database allows snapshot isolation: %w", err)
+	}
+	if state != 1 {
+		return failure.Permanent(fmt.Errorf("source.isolation is Snapshot, but database %s does not allow snapshot isolation: a DBA can allow it (ALTER DATABASE [%s] SET ALLOW_SNAPSHOT_ISOLATION ON; it changes no data, and row versions then live in tempdb), or remove source.isolation to read at READ COMMITTED", name, strings.ReplaceAll(name, "]", "]]")))
+	}
+	return nil
+}
+
+const mssqlSnapshotState = `SELECT name, snapshot_isolation_state FROM sys.databases WHERE database_id = DB_ID()`
+
+// readOnlyMSSQLDSN sets ApplicationIntent=ReadOnly (unless the DSN names
+// an intent: an availability group's primary may refuse read intent) and
+// an app name (unless given, in any letter case) on a go-mssqldb DSN in URL
+// form (sqlserver://...) or ADO form (server=...;).
 func readOnlyMSSQLDSN(dsn string) (string, error) {
 	if strings.HasPrefix(strings.ToLower(dsn), "sqlserver://") {
 		u, err := url.Parse(dsn)
@@ -69,16 +182,24 @@ func readOnlyMSSQLDSN(dsn string) (string, error) {
 			return "", fmt.Errorf("not a sqlserver:// URL")
 		}
 		q := u.Query()
+		intent, app := false, false
 		for k := range q {
-			if strings.EqualFold(k, "applicationintent") || strings.EqualFold(k, "guid conversion") {
+			switch strings.ToLower(k) {
+			case "guid conversion":
 				q.Del(k)
+			case "applicationintent":
+				intent = true
+			case "app name":
+				app = true
 			}
 		}
 		if dbName(q) == "" {
 			return "", fmt.Errorf("it names no database: add ?database=<name> (read-only intent needs one)")
 		}
-		q.Set("ApplicationIntent", "ReadOnly")
-		if q.Get("app name") == "" {
+		if !intent {
+			q.Set("ApplicationIntent", "ReadOnly")
+		}
+		if !app {
 			q.Set("app name", "sisporta")
 		}
 		u.RawQuery = q.Encode()
@@ -88,13 +209,16 @@ func readOnlyMSSQLDSN(dsn string) (string, error) {
 		return "", fmt.Errorf("use the sqlserver:// URL form or the server=...;database=...; form")
 	}
 	var kept []string
-	hasDB := false
+	hasDB, intent, app := false, false, false
 	for _, part := range strings.Split(dsn, ";") {
 		k, _, _ := strings.Cut(part, "=")
-		k = strings.ToLower(strings.TrimSpace(k))
-		switch k {
-		case "applicationintent", "guid conversion":
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "guid conversion":
 			continue
+		case "applicationintent":
+			intent = true
+		case "app name":
+			app = true
 		case "database", "initial catalog":
 			hasDB = true
 		}
@@ -105,7 +229,13 @@ func readOnlyMSSQLDSN(dsn string) (string, error) {
 	if !hasDB {
 		return "", fmt.Errorf("it names no database: add database=<name>; (read-only intent needs one)")
 	}
-	return strings.Join(append(kept, "ApplicationIntent=ReadOnly"), ";"), nil
+	if !intent {
+		kept = append(kept, "ApplicationIntent=ReadOnly")
+	}
+	if !app {
+		kept = append(kept, "app name=sisporta")
+	}
+	return strings.Join(kept, ";"), nil
 }
 
 func dbName(q url.Values) string {
@@ -119,7 +249,9 @@ func dbName(q url.Values) string {
 
 // mssqlDescribeTable reads sys.columns: exact types (alias types resolved to
 // their system type), lengths, precision, scale, nullability, collation.
-const mssqlDescribeTable = `SELECT c.name, TYPE_NAME(c.system_type_id), c.max_length, c.precision, c.scale, c.is_nullable, ISNULL(c.collation_name, '')
+// CLR types (geography, geometry, hierarchyid) have no system type name:
+// their user type's name stands in.
+const mssqlDescribeTable = `SELECT c.name, COALESCE(TYPE_NAME(c.system_type_id), TYPE_NAME(c.user_type_id)), c.max_length, c.precision, c.scale, c.is_nullable, ISNULL(c.collation_name, '')
 FROM sys.columns c WHERE c.object_id = OBJECT_ID(@p1) ORDER BY c.column_id`
 
 const mssqlPrimaryKey = `SELECT c.name FROM sys.indexes i
@@ -215,6 +347,9 @@ func (mssqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 	case "bit":
 		c.Kind, c.Type = schema.KindBool, "TINYINT(1)"
 	case "decimal", "numeric":
+		if rc.Scale > 30 {
+			return c, fmt.Errorf("%s has %d fractional digits and MySQL's DECIMAL holds at most 30: leave the column out of columns, or read it through source.query with the digits you need (e.g. CAST(col AS decimal(38,30)), which rounds)", rc.FullType, rc.Scale)
+		}
 		c.Kind, c.Type, c.Scale = schema.KindDecimal, fmt.Sprintf("DECIMAL(%d,%d)", rc.Precision, rc.Scale), rc.Scale
 	case "money":
 		c.Kind, c.Type, c.Scale = schema.KindDecimal, "DECIMAL(19,4)", 4
@@ -246,6 +381,15 @@ func (mssqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 		}
 	case "text", "ntext", "xml":
 		c.Kind, c.Type, c.Width = schema.KindString, "LONGTEXT", -1
+	case "geography", "geometry":
+		// Read as well-known text with Z and M (AsTextZM); the SRID is not
+		// kept (it is one per column in practice: read STSrid through
+		// source.query when it is not).
+		c.Kind, c.Type, c.Width = schema.KindString, "LONGTEXT", -1
+	case "hierarchyid":
+		// Read as its path text, '/1/3/'; at most 892 bytes hold paths of
+		// far fewer than 4000 characters.
+		c.Kind, c.Type, c.Width = schema.KindString, "VARCHAR(4000)", 4000
 	case "binary":
 		c.Kind = schema.KindBytes
 		if rc.MaxLength <= 255 {
@@ -284,16 +428,53 @@ func (mssqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 	default:
 		return c, fmt.Errorf("SQL Server type %s has no MySQL mapping: leave the column out of columns, or read it through source.query with a CAST (e.g. CAST(col AS nvarchar(max)))", rc.FullType)
 	}
-	if c.Kind == schema.KindString && rc.Collation != "" && caseSensitive(rc.Collation) {
-		c.Type += " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+	if c.Kind == schema.KindString {
+		c.Compare = textCompare(rc.Collation)
+	}
+	if c.Kind == schema.KindUUID {
+		c.Order = schema.OrderSQLServerGUID
 	}
 	return c, nil
 }
 
-// caseSensitive reports whether a SQL Server collation tells 'a' from 'A'.
-func caseSensitive(collation string) bool {
-	u := strings.ToUpper(collation)
-	return strings.Contains(u, "_CS") || strings.Contains(u, "_BIN")
+// textCompare says how finely a SQL Server collation tells text apart, so
+// the target can pick a collation that tells apart at least as much:
+// 'José' and 'Jose' are two keys under Latin1_General_CI_AS and must not
+// merge into one row in the mirror. Width- and kana-sensitive collations
+// have no MySQL counterpart short of a binary one.
+func textCompare(collation string) schema.TextCompare {
+	if collation == "" {
+		return ""
+	}
+	flags := map[string]bool{}
+	for _, f := range strings.Split(strings.ToUpper(collation), "_") {
+		flags[f] = true
+	}
+	switch {
+	case flags["BIN"] || flags["BIN2"] || flags["WS"] || flags["KS"]:
+		return schema.CompareBinary
+	case flags["CS"]:
+		return schema.CompareCase
+	case flags["AS"]:
+		return schema.CompareAccents
+	}
+	return ""
+}
+
+// isMSSQLText reports whether a type holds text that has a collation.
+func isMSSQLText(typ string) bool {
+	switch typ {
+	case "char", "varchar", "nchar", "nvarchar", "text", "ntext", "sysname":
+		return true
+	}
+	return false
+}
+
+// utf8Varchar reports whether a column holds varchar or char text in a
+// UTF-8 collation (SQL Server 2019's *_UTF8), which go-mssqldb decodes by
+// the collation's code page instead: such columns are read as nvarchar.
+func utf8Varchar(rc rawColumn) bool {
+	return (rc.Type == "varchar" || rc.Type == "char") && strings.HasSuffix(strings.ToUpper(rc.Collation), "_UTF8")
 }
 
 // query reads through database/sql, scanning into interface values: the
@@ -442,9 +623,47 @@ func (mssqlDialect) keyParam(c *column, v any, val []byte) any {
 
 func (mssqlDialect) finishKey(_ *column, p any) (any, error) { return p, nil }
 
-func (d mssqlDialect) selectExpr(c *column) string { return d.quote(c.Source) }
+// selectExpr reads CLR types as text and UTF-8 varchar as nvarchar (see
+// utf8Varchar); everything else as it is.
+func (d mssqlDialect) selectExpr(c *column) string {
+	col := d.quote(c.Source)
+	switch {
+	case c.raw.Type == "geography" || c.raw.Type == "geometry":
+		return col + ".AsTextZM()"
+	case c.raw.Type == "hierarchyid":
+		return col + ".ToString()"
+	case utf8Varchar(c.raw):
+		if c.raw.MaxLength < 0 || c.raw.MaxLength > 4000 {
+			return "CAST(" + col + " AS nvarchar(max))"
+		}
+		return "CAST(" + col + " AS nvarchar(" + strconv.Itoa(max(c.raw.MaxLength, 1)) + "))"
+	}
+	return col
+}
 
-func (mssqlDialect) prepare(*column) error { return nil }
+// prepare refuses keys SQL Server cannot order or compare as Sisporta
+// reads them.
+func (mssqlDialect) prepare(c *column) error {
+	if c.Key == 0 {
+		return nil
+	}
+	switch c.raw.Type {
+	case "geography", "geometry", "hierarchyid", "text", "ntext", "image", "xml":
+		return fmt.Errorf("%s cannot be a key column: SQL Server cannot order or compare it as text (hierarchyid orders depth-first, not as its path text); choose other source.keyColumns", c.raw.FullType)
+	}
+	return nil
+}
+
+// exactMatch adds, for text keys, a byte comparison beside the seekable
+// '=': SQL Server's '=' ignores case (in CI collations), accents (AI) and
+// trailing spaces, so a key that changed only in those would otherwise be
+// reported as still there and its old form kept in the mirror.
+func (mssqlDialect) exactMatch(c *column, col, param string) string {
+	if !isMSSQLText(c.raw.Type) || c.raw.Type == "text" || c.raw.Type == "ntext" {
+		return ""
+	}
+	return "CAST(" + col + " AS varbinary(max)) = CAST(" + param + " AS varbinary(max))"
+}
 
 func (mssqlDialect) lookupArg(c *column, v []byte) (any, error) { return keyArg(c, v), nil }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	mssql "github.com/microsoft/go-mssqldb"
+
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/schema"
 )
@@ -14,22 +16,32 @@ import (
 // the exact T-SQL it generates and by conversions of the values go-mssqldb
 // returns; the integration test (SISPORTA_TEST_MSSQL_DSN) runs it for real.
 
-func TestMSSQLDSNIsAlwaysReadOnly(t *testing.T) {
-	cases := map[string]string{
-		"sqlserver://ro:pw@erp:1433?database=ERP":                                    "ApplicationIntent=ReadOnly",
-		"sqlserver://ro:pw@erp?database=ERP&ApplicationIntent=ReadWrite":             "ApplicationIntent=ReadOnly",
-		"sqlserver://ro:pw@erp?database=ERP&applicationintent=readwrite":             "ApplicationIntent=ReadOnly",
-		"server=erp;user id=ro;password=pw;database=ERP":                             "ApplicationIntent=ReadOnly",
-		"server=erp;user id=ro;password=pw;database=ERP;ApplicationIntent=ReadWrite": "ApplicationIntent=ReadOnly",
+// Read-only intent unless the DSN names an intent itself (an availability
+// group's primary may refuse read intent); an app name unless one is given,
+// in any letter case (the driver refuses a second one).
+func TestMSSQLDSNReadOnlyIntent(t *testing.T) {
+	cases := []struct{ in, intent, app string }{
+		{"sqlserver://ro:pw@erp:1433?database=ERP", "ApplicationIntent=ReadOnly", "app+name=sisporta"},
+		{"sqlserver://ro:pw@erp?database=ERP&ApplicationIntent=ReadWrite", "ApplicationIntent=ReadWrite", "app+name=sisporta"},
+		{"sqlserver://ro:pw@erp?database=ERP&applicationintent=readonly&App+Name=erp-mirror", "applicationintent=readonly", "App+Name=erp-mirror"},
+		{"server=erp;user id=ro;password=pw;database=ERP", "ApplicationIntent=ReadOnly", "app name=sisporta"},
+		{"server=erp;user id=ro;password=pw;database=ERP;ApplicationIntent=ReadWrite;APP NAME=mirror", "ApplicationIntent=ReadWrite", "APP NAME=mirror"},
 	}
-	for in, want := range cases {
-		out, err := readOnlyMSSQLDSN(in)
+	for _, c := range cases {
+		out, err := readOnlyMSSQLDSN(c.in)
 		if err != nil {
-			t.Errorf("%s: %v", in, err)
+			t.Errorf("%s: %v", c.in, err)
 			continue
 		}
-		if !strings.Contains(out, want) || strings.Contains(strings.ToLower(out), "readwrite") {
-			t.Errorf("%s -> %s: want only %s", in, out, want)
+		low := strings.ToLower(out)
+		if !strings.Contains(out, c.intent) || strings.Count(low, "applicationintent") != 1 {
+			t.Errorf("%s -> %s: want exactly %s", c.in, out, c.intent)
+		}
+		if !strings.Contains(out, c.app) || strings.Count(strings.ReplaceAll(low, "+", " "), "app name") != 1 {
+			t.Errorf("%s -> %s: want exactly one app name, %s", c.in, out, c.app)
+		}
+		if _, err := mssql.NewConnector(out); err != nil {
+			t.Errorf("%s -> %s: go-mssqldb refuses it: %v", c.in, out, err)
 		}
 	}
 	for _, bad := range []string{"sqlserver://ro:pw@erp:1433", "server=erp;user id=ro;password=pw"} {
@@ -66,7 +78,11 @@ func TestMSSQLTypeMap(t *testing.T) {
 		{rawColumn{Type: "varchar", MaxLength: -1}, "LONGTEXT", schema.KindString, 0},
 		{rawColumn{Type: "ntext", MaxLength: 16}, "LONGTEXT", schema.KindString, 0},
 		{rawColumn{Type: "xml", MaxLength: -1}, "LONGTEXT", schema.KindString, 0},
-		{rawColumn{Type: "nvarchar", MaxLength: 40, Collation: "Latin1_General_CS_AS"}, "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", schema.KindString, 0},
+		{rawColumn{Type: "nvarchar", MaxLength: 40, Collation: "Latin1_General_CS_AS"}, "VARCHAR(20)", schema.KindString, 0},
+		{rawColumn{Type: "geography", MaxLength: -1}, "LONGTEXT", schema.KindString, 0},
+		{rawColumn{Type: "geometry", MaxLength: -1}, "LONGTEXT", schema.KindString, 0},
+		{rawColumn{Type: "hierarchyid", MaxLength: 892}, "VARCHAR(4000)", schema.KindString, 0},
+		{rawColumn{Type: "decimal", Precision: 38, Scale: 30}, "DECIMAL(38,30)", schema.KindDecimal, 30},
 		{rawColumn{Type: "binary", MaxLength: 16}, "BINARY(16)", schema.KindBytes, 0},
 		{rawColumn{Type: "varbinary", MaxLength: 200}, "VARBINARY(200)", schema.KindBytes, 0},
 		{rawColumn{Type: "varbinary", MaxLength: -1}, "LONGBLOB", schema.KindBytes, 0},
@@ -93,11 +109,18 @@ func TestMSSQLTypeMap(t *testing.T) {
 			t.Errorf("%s -> %s %s %d, want %s %s %d", c.raw.FullType, got.Type, got.Kind, got.Scale, c.typ, c.kind, c.scale)
 		}
 	}
-	for _, unsupported := range []string{"geography", "geometry", "hierarchyid", "sql_variant"} {
+	for _, unsupported := range []string{"sql_variant", "mytype"} {
 		_, err := d.mapColumn(rawColumn{Type: unsupported, FullType: unsupported})
 		if err == nil || !strings.Contains(err.Error(), "no MySQL mapping") || !strings.Contains(err.Error(), "CAST") {
 			t.Errorf("%s: want an error that says how to work around it, got %v", unsupported, err)
 		}
+	}
+	// MySQL's DECIMAL takes 30 fractional digits: more is refused before
+	// CREATE TABLE, with what to do.
+	wide := rawColumn{Type: "decimal", Precision: 38, Scale: 31}
+	wide.FullType = mssqlDecl(wide)
+	if _, err := d.mapColumn(wide); err == nil || !strings.Contains(err.Error(), "at most 30") || !strings.Contains(err.Error(), "leave the column out") {
+		t.Errorf("decimal(38,31): %v", err)
 	}
 }
 
@@ -232,7 +255,7 @@ func TestMSSQLKeysetQuery(t *testing.T) {
 	d := mssqlDialect{}
 	e := testEntity(t, d, "dbo.TabelaPrecos", "Ativo = 1",
 		rawColumn{Name: "CodTabela", Type: "int"},
-		rawColumn{Name: "CodProduto", Type: "nvarchar", MaxLength: 40},
+		rawColumn{Name: "CodProduto", Type: "nvarchar", MaxLength: 40, Collation: "Latin1_General_CI_AS"},
 		rawColumn{Name: "Preço]", Type: "money"})
 
 	q, args := buildPageQuery(d, e, PageRequest{Limit: 1000})
@@ -243,13 +266,14 @@ func TestMSSQLKeysetQuery(t *testing.T) {
 
 	q, args = buildPageQuery(d, e, PageRequest{Limit: 500, After: []any{"7", "ABC  "}})
 	want = "SELECT TOP (501) [CodTabela], [CodProduto], [Preço]]] FROM [dbo].[TabelaPrecos] WHERE (Ativo = 1) AND " +
-		"([CodTabela] >= CAST(@p1 AS int) AND ([CodTabela] > CAST(@p2 AS int) OR ([CodTabela] = CAST(@p3 AS int) AND [CodProduto] > CAST(@p4 AS nvarchar(20))))) " +
+		"([CodTabela] >= CAST(@p1 AS int) AND ([CodTabela] > CAST(@p2 AS int) OR ([CodTabela] = CAST(@p3 AS int) AND [CodProduto] > CAST(@p4 COLLATE Latin1_General_CI_AS AS nvarchar(20))))) " +
 		"ORDER BY [CodTabela], [CodProduto]"
 	if q != want {
 		t.Errorf("next page:\n got %s\nwant %s", q, want)
 	}
-	if len(args) != 4 || args[0] != "7" || args[3] != "ABC  " {
-		t.Errorf("args = %v", args)
+	// Text travels as nvarchar(max) whatever its length: one plan for all.
+	if len(args) != 4 || args[0] != mssql.NVarCharMax("7") || args[3] != mssql.NVarCharMax("ABC  ") {
+		t.Errorf("args = %#v", args)
 	}
 
 	q, _ = buildPageQuery(d, e, PageRequest{Limit: 10, KeysOnly: true})
@@ -317,13 +341,15 @@ func TestUpdatedAtWindow(t *testing.T) {
 		t.Fatal(w, err)
 	}
 	q, args := buildPageQuery(d, e, PageRequest{Limit: 10, Cursor: w})
-	if !strings.Contains(q, "WHERE ([Alterado] >= CAST(@p1 AS datetime)) ORDER BY") || args[0] != "2024-02-29 09:59:00.123" {
+	// ISO 8601 with a 'T': a datetime reads 'yyyy-mm-dd hh:mm' by the
+	// login's language, and under Portuguese 2024-02-29 has month 29.
+	if !strings.Contains(q, "WHERE ([Alterado] >= CAST(@p1 AS datetime)) ORDER BY") || args[0] != "2024-02-29T09:59:00.123" {
 		t.Errorf("window %s %v", q, args)
 	}
 	if got := formatCursorTime(e.cursor, time.Date(2024, 2, 29, 10, 0, 0, 123_456_789, time.UTC)); got != "2024-02-29 10:00:00.123" {
 		t.Errorf("datetime watermark %s: a datetime takes three fractional digits", got)
 	}
-	if q := d.cursorMaxQuery("[Alterado]", "[dbo].[Precos]", false, 15*time.Hour); q != "SELECT MAX([Alterado]) FROM [dbo].[Precos] WHERE [Alterado] <= DATEADD(second, 54000, SYSUTCDATETIME())" {
+	if q := d.cursorMaxQuery(e.cursor, "[Alterado]", "[dbo].[Precos]", 15*time.Hour); q != "SELECT MAX([Alterado]) FROM [dbo].[Precos] WHERE [Alterado] <= DATEADD(second, 54000, SYSUTCDATETIME())" {
 		t.Errorf("watermark query %s", q)
 	}
 	e.cursor.Kind = schema.KindDate
@@ -338,7 +364,7 @@ func TestMSSQLDeleteVerificationQuery(t *testing.T) {
 		rawColumn{Name: "Id", Type: "uniqueidentifier"},
 		rawColumn{Name: "Loja", Type: "int"})
 	keys := []Row{{[]byte("6F9619FF-8B86-D011-B42D-00C04FC964FF"), []byte("1")}, {[]byte("00000000-0000-0000-0000-000000000001"), []byte("2")}}
-	q, args, err := buildLookup(d, e, keys, 0, 2)
+	q, args, err := buildLookup(d, e, keys, 0, 2, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +375,7 @@ func TestMSSQLDeleteVerificationQuery(t *testing.T) {
 	if q != want {
 		t.Errorf("lookup:\n got %s\nwant %s", q, want)
 	}
-	if len(args) != 4 || args[0] != "6F9619FF-8B86-D011-B42D-00C04FC964FF" {
+	if len(args) != 4 || args[0] != mssql.NVarCharMax("6F9619FF-8B86-D011-B42D-00C04FC964FF") {
 		t.Errorf("args %v", args)
 	}
 }

@@ -120,14 +120,24 @@ func (mysqlDialect) repeatedKeyQuery(sel, from, where, group string) string {
 	return q + " GROUP BY " + group + " HAVING COUNT(*) > 1 LIMIT 1"
 }
 
-func (mysqlDialect) cursorMaxQuery(col, from string, date bool, ahead time.Duration) string {
+func (mysqlDialect) cursorMaxQuery(c *column, col, from string, ahead time.Duration) string {
 	limit := fmt.Sprintf("UTC_TIMESTAMP(6) + INTERVAL %d SECOND", int(ahead.Seconds()))
-	if date {
+	if c.Kind == schema.KindDate {
 		limit = "DATE(" + limit + ")"
 	}
 	return "SELECT MAX(" + col + ") FROM " + from + " WHERE " + col + " <= " + limit
 }
 func (mysqlDialect) rowVersionCapQuery() string { return "SELECT NULL" }
+
+// arg: the codecs give MySQL parameters their final form already.
+func (mysqlDialect) arg(_ *column, v any) any { return v }
+
+// exactMatch: the codecs compare keys in the column's own collation, which
+// the target's key column shares (checked when the table is made).
+func (mysqlDialect) exactMatch(*column, string, string) string { return "" }
+
+// checkOptions: MySQL sources have no read options.
+func (mysqlDialect) checkOptions(context.Context, *sql.DB, syncv1alpha1.SourceSpec) error { return nil }
 
 // readOnly runs fn in a READ ONLY transaction: the server refuses any write.
 func (mysqlDialect) readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error {

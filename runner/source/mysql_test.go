@@ -13,7 +13,7 @@ import (
 
 func openMySQL(t *testing.T, db *testutil.DB) *Source {
 	t.Helper()
-	s, err := Open(context.Background(), syncv1alpha1.SourceMySQL, db.DSN)
+	s, err := Open(context.Background(), syncv1alpha1.SourceSpec{Driver: syncv1alpha1.SourceMySQL}, db.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +131,11 @@ func TestWriteAccessOfARealLogin(t *testing.T) {
 	db.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+db.Name+"`.* TO '"+user+"'@'%'")
 	t.Cleanup(func() { _, _ = db.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
 	ro := openMySQL(t, &testutil.DB{DSN: strings.Replace(db.DSN, "root@", user+":pw@", 1)})
-	if w := ro.WriteAccess(context.Background()); w != "" {
+	if w, err := ro.WriteAccess(context.Background()); w != "" || err != nil {
 		t.Errorf("a SELECT-only login: %s", w)
 	}
 	root := openMySQL(t, db)
-	if w := root.WriteAccess(context.Background()); !strings.Contains(w, "the source login can modify data (ALL PRIVILEGES") {
+	if w, err := root.WriteAccess(context.Background()); err != nil || !strings.Contains(w, "the source login can modify data (ALL PRIVILEGES") {
 		t.Errorf("root: %q", w)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sisporta/sisporta/runner/schema"
 )
 
 // PageRequest asks for the next page of an entity in key order.
@@ -49,6 +51,16 @@ type Page struct {
 // merge them). The row after the page is read too, so a duplicate that
 // straddles two pages is seen as well.
 func (s *Source) ReadPage(ctx context.Context, e *Entity, req PageRequest) (*Page, error) {
+	var page *Page
+	err := s.retryLocks(ctx, func() error {
+		var err error
+		page, err = s.readPage(ctx, e, req)
+		return err
+	})
+	return page, err
+}
+
+func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Page, error) {
 	cols := e.cols
 	if req.KeysOnly {
 		cols = e.keyCols()
@@ -143,11 +155,19 @@ type DuplicateKeyError struct {
 	Entity  string
 	Columns []string
 	Key     []string
+	// Finer names key columns whose source values are finer than the
+	// mirror's (100 ns against a microsecond): keys unique in the source
+	// that differ only below a microsecond become one.
+	Finer []string
 }
 
 func (e *DuplicateKeyError) Error() string {
-	return fmt.Sprintf("entity %s: the key columns (%s) do not identify rows: the source has more than one row with key (%s); the mirror would keep one of them. Set source.keyColumns to columns that are unique (a primary key or unique index), or filter the duplicates out with source.where",
+	msg := fmt.Sprintf("entity %s: the key columns (%s) do not identify rows: the source has more than one row with key (%s); the mirror would keep one of them. Set source.keyColumns to columns that are unique (a primary key or unique index), or filter the duplicates out with source.where",
 		e.Entity, strings.Join(e.Columns, ", "), strings.Join(e.Key, ", "))
+	if len(e.Finer) > 0 {
+		msg += fmt.Sprintf(". Note: %s keep 100-nanosecond steps in the source and microseconds in MySQL, so keys that differ only below a microsecond are the same key in the mirror: key on another column (an ID), or read the column through source.query as a string or a bigint of ticks", strings.Join(e.Finer, ", "))
+	}
+	return msg
 }
 
 // duplicateKey builds the error for a row whose key the previous row has.
@@ -155,6 +175,9 @@ func (e *Entity) duplicateKey(row Row) error {
 	err := &DuplicateKeyError{Entity: e.Name}
 	for _, c := range e.keyCols() {
 		err.Columns = append(err.Columns, c.Source)
+		if (c.Kind == schema.KindDateTime || c.Kind == schema.KindTime) && c.raw.Scale > 6 {
+			err.Finer = append(err.Finer, c.Source+" ("+c.raw.FullType+")")
+		}
 	}
 	for _, v := range e.keyOfRow(row) {
 		err.Key = append(err.Key, quoteValue(v))
@@ -248,7 +271,7 @@ type sqlBuilder struct {
 
 // param adds an argument and returns the expression comparing it with c.
 func (b *sqlBuilder) param(c *column, v any) string {
-	b.args = append(b.args, v)
+	b.args = append(b.args, b.d.arg(c, v))
 	return b.d.keyExpr(c, b.d.placeholder(len(b.args)))
 }
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/mysqltype"
@@ -30,10 +32,15 @@ var empty = []byte{}
 
 // Source is an open, read-only connection to a source database.
 type Source struct {
-	db  *sql.DB
-	d   dialect
-	dsn string
+	db   *sql.DB
+	d    dialect
+	dsn  string
+	spec syncv1alpha1.SourceSpec
 }
+
+// defaultLockTimeout bounds a SQL Server read's wait for a lock when the
+// spec gives none.
+const defaultLockTimeout = 30 * time.Second
 
 // dialect is what differs between source databases.
 type dialect interface {
@@ -81,8 +88,18 @@ type dialect interface {
 	keyParam(c *column, v any, val []byte) any
 	finishKey(c *column, p any) (any, error)
 	// cursorMaxQuery selects the largest value of an UpdatedAt cursor
-	// column no further than ahead past UTC now.
-	cursorMaxQuery(col, from string, date bool, ahead time.Duration) string
+	// column c (quoted: col) no further than ahead past now.
+	cursorMaxQuery(c *column, col, from string, ahead time.Duration) string
+	// arg is the statement argument for value v compared with c through
+	// keyExpr (fixed types, language-independent literals).
+	arg(c *column, v any) any
+	// exactMatch is a condition that holds only when key column c (col)
+	// equals the parameter expression exactly, byte for byte, when the
+	// source's '=' is looser (case, accents, trailing spaces); "" when
+	// '=' is exact already.
+	exactMatch(c *column, col, param string) string
+	// checkOptions makes sure the database allows the spec's read options.
+	checkOptions(ctx context.Context, db *sql.DB, spec syncv1alpha1.SourceSpec) error
 	rowVersionCapQuery() string
 	// readTx runs fn in a read-only scope.
 	readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error
@@ -117,35 +134,36 @@ type column struct {
 	codec mysqltype.Codec
 }
 
-// Open connects to a source. The DSN is in the driver's native form; for
-// SQL Server, ApplicationIntent=ReadOnly is set whatever the DSN says.
-// Errors never contain the DSN or its password.
-func Open(ctx context.Context, driver syncv1alpha1.SourceDriver, dsn string) (*Source, error) {
+// Open connects to a source described by spec (its driver and read
+// options). The DSN is in the driver's native form; for SQL Server,
+// ApplicationIntent=ReadOnly is set unless the DSN says otherwise. Errors
+// never contain the DSN or its password.
+func Open(ctx context.Context, spec syncv1alpha1.SourceSpec, dsn string) (*Source, error) {
 	if dsn == "" {
 		return nil, fmt.Errorf("no source DSN: set --source-dsn or SISPORTA_SOURCE_DSN")
 	}
 	var (
-		d          dialect
-		driverName string
-		conn       string
-		err        error
+		d    dialect
+		conn string
+		db   *sql.DB
+		err  error
 	)
-	switch driver {
+	switch spec.Driver {
 	case syncv1alpha1.SourceSQLServer:
-		d, driverName = mssqlDialect{}, "sqlserver"
-		conn, err = readOnlyMSSQLDSN(dsn)
+		d = mssqlDialect{}
+		if conn, err = readOnlyMSSQLDSN(dsn); err == nil {
+			db, err = openMSSQL(conn, spec)
+		}
 	case syncv1alpha1.SourceMySQL:
-		d, driverName = mysqlDialect{}, "mysql"
-		conn, err = sourceMySQLDSN(dsn)
+		d = mysqlDialect{}
+		if conn, err = sourceMySQLDSN(dsn); err == nil {
+			db, err = sql.Open("mysql", conn)
+		}
 	default:
-		return nil, fmt.Errorf("source driver %q is not supported: use sqlserver or mysql", driver)
+		return nil, fmt.Errorf("source driver %q is not supported: use sqlserver or mysql", spec.Driver)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the source DSN is not valid for driver %s: %w", driver, redact.Err(err, dsn))
-	}
-	db, err := sql.Open(driverName, conn)
-	if err != nil {
-		return nil, fmt.Errorf("the source DSN is not valid for driver %s: %w", driver, redact.Err(err, dsn, conn))
+		return nil, fmt.Errorf("the source DSN is not valid for driver %s: %w", spec.Driver, redact.Err(err, dsn, conn))
 	}
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -153,9 +171,14 @@ func Open(ctx context.Context, driver syncv1alpha1.SourceDriver, dsn string) (*S
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("cannot connect to the source (%s): %w", driver, redact.Err(err, dsn, conn))
+		return nil, fmt.Errorf("cannot connect to the source (%s): %w", spec.Driver, redact.Err(err, dsn, conn))
 	}
-	return &Source{db: db, d: d, dsn: dsn}, nil
+	s := &Source{db: db, d: d, dsn: dsn, spec: spec}
+	if err := d.checkOptions(pingCtx, db, spec); err != nil {
+		_ = db.Close()
+		return nil, s.redact(err)
+	}
+	return s, nil
 }
 
 // Location names the server and database the source reads, as
@@ -337,6 +360,9 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 			return nil, fmt.Errorf("entity %s: cursor column %s: %w", spec.Name, rc.Name, err)
 		}
 	}
+	if err := checkLimits(e.cols); err != nil {
+		return nil, failure.Permanent(fmt.Errorf("entity %s: %w", spec.Name, err))
+	}
 	narrowKeys(e.cols)
 	for _, c := range e.cols {
 		e.Schema.Columns = append(e.Schema.Columns, c.Column)
@@ -348,6 +374,79 @@ func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*En
 		e.cols[i].Column = e.Schema.Columns[i]
 	}
 	return e, nil
+}
+
+// lockRetries is how often a read that lost a deadlock or waited out the
+// lock timeout is tried again before the error is returned.
+const lockRetries = 4
+
+// lockRetryPause is the first pause before a retry; it doubles each time.
+var lockRetryPause = time.Second
+
+// retryLocks runs a read again, after a pause, when it failed only because
+// of a lock: SQL Server's lock timeout (1222) or deadlock victim (1205),
+// MySQL's lock wait timeout (1205) or deadlock (1213). An ERP transaction
+// that holds a lock for a while delays the run instead of failing it.
+func (s *Source) retryLocks(ctx context.Context, read func() error) error {
+	pause := lockRetryPause
+	for attempt := 0; ; attempt++ {
+		err := read()
+		if err == nil || attempt == lockRetries || !lockConflict(err) {
+			if err != nil && lockConflict(err) {
+				err = fmt.Errorf("%w (tried %d times: a transaction in the source holds locks on the rows for longer than source.lockTimeoutSeconds; the next run tries again, or set source.isolation: Snapshot to read without waiting)", err, attempt+1)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+}
+
+// lockConflict reports an error of a read that waited for a lock too long
+// or was chosen as a deadlock's victim.
+func lockConflict(err error) bool {
+	var ms interface{ SQLErrorNumber() int32 }
+	if errors.As(err, &ms) {
+		n := ms.SQLErrorNumber()
+		return n == 1205 || n == 1222
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1205 || my.Number == 1213
+	}
+	return false
+}
+
+// MySQL's limits on a table: InnoDB's columns per table and key parts
+// per index.
+const (
+	maxTableColumns = 1017
+	maxKeyColumns   = 16
+)
+
+// checkLimits refuses an entity MySQL cannot hold before any table is
+// made, saying what to leave out, instead of failing at CREATE TABLE.
+func checkLimits(cols []column) error {
+	keys, extra := 0, 2 // the hash and soft-delete columns
+	for _, c := range cols {
+		if c.Key > 0 {
+			keys++
+			if c.Order != "" {
+				extra++ // the key's order column
+			}
+		}
+	}
+	if keys > maxKeyColumns {
+		return fmt.Errorf("the key has %d columns and a MySQL key holds at most %d: set source.keyColumns to fewer columns that identify a row (a unique index's)", keys, maxKeyColumns)
+	}
+	if n := len(cols) + extra; n > maxTableColumns {
+		return fmt.Errorf("it maps %d columns and a MySQL table holds at most %d (%d of them Sisporta's own): list the columns to mirror in columns, or split the table into two entities with the key in each", len(cols), maxTableColumns-extra, extra)
+	}
+	return nil
 }
 
 // errStop ends a query early without an error.

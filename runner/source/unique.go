@@ -38,16 +38,19 @@ func (s *Source) CheckKeysUnique(ctx context.Context, e *Entity) error {
 	q := s.d.repeatedKeyQuery(strings.Join(sel, ", "), e.from, e.Spec.Where, strings.Join(group, ", "))
 	var dup Row
 	a := &arena{}
-	err := s.d.query(ctx, s.db, q, nil, func(vals []any) error {
-		dup = make(Row, len(keys))
-		for i := range keys {
-			v, err := s.d.canonical(&keys[i], vals[i], a)
-			if err != nil {
-				return fmt.Errorf("column %s: %w", keys[i].Source, err)
+	err := s.retryLocks(ctx, func() error {
+		dup = nil
+		return s.d.query(ctx, s.db, q, nil, func(vals []any) error {
+			dup = make(Row, len(keys))
+			for i := range keys {
+				v, err := s.d.canonical(&keys[i], vals[i], a)
+				if err != nil {
+					return fmt.Errorf("column %s: %w", keys[i].Source, err)
+				}
+				dup[i] = v
 			}
-			dup[i] = v
-		}
-		return errStop
+			return errStop
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("entity %s: checking that the key columns identify rows: %w", e.Name, s.redact(err))
