@@ -43,11 +43,13 @@ const ddlLockWait = 30
 // EnsureTable creates the target table from the source schema when it is
 // missing, adds columns that appeared in the source since (nullable, so
 // existing rows stay valid), adds Sisporta's columns, and never drops or
-// changes anything but the widening of a table it created (see
-// fitColumns). Text columns get the collation their source comparison
-// asks for (withCollations). An existing table's key columns must compare
-// keys as the source does (type and collation), else it is refused. The table is
-// claimed for the entity (see TableSpec). The schema is read without any
+// changes anything but the columns of a table it created that must widen
+// (see fitColumns). Text columns get the collation their source
+// comparison asks for (withCollations); GUID keys the source orders by
+// their bytes get an order column and index (order.go). An existing
+// table's key columns must compare keys as the source does (type and
+// collation), else it is refused. The table is claimed for the entity
+// (see TableSpec). The schema is read without any
 // lock; a DDL statement runs only when something is missing, with a
 // bounded wait, and a concurrent worker's identical change is taken as
 // done. Each process checks a shape once.
@@ -234,7 +236,9 @@ func (t *Target) createdBySisporta(ctx context.Context, table string) (bool, err
 // change values without an error (round them, pad or trim them) and that
 // Sisporta cannot widen is refused: the mirror would differ silently. A
 // column that would refuse some values (too narrow) is kept, with a note
-// that the error of a refused value then quotes.
+// that the error of a refused value then quotes. A key column of a table
+// Sisporta created whose collation tells apart less than its source
+// compares gets the collation the source asks for (finerKeyCollation).
 func fitColumns(table string, s *schema.Table, existing map[string]columnInfo, created bool) ([]string, map[string]string, error) {
 	var mods []string
 	notes := map[string]string{}
