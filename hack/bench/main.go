@@ -1,9 +1,12 @@
-// Command bench measures Sisporta against the references of DESIGN.md §8 on
-// this machine: a table of N rows and 10 columns mirrored through Redis by
-// separate extractor and worker processes (full sync, no-op resync, 1%
-// changed + 0.5% deleted), beside LOAD DATA LOCAL INFILE and
-// mariadb-dump | mariadb of the same rows in the same run. It prints wall
-// time, rows/s and the peak RSS of each process.
+// Command bench measures Sisporta against the tools a user already knows,
+// on this machine: a table of N rows and 10 columns mirrored through Redis
+// by separate extractor and worker processes (full sync, no-op resync, 1%
+// changed + 0.5% deleted), beside LOAD DATA LOCAL INFILE, mariadb-dump |
+// mariadb and pt-table-sync of the same rows in the same run, and a bare
+// keyset scan of the source in Go (the floor of any extractor). It prints
+// wall time, rows/s, peak RSS and CPU per row of each process, the target
+// rows each step changed (MariaDB's TABLE_STATISTICS), and the ratios the
+// performance goals are stated in.
 //
 //	go run ./hack/bench -rows 1000000
 package main
@@ -26,8 +29,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/hibiken/asynq"
 
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/source"
 )
 
 var (
@@ -48,6 +53,8 @@ const (
 
 type result struct {
 	name       string
+	key        string // names the result in the ratios
+	changed    int64  // target rows changed (-1: unknown)
 	wall       time.Duration
 	rows       int64
 	note       string
@@ -90,12 +97,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	r.key = "load"
 	results = append(results, r)
 	if r, err := dumpPipeReference(); err == nil {
+		r.key = "dump"
 		results = append(results, r)
 	} else {
 		fmt.Println("mariadb-dump | mariadb skipped:", err)
 	}
+	if r, err := readFloor(ctx); err == nil {
+		results = append(results, r)
+	} else {
+		fmt.Println("source read floor skipped:", err)
+	}
+	stats := newRowStats(admin)
+	defer stats.restore()
 
 	dir, err := os.MkdirTemp("", "sisporta-bench")
 	if err != nil {
@@ -118,31 +134,32 @@ func run() error {
 	defer asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(q, true) //nolint:errcheck
 
 	for _, step := range []struct {
-		name   string
-		before func() error
-		ptSync string // compare with pt-table-sync on the reference copy after this step
+		name, key string
+		before    func() error
+		ptSync    string // compare with pt-table-sync on the reference copy after this step
 	}{
-		{"sisporta full sync (empty target)", nil, ""},
-		{"sisporta no-op resync", nil, "pt-table-sync, tables already equal (reference)"},
-		{"sisporta 1% changed + 0.5% deleted", func() error { return change(admin) }, "pt-table-sync, 1% changed + 0.5% deleted (reference)"},
+		{"sisporta full sync (empty target)", "full", nil, ""},
+		{"sisporta no-op resync", "noop", nil, "pt-table-sync, tables already equal (reference)"},
+		{"sisporta 1% changed + 0.5% deleted", "changed", func() error { return change(admin) }, "pt-table-sync, 1% changed + 0.5% deleted (reference)"},
 	} {
 		if step.before != nil {
 			if err := step.before(); err != nil {
 				return err
 			}
 		}
+		stats.reset()
 		r, err := syncRun(ctx, runs, q, cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
-		r.name = step.name
+		r.name, r.key, r.changed = step.name, step.key, stats.changed(dstDB)
 		results = append(results, r)
 		if err := verifyMirror(admin); err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
 		if step.ptSync != "" {
 			if pr, err := ptTableSync(); err == nil {
-				pr.name = step.ptSync
+				pr.name, pr.key = step.ptSync, "pt-"+step.key
 				results = append(results, pr)
 			} else {
 				fmt.Println("pt-table-sync skipped:", err)
@@ -152,15 +169,73 @@ func run() error {
 
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHAT\tWALL\tROWS/S\tEXTRACT RSS\tWORKER RSS\tEXTRACT CPU\tWORKER CPU\tMARIADB+REDIS CPU\tNOTE")
+	fmt.Fprintln(tw, "WHAT\tWALL\tROWS/S\tEXTRACT RSS\tWORKER RSS\tCPU µs/ROW EXTRACT\tWORKER\tMARIADB+REDIS\tTARGET ROWS CHANGED\tNOTE")
 	for _, r := range results {
 		rate := "-"
 		if r.rows > 0 && r.wall > 0 {
 			rate = fmt.Sprintf("%.0f", float64(r.rows)/r.wall.Seconds())
 		}
-		fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.wall.Seconds(), rate, mib(r.rssExtract), mib(r.rssWork), secs(r.cpuExtract), secs(r.cpuWork), secs(r.cpuServers), r.note)
+		changed := "-"
+		if (r.key == "full" || r.key == "noop" || r.key == "changed") && r.changed >= 0 {
+			changed = fmt.Sprint(r.changed)
+		}
+		fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.wall.Seconds(), rate, mib(r.rssExtract), mib(r.rssWork),
+			perRow(r.cpuExtract), perRow(r.cpuWork), perRow(r.cpuServers), changed, r.note)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printRatios(results)
+	return nil
+}
+
+// perRow is CPU time per row of the table, in microseconds.
+func perRow(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(d.Microseconds())/float64(*rows))
+}
+
+// goals are the performance goals, as ratios of wall times in one run.
+var goals = []struct {
+	what, num, den string
+	max            float64
+}{
+	{"full copy / mariadb-dump | mariadb", "full", "dump", 0.6},
+	{"full copy / LOAD DATA LOCAL INFILE", "full", "load", 0},
+	{"no-op resync / pt-table-sync", "noop", "pt-noop", 0.35},
+	{"1% changed + 0.5% deleted / pt-table-sync", "changed", "pt-changed", 0.2},
+}
+
+// printRatios prints each goal's ratio and whether it is met.
+func printRatios(results []result) {
+	byKey := map[string]result{}
+	for _, r := range results {
+		byKey[r.key] = r
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RATIO\tVALUE\tGOAL")
+	for _, g := range goals {
+		n, okN := byKey[g.num]
+		d, okD := byKey[g.den]
+		if !okN || !okD || d.wall == 0 {
+			fmt.Fprintf(tw, "%s\t-\t(a side was skipped)\n", g.what)
+			continue
+		}
+		ratio := n.wall.Seconds() / d.wall.Seconds()
+		goal := "(for reference)"
+		if g.max > 0 {
+			verdict := "met"
+			if ratio > g.max {
+				verdict = "NOT met"
+			}
+			goal = fmt.Sprintf("<= %.2f: %s", g.max, verdict)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%s\n", g.what, ratio, goal)
+	}
+	_ = tw.Flush()
 }
 
 func secs(d time.Duration) string {
@@ -314,7 +389,7 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg string) (result, 
 		return result{}, fmt.Errorf("run %s: %s", r.Result(), r.Message())
 	}
 	read, written, unchanged, deleted := r.Totals()
-	return result{wall: wall, rows: read, rssExtract: maxRSS(extract), rssWork: maxRSS(work),
+	return result{wall: wall, rows: int64(*rows), rssExtract: maxRSS(extract), rssWork: maxRSS(work),
 		cpuExtract: cpu(extract), cpuWork: cpu(work), cpuServers: servers,
 		note: fmt.Sprintf("read %d, written %d, unchanged %d, deleted %d", read, written, unchanged, deleted)}, nil
 }
@@ -467,12 +542,12 @@ func serverCPU() time.Duration {
 }
 
 // ptTableSync times pt-table-sync bringing the reference copy (made by the
-// dump pipe, never changed since) in line with the source: DESIGN.md's
-// reference for change detection without writes.
+// dump pipe, never changed since) in line with the source: the usual
+// reference for change detection.
 func ptTableSync() (result, error) {
-	bin, err := exec.LookPath("pt-table-sync")
+	bin, env, err := ptTableSyncBinary()
 	if err != nil {
-		return result{}, errors.New("not installed (Debian: apt-get install percona-toolkit)")
+		return result{}, err
 	}
 	cfg, _ := mysql.ParseDSN(*mysqlDSN)
 	host, port, _ := strings.Cut(cfg.Addr, ":")
@@ -485,7 +560,9 @@ func ptTableSync() (result, error) {
 	}
 	servers0 := serverCPU()
 	start := time.Now()
-	out, err := exec.Command(bin, "--execute", "--verbose", dsn(srcDB), dsn(refDB)).CombinedOutput()
+	cmd := exec.Command(bin, "--execute", "--verbose", dsn(srcDB), dsn(refDB))
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
 	// pt-table-sync exits 2 when it changed something: that is success here.
 	var ee *exec.ExitError
@@ -493,6 +570,107 @@ func ptTableSync() (result, error) {
 		return result{}, fmt.Errorf("%v: %s", err, out)
 	}
 	return result{wall: wall, rows: int64(*rows), cpuServers: serverCPU() - servers0, note: lastLine(string(out))}, nil
+}
+
+// ptTableSyncBinary finds pt-table-sync: on the PATH, or unpacked from
+// Debian's packages by hack/percona.sh, with the PERL5LIB it needs.
+func ptTableSyncBinary() (string, []string, error) {
+	if bin, err := exec.LookPath("pt-table-sync"); err == nil {
+		return bin, os.Environ(), nil
+	}
+	out, err := exec.Command("hack/percona.sh").Output()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err != nil || len(lines) != 2 {
+		return "", nil, fmt.Errorf("not installed, and hack/percona.sh could not fetch it (%v): apt-get install percona-toolkit", err)
+	}
+	return filepath.Join(lines[0], "pt-table-sync"), append(os.Environ(), "PERL5LIB="+lines[1]), nil
+}
+
+// readFloor times a bare keyset scan of the source table in Go, in pages
+// of the batch size, decoding every value as the extractor does: no
+// pipeline can read faster than this.
+func readFloor(ctx context.Context) (result, error) {
+	src, err := source.Open(ctx, syncv1alpha1.SourceSpec{Driver: syncv1alpha1.SourceMySQL}, dsn(srcDB))
+	if err != nil {
+		return result{}, err
+	}
+	defer src.Close()
+	e, err := src.Resolve(ctx, syncv1alpha1.EntitySpec{Name: "orders", Source: syncv1alpha1.EntitySource{Table: "orders"}})
+	if err != nil {
+		return result{}, err
+	}
+	servers0 := serverCPU()
+	var before syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	var n int64
+	req := source.PageRequest{Limit: *batch}
+	for {
+		page, err := src.ReadPage(ctx, e, req)
+		if err != nil {
+			return result{}, err
+		}
+		n += int64(len(page.Rows))
+		if page.Done {
+			break
+		}
+		req.After = page.Last
+	}
+	wall := time.Since(start)
+	var after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	return result{name: "source read floor: bare keyset scan in Go (reference)", key: "floor", wall: wall, rows: n,
+		cpuExtract: cpu, cpuServers: serverCPU() - servers0, note: fmt.Sprintf("pages of %d", *batch)}, nil
+}
+
+// rowStats counts the rows each step changes in the target through
+// MariaDB's user statistics (TABLE_STATISTICS.ROWS_CHANGED), turned on for
+// the run and restored after it.
+type rowStats struct {
+	db      *sql.DB
+	was     sql.NullString
+	enabled bool
+}
+
+func newRowStats(db *sql.DB) *rowStats {
+	s := &rowStats{db: db}
+	if err := db.QueryRow("SELECT @@GLOBAL.userstat").Scan(&s.was); err != nil {
+		fmt.Println("target rows changed not counted: this server has no user statistics (MariaDB's userstat)")
+		return s
+	}
+	if _, err := db.Exec("SET GLOBAL userstat = 1"); err != nil {
+		fmt.Println("target rows changed not counted:", err)
+		return s
+	}
+	s.enabled = true
+	return s
+}
+
+func (s *rowStats) reset() {
+	if s.enabled {
+		_, _ = s.db.Exec("FLUSH TABLE_STATISTICS")
+	}
+}
+
+// changed is the rows the last step inserted, updated or deleted in the
+// target table; -1 when unknown.
+func (s *rowStats) changed(db string) int64 {
+	if !s.enabled {
+		return -1
+	}
+	var n sql.NullInt64
+	err := s.db.QueryRow("SELECT SUM(ROWS_CHANGED) FROM information_schema.TABLE_STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders'", db).Scan(&n)
+	if err != nil {
+		return -1
+	}
+	return n.Int64
+}
+
+func (s *rowStats) restore() {
+	if s.enabled && s.was.Valid {
+		_, _ = s.db.Exec("SET GLOBAL userstat = " + map[bool]string{true: "1", false: "0"}[s.was.String == "1" || strings.EqualFold(s.was.String, "ON")])
+	}
 }
 
 func lastLine(s string) string {
