@@ -827,5 +827,7 @@ func checkMetricsLint(t *testing.T, name, addr string) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("promtool check metrics on the %s's /metrics: %v\n%s", name, err, out)
+		return
 	}
+	t.Logf("promtool check metrics: the %s's /metrics (%d families) is clean", name, bytes.Count(body, []byte("\n# TYPE ")))
 }
