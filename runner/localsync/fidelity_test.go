@@ -651,8 +651,9 @@ func TestNoSilentRoundingPaddingOrTrimming(t *testing.T) {
 }
 
 // ENUM's error value (index 0, written by a non-strict insert for a
-// value that is not a member) is not the member '' and a strict target
-// cannot store it: the entity fails saying so, instead of writing ''.
+// value that is not a member) is not the empty member, and a strict
+// target cannot store it: the entity fails saying so, instead of writing
+// an empty string.
 func TestEnumErrorValueIsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
