@@ -222,6 +222,10 @@ func For(c *schema.Column) (Codec, error) {
 	return k, nil
 }
 
+// IsRaw reports text in a non-UTF-8 character set, whose canonical values
+// are its own bytes.
+func (k Codec) IsRaw() bool { return k.raw }
+
 // Codecs returns the codecs of columns in order.
 func Codecs(cols []schema.Column) ([]Codec, error) {
 	out := make([]Codec, len(cols))

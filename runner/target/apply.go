@@ -46,6 +46,8 @@ type ApplyResult struct {
 	// batch's own size when the target orders keys as the source does,
 	// and a large share of the table when it does not.
 	RangeRows int
+	// Loaded: the rows were all new and went in through LOAD DATA.
+	Loaded bool
 }
 
 // Fetcher reads full rows of the batch's entity from the source by key
@@ -266,8 +268,15 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 			write = append(write, r)
 			hashes = append(hashes, h)
 		}
-		if err := t.upsert(ctx, tx, b, sh, write, hashes); err != nil {
-			return err
+		if len(existing) == 0 && t.canLoad(info, sh, len(write)) {
+			if res.Loaded, err = t.load(ctx, tx, b, sh, write, hashes); err != nil {
+				return err
+			}
+		}
+		if !res.Loaded {
+			if err := t.upsert(ctx, tx, b, sh, write, hashes); err != nil {
+				return err
+			}
 		}
 		res.Written = len(write)
 	} else if o.Fetch != nil {

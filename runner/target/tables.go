@@ -60,6 +60,9 @@ func (t *Target) EnsureTable(ctx context.Context, s TableSpec) error {
 
 // tableInfo is what EnsureTable learnt of a table that batches use.
 type tableInfo struct {
+	// created: Sisporta made the table, so its columns are the schema's
+	// types (widened at most).
+	created bool
 	// order names, per key column in key order, the column that holds the
 	// key's values in the source's order ("" where MySQL's order is used).
 	order []string
@@ -137,7 +140,7 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 	if err := t.claim(ctx, s, created); err != nil {
 		return nil, err
 	}
-	info := &tableInfo{order: order}
+	info := &tableInfo{order: order, created: created}
 	t.ensured.Store(cacheKey, info)
 	return info, nil
 }

@@ -51,6 +51,8 @@ type Target struct {
 	// maxPacket is the server's max_allowed_packet: no statement may be
 	// larger.
 	maxPacket int
+	// noLoad: the server refused LOAD DATA LOCAL once; upserts only.
+	noLoad atomic.Bool
 }
 
 // Open connects to the target and makes sure the state tables exist.
