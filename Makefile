@@ -142,6 +142,13 @@ cluster-up: ## Start (or reuse) a single-node Kubernetes here, no Docker needed 
 cluster-down: ## Stop the local cluster and remove everything it made.
 	hack/cluster.sh down
 
+# The suite brings the cluster up (or reuses it), builds and loads the image,
+# and takes down a cluster it started (E2E_KEEP_CLUSTER=1 keeps it).
+.PHONY: e2e
+e2e: services $(HELM) ## End to end on the local cluster: chart, operator, CronJobs and workers as real pods (root).
+	$(GO) vet -tags e2e ./test/e2e/
+	HELM=$(HELM) $(GO) test -tags e2e -count=1 -timeout 80m -v ./test/e2e/
+
 ##@ Release (bitbucket-pipelines.yml runs these)
 
 CHART_VERSION ?= $(patsubst v%,%,$(VERSION))

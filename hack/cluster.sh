@@ -104,7 +104,10 @@ alive() {
   pid=$(pid_of "$1")
   [[ -n "$pid" && -d /proc/$pid ]] || return 1
   start=$(cat "$PIDS/$1.start" 2>/dev/null || true)
-  [[ "$(proc_start "$pid")" == "$start" ]]
+  [[ "$(proc_start "$pid")" == "$start" ]] || return 1
+  # A process that exited but is not reaped yet (its parent is init) is
+  # not alive.
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]]
 }
 
 proc_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null || true; }
@@ -117,12 +120,12 @@ start() {
   local pid=$!
   echo "$pid" >"$PIDS/$name"
   # setsid execs (the background job is no group leader), so $! is the
-  # process itself; wait for the exec to show in its start time.
+  # process itself; its start time tells it from a later one with its PID.
   proc_start "$pid" >"$PIDS/$name.start"
 }
 
-# stop NAME [SECONDS]: SIGTERM the process group up started as NAME, then
-# SIGKILL what is left after SECONDS.
+# stop NAME [SECONDS [quiet]]: SIGTERM the process group up started as
+# NAME, then SIGKILL what is left after SECONDS.
 stop() {
   local name=$1 grace=${2:-10} pid
   alive "$name" || { rm -f "$PIDS/$name" "$PIDS/$name.start"; return 0; }
@@ -134,7 +137,7 @@ stop() {
     sleep 0.1
   done
   if alive "$name"; then
-    log "$name (PID $pid) did not stop in ${grace}s: SIGKILL"
+    [[ -n "${3:-}" ]] || log "$name (PID $pid) did not stop in ${grace}s: SIGKILL"
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     sleep 0.2
   fi
@@ -303,7 +306,10 @@ record_host() {
     [[ -e "$p" || -L "$p" ]] || echo "$p" >>"$rec/created-paths"
   done
   : >"$rec/created-cgroups"
-  for p in /sys/fs/cgroup/*/; do
+  local hierarchies=(/sys/fs/cgroup/*/)
+  # cgroup v2 alone: one hierarchy, mounted at /sys/fs/cgroup itself.
+  [[ "$(stat -fc %T /sys/fs/cgroup)" == cgroup2fs ]] && hierarchies=(/sys/fs/cgroup/)
+  for p in "${hierarchies[@]}"; do
     p=${p%/}
     [[ -d "$p/kubepods" ]] || echo "$p/kubepods" >>"$rec/created-cgroups"
   done
@@ -559,7 +565,7 @@ node_up() {
 
   start kubelet nsenter --mount="$MNTNS" -- "$NODE_BIN/kubelet" \
     --config "$STATE/kubelet/config.yaml" --kubeconfig "$STATE/kubelet.kubeconfig" \
-    --root-dir "$STATE/kubelet" --node-ip "$HOST_IP" --hostname-override "$node"
+    --root-dir "$STATE/kubelet" --cert-dir "$STATE/kubelet/pki" --node-ip "$HOST_IP" --hostname-override "$node"
 }
 
 fail_component() {
@@ -588,6 +594,7 @@ cmd_up() {
   node=$(node_name)
   check_host
   mkdir -p "$STATE"
+  trap 'rc=$?; ((rc == 0)) || log "up failed; the logs are in $LOGS; hack/cluster.sh down removes what was started"' EXIT
   record_host
   write_config "$node"
   local t1
@@ -601,6 +608,7 @@ cmd_up() {
   wait_for "default ServiceAccount" 60 kubectl_ -n default get serviceaccount default || fail_component kube-controller-manager
   new_host_paths
   log "cluster up in $(since "$t0") ($(since "$t1") from start)"
+  trap - EXIT
   print_kubeconfig
 }
 
@@ -652,20 +660,25 @@ cmd_down() {
   if alive containerd; then
     remove_tasks
   fi
-  local shims
-  shims=$(cat "$STATE"/containerd/state/io.containerd.runtime.v2.task/*/*/shim.pid 2>/dev/null || true)
+  local shims pid
+  shims=$(shim_pids)
   stop containerd 15
-  kill_pod_processes
-  local pid
   for pid in $shims; do
     kill -KILL "$pid" 2>/dev/null || true
   done
-  stop kube-apiserver
+  kill_pod_processes
+  # It may wait up to a minute for requests in flight to drain; nothing it
+  # holds outlives down.
+  stop kube-apiserver 5 quiet
   stop etcd
   local f
   for f in forward-mysql forward-redis forward-api-service forward-api-endpoint; do stop "$f" 2; done
 
   # The mount namespace goes with its last process and this bind mount.
+  for pid in $(ns_pids); do
+    log "killing PID $pid, left in the cluster's mount namespace: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   if grep -q " $MNTNS " /proc/self/mountinfo; then
     umount "$MNTNS" || umount -l "$MNTNS"
   fi
@@ -682,6 +695,27 @@ cmd_down() {
   check_host_restored
   rm -rf -- "$STATE"
   log "down in $(since "$t0")"
+}
+
+# ns_pids: the processes in the cluster's mount namespace: containerd,
+# kubelet and the containerd shims containerd started (containers have
+# namespaces of their own, and cgroups under /kubepods).
+ns_pids() {
+  local ino p
+  [[ -e "$MNTNS" ]] || return 0
+  ino=$(stat -L -c %i "$MNTNS" 2>/dev/null) || return 0
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/ns/mnt" 2>/dev/null)" == "mnt:[$ino]" ]] && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+shim_pids() {
+  local p
+  for p in $(ns_pids); do
+    [[ "$p" == "$(pid_of containerd)" || "$p" == "$(pid_of kubelet)" ]] || echo "$p"
+  done
+  return 0
 }
 
 no_running_tasks() { [[ -z "$(ctr_ tasks list -q 2>/dev/null)" ]]; }
@@ -748,15 +782,43 @@ check_host_restored() {
 
 # ---------------------------------------------------------------------------
 
+# session_rss_kib PID: resident memory of a component and what it started in
+# its session (socat's connection children, kubelet's helpers).
+session_rss_kib() { ps -o rss= --sid "$1" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+
 cmd_status() {
   if [[ ! -d "$STATE" ]]; then
     echo "no cluster"
     return 1
   fi
-  local c rc=0
+  local c rc=0 kib total=0
   for c in "${COMPONENTS[@]}"; do
-    if alive "$c"; then echo "$c: running (PID $(pid_of "$c"))"; else echo "$c: not running"; rc=1; fi
+    if alive "$c"; then
+      kib=$(session_rss_kib "$(pid_of "$c")")
+      total=$((total + kib))
+      echo "$c: running (PID $(pid_of "$c"), $((kib / 1024)) MiB)"
+    else
+      echo "$c: not running"
+      rc=1
+    fi
   done
+  local shims=0 shim_kib=0 pid
+  for pid in $(shim_pids); do
+    shims=$((shims + 1))
+    shim_kib=$((shim_kib + $(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+  done
+  total=$((total + shim_kib))
+  echo "containerd shims: $shims ($((shim_kib / 1024)) MiB)"
+  local cg=/sys/fs/cgroup/memory/kubepods pods_kib=0
+  if [[ -f $cg/memory.stat ]]; then
+    pods_kib=$(awk '$1 == "total_rss" {print int($2 / 1024)}' "$cg/memory.stat")
+    echo "pods: $(find "$cg" -maxdepth 2 -type d -name 'pod*' | wc -l) (RSS $((pods_kib / 1024)) MiB; with page cache $(($(cat "$cg/memory.usage_in_bytes") / 1048576)) MiB)"
+  elif [[ -f /sys/fs/cgroup/kubepods/memory.current ]]; then
+    pods_kib=$(awk '$1 == "anon" {print int($2 / 1024)}' /sys/fs/cgroup/kubepods/memory.stat)
+    echo "pods: RSS $((pods_kib / 1024)) MiB"
+  fi
+  total=$((total + pods_kib))
+  echo "memory: $((total / 1024)) MiB resident (control plane, node, shims and pods)"
   if node_ready; then echo "node $(node_name): Ready"; else echo "node $(node_name): not Ready"; rc=1; fi
   echo "export KUBECONFIG=$ADMIN_KUBECONFIG"
   return $rc
