@@ -105,7 +105,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 
 	resume := recorded && rec.CleanupResult == cleanupDeleting
 	base := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
-		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged,
+		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged + f.RowsSkipped,
 		RowsRepaired: lt.Repaired, Verified: f.Verify, Batches: lt.Batches}
 	// Another pipeline may have taken the table over since the batches
 	// were applied: its rows are not this run's to delete.
@@ -118,7 +118,9 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 			return err
 		}
 	}
-	read := f.RowsRead
+	// The guards judge the rows the source has: those read, and those of
+	// the key ranges skipped because their source digest had not changed.
+	read := f.RowsRead + f.RowsSkipped
 	if f.Spec.Source.Cursor != nil {
 		read = f.KeysScanned
 	}
@@ -148,15 +150,64 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 			return err
 		}
 	}
-	w.finish(ctx, f, lt, runstate.ResultSucceeded, "", &cl)
+	w.finish(ctx, f, lt, runstate.ResultSucceeded, "", &cl, w.keepRanges(ctx, f, cl)...)
 	return tg.Housekeep(ctx, f.Pipeline, f.Entity)
 }
 
+// keepRanges makes the run's key ranges the entity's current ones when
+// the run left the target as the source is: every batch applied and the
+// cleanup done (a guard that kept rows, a dry run, leave the target with
+// rows the source lost; the ranges this run read stay to be read again).
+// It returns the warnings to record: ranges the run skipped that range
+// checks found changed in the target. Failing to keep them is safe: the
+// next run reads more.
+func (w *Worker) keepRanges(ctx context.Context, f *queue.Finalize, cl runstate.Cleanup) []string {
+	if !f.Ranges {
+		return nil
+	}
+	if cl.Result != runstate.CleanupSucceeded {
+		w.dropRanges(ctx, f)
+		return nil
+	}
+	bad, err := w.Runs.PromotePending(ctx, w.Queue, f.Entity, f.Run)
+	if err != nil && !errors.Is(err, runstate.ErrNoPending) {
+		w.Log.Error(err, "keeping the run's key ranges; the next run reads every range", "entity", f.Entity, "run", f.Run)
+	}
+	if bad > 0 {
+		ranges := "ranges"
+		if bad == 1 {
+			ranges = "range"
+		}
+		msg := fmt.Sprintf("%d key %s of entity %s differ in the target from what Sisporta wrote there (rows changed, added or removed behind its back, or the table emptied): they are read again next run", bad, ranges, f.Entity)
+		w.Log.Info("warning: "+msg, "level", "warn", "entity", f.Entity, "run", f.Run)
+		return []string{msg}
+	}
+	return nil
+}
+
+// dropRanges drops the run's pending ranges, best effort (the next run
+// drops them anyway).
+func (w *Worker) dropRanges(ctx context.Context, f *queue.Finalize) {
+	if !f.Ranges {
+		return
+	}
+	if err := w.Runs.DropPending(ctx, w.Queue, f.Entity, f.Run); err != nil {
+		w.Log.Error(err, "dropping the run's key ranges", "entity", f.Entity, "run", f.Run)
+	}
+}
+
 // finish records an entity's result in the target and in Redis.
-func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.LedgerTotals, result, msg string, cl *runstate.Cleanup) {
+func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.LedgerTotals, result, msg string, cl *runstate.Cleanup, warnings ...string) {
 	now := time.Now().UTC()
+	if result != runstate.ResultSucceeded {
+		w.dropRanges(ctx, f)
+	}
+	unchanged := lt.Unchanged
+	if result == runstate.ResultSucceeded {
+		unchanged += f.RowsSkipped
+	}
 	rec := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
-		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged, RowsRepaired: lt.Repaired,
+		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: unchanged, RowsRepaired: lt.Repaired,
 		Verified: f.Verify, Batches: lt.Batches, Message: msg}
 	if cl != nil {
 		rec.CleanupResult, rec.CleanupMessage, rec.CleanupCount = cl.Result, cl.Message, cl.Deleted
@@ -167,10 +218,13 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 	if err := w.Target.SaveRun(ctx, rec); err != nil {
 		w.Log.Error(err, "recording the run in the target", "entity", f.Entity, "run", f.Run)
 	}
-	if err := w.publish(ctx, f, rec); err != nil {
+	if err := w.publish(ctx, f, rec, warnings...); err != nil {
 		w.Log.Error(err, "recording the run in Redis", "entity", f.Entity, "run", f.Run)
 	}
 	labels := []string{f.Pipeline, f.Entity}
+	if result == runstate.ResultSucceeded && f.RowsSkipped > 0 {
+		metrics.RowsUnchanged.WithLabelValues(labels...).Add(float64(f.RowsSkipped))
+	}
 	if cl != nil {
 		if cl.Result == runstate.CleanupSucceeded {
 			metrics.RowsDeleted.WithLabelValues(labels...).Add(float64(cl.Deleted))
@@ -184,13 +238,17 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 		metrics.LagSeconds.WithLabelValues(labels...).Set(now.Sub(f.SnapshotTime).Seconds())
 	}
 	w.Log.Info("entity finished", "entity", f.Entity, "run", f.Run, "result", result, "written", rec.RowsWritten,
-		"unchanged", rec.RowsUnchanged, "deleted", rec.RowsDeleted, "message", msg)
+		"unchanged", rec.RowsUnchanged, "deleted", rec.RowsDeleted, "rangesSkipped", f.RangesSkipped, "message", msg)
 }
 
 // publish writes a recorded result to the Redis run summary.
-func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec target.RunRecord) error {
+func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec target.RunRecord, warnings ...string) error {
 	fin := runstate.Final{Result: rec.Result, RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
-		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, RowsRepaired: rec.RowsRepaired, Error: rec.Message, EndTime: rec.CompletedAt}
+		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, RowsRepaired: rec.RowsRepaired, Error: rec.Message, EndTime: rec.CompletedAt,
+		Warnings: warnings}
+	if rec.Result == runstate.ResultSucceeded {
+		fin.RowsSkipped, fin.RangesSkipped = f.RowsSkipped, f.RangesSkipped
+	}
 	if rec.CleanupResult != "" && rec.CleanupResult != cleanupDeleting {
 		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: rec.CleanupResult, Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
 	}

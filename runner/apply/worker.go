@@ -69,6 +69,9 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	metrics.Touch(b.Pipeline, b.Entity)
+	if len(b.Checks) > 0 {
+		return w.checkRanges(ctx, b)
+	}
 	var opts target.ApplyOptions
 	if b.KeysOnly && b.Spec != nil {
 		opts.Fetch = w.fetcher(b)
@@ -106,6 +109,41 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	}
 	w.Log.V(1).Info("batch applied", "entity", b.Entity, "run", b.Run, "batch", b.Seq,
 		"rows", b.RowCount(), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates, "fetched", res.Fetched)
+	return nil
+}
+
+// checkRanges handles a range-check batch: ranges of the run's skipped
+// key ranges whose target rows differ from what Sisporta wrote are marked
+// to be read again (in the current list of ranges), and the run's own
+// list is marked so that it is not kept.
+func (w *Worker) checkRanges(ctx context.Context, b *queue.Batch) error {
+	res, err := w.Target.CheckRanges(ctx, b, func(idx []int) error {
+		if err := w.Runs.MarkRangesDirty(ctx, w.Queue, b.Entity, b.RangeBase, idx); err != nil {
+			return err
+		}
+		return w.Runs.MarkPendingBad(ctx, w.Queue, b.Entity, b.Run, len(idx))
+	})
+	if err != nil {
+		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
+		if failure.IsPermanent(err) {
+			w.Log.Error(err, "range check failed for a reason retrying cannot fix: archived in the dead-letter queue at once (sisporta dlq list)", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
+			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+		}
+		w.Log.Error(err, "range check failed; asynq retries it with backoff", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
+		return err
+	}
+	if res.Skipped != "" {
+		w.Log.V(1).Info("range check skipped", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "reason", res.Skipped)
+		return nil
+	}
+	if len(res.Differ) > 0 {
+		w.Log.Info("warning: key ranges the run skipped differ in the target from what Sisporta wrote there (rows changed, added or removed behind its back): they are read again next run",
+			"level", "warn", "entity", b.Entity, "run", b.Run, "ranges", len(res.Differ))
+	}
+	if err := w.Runs.AddProgress(ctx, w.Queue, b.Run, b.Entity, 0, 0); err != nil {
+		w.Log.Error(err, "recording progress in Redis", "entity", b.Entity)
+	}
+	w.Log.V(1).Info("ranges checked", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "ranges", len(b.Checks), "differ", len(res.Differ))
 	return nil
 }
 

@@ -263,7 +263,21 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	if !incremental {
 		window = nil
 	}
-	read, err := x.pass(ctx, e, &template, &er, passOptions{ranged: !incremental, window: window}, report)
+	useRanges, err := x.useRanges(ctx, e, spec)
+	if err != nil {
+		er.Err = err
+		return er
+	}
+	var (
+		read int64
+		st   rangeStats
+	)
+	if useRanges {
+		st, err = x.ranged(ctx, e, &template, &er, run, verify, report)
+		read = st.read
+	} else {
+		read, err = x.pass(ctx, e, &template, &er, passOptions{ranged: !incremental, window: window}, report)
+	}
 	er.RowsRead = read
 	if err != nil {
 		er.Err = err
@@ -285,24 +299,69 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	report(true)
 	metrics.RowsRead.WithLabelValues(template.Pipeline, spec.Name).Add(float64(read))
 	f := &queue.Finalize{Pipeline: template.Pipeline, Run: run, Epoch: x.epoch, Entity: spec.Name, Batches: er.Batches, RowsRead: read,
-		KeysScanned: keys, Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Source: queue.SourceOptions(x.Pipeline.Spec.Source), Spec: spec, Cursor: high,
+		KeysScanned: keys, RowsSkipped: st.skippedRows, RangesSkipped: st.skippedRanges, Ranges: useRanges,
+		Table: template.Table, Schema: e.Schema, Driver: x.Source.Driver(), Source: queue.SourceOptions(x.Pipeline.Spec.Source), Spec: spec, Cursor: high,
 		SnapshotTime: snap, WaitUntil: time.Now().Add(x.FinalizeWait), Verify: verify, SourceLocation: x.location}
 	if err := x.enqueueFinalize(ctx, f); err != nil {
 		er.Err = err
 		return er
 	}
-	if err := x.Runs.SetExtract(ctx, x.queueName(), run, spec.Name, runstate.Extract{RowsRead: read, Batches: er.Batches,
-		Done: true, StartTime: start, EndTime: time.Now().UTC(), Incremental: e.Incremental()}); err != nil {
+	if err := x.Runs.SetExtract(ctx, x.queueName(), run, spec.Name, runstate.Extract{RowsRead: read, RowsSkipped: st.skippedRows, RangesSkipped: st.skippedRanges,
+		Batches: er.Batches, Done: true, StartTime: start, EndTime: time.Now().UTC(), Incremental: e.Incremental()}); err != nil {
 		er.Err = err
 	}
-	x.Log.Info("entity extracted", "entity", spec.Name, "run", run, "rows", read, "batches", er.Batches)
+	x.Log.Info("entity extracted", "entity", spec.Name, "run", run, "rows", read, "batches", er.Batches,
+		"rangesSkipped", st.skippedRanges, "rowsSkipped", st.skippedRows)
 	return er
+}
+
+// useRanges decides whether the entity is read by key ranges with source
+// digests (and drops its ranges when it is not: a run that writes without
+// keeping them leaves none that could be trusted). Incremental entities
+// read only what changed already; with cleanup Off the target keeps rows
+// the source lost, so its ranges never hold just the source's rows.
+func (x *Extractor) useRanges(ctx context.Context, e *source.Entity, spec syncv1alpha1.EntitySpec) (bool, error) {
+	use := !e.Incremental() && spec.Cleanup.Mode != syncv1alpha1.CleanupOff
+	if use {
+		why, err := x.Source.DigestUnsupported(ctx, e)
+		if err != nil {
+			return false, err
+		}
+		if why != "" {
+			x.Log.Info("range digests are not used: the entity is read in full every run", "entity", spec.Name, "reason", why)
+			use = false
+		}
+	}
+	if !use {
+		if err := x.Runs.DropRanges(ctx, x.queueName(), spec.Name); err != nil {
+			return false, err
+		}
+	}
+	return use, nil
 }
 
 type passOptions struct {
 	ranged   bool
 	keysOnly bool
 	window   *source.CursorWindow
+	// lo and hi bound a ranged pass to (lo, hi] (nil: open): its batches
+	// tile exactly that range, the first starting at lo and the last
+	// ending at hi, even when the last rows end before it or there are
+	// none.
+	lo, hi *bound
+	// digest reads each row's source hash too, and hands each page's
+	// digest to onBatch.
+	digest bool
+	// onBatch, when set, is told of each batch after it is enqueued.
+	onBatch func(b *queue.Batch, p *source.Page) error
+}
+
+// bound is one end of a key range: its canonical key (what batches and
+// the target compare) and the source's exact parameters for it (what
+// pages continue after or stop at).
+type bound struct {
+	key    schema.Row
+	params []any
 }
 
 // pass pages through the entity and enqueues a batch per page. Reading the
@@ -315,12 +374,19 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan item, 1)
+	var after, upTo []any
+	if o.lo != nil {
+		after = o.lo.params
+	}
+	if o.hi != nil {
+		upTo = o.hi.params
+	}
 	go func() {
 		defer close(pages)
-		var after []any
+		after := after
 		for {
-			p, err := x.Source.ReadPage(ctx, e, source.PageRequest{After: after, Limit: int(x.Pipeline.Spec.BatchSize),
-				MaxBytes: x.MaxBatchBytes, KeysOnly: o.keysOnly, Cursor: o.window})
+			p, err := x.Source.ReadPage(ctx, e, source.PageRequest{After: after, UpTo: upTo, Limit: int(x.Pipeline.Spec.BatchSize),
+				MaxBytes: x.MaxBatchBytes, KeysOnly: o.keysOnly, Cursor: o.window, Digest: o.digest})
 			select {
 			case pages <- item{p, err}:
 			case <-ctx.Done():
@@ -339,6 +405,9 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		rows int64
 		lo   schema.Row
 	)
+	if o.lo != nil {
+		lo = o.lo.key
+	}
 	for it := range pages {
 		if it.err != nil {
 			return rows, it.err
@@ -358,6 +427,8 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 						b.Hi[i] = last[j]
 					}
 				}
+			} else if o.hi != nil {
+				b.Hi = o.hi.key
 			}
 			lo = b.Hi
 		}
@@ -374,8 +445,13 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		}
 		er.Batches++
 		rows += int64(len(p.Rows))
+		if o.onBatch != nil {
+			if err := o.onBatch(&b, p); err != nil {
+				return rows, err
+			}
+		}
 		if report != nil {
-			er.RowsRead = rows
+			er.RowsRead += int64(len(p.Rows))
 			report(false)
 		}
 	}

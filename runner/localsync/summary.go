@@ -14,21 +14,25 @@ import (
 
 // Summary is a run's outcome, as `sisporta sync -o json` prints it.
 type Summary struct {
-	Pipeline        string          `json:"pipeline"`
-	Run             int64           `json:"run"`
-	Result          string          `json:"result"`
-	SnapshotTime    time.Time       `json:"sourceSnapshotTime"`
-	StartTime       time.Time       `json:"startTime"`
-	CompletionTime  time.Time       `json:"completionTime"`
-	DurationSeconds float64         `json:"durationSeconds"`
-	RowsRead        int64           `json:"rowsRead"`
-	RowsWritten     int64           `json:"rowsWritten"`
-	RowsUnchanged   int64           `json:"rowsUnchanged"`
-	RowsDeleted     int64           `json:"rowsDeleted"`
-	RowsRepaired    int64           `json:"rowsRepaired"`
-	Verified        bool            `json:"verified"`
-	Warnings        []string        `json:"warnings,omitempty"`
-	Entities        []EntitySummary `json:"entities"`
+	Pipeline        string    `json:"pipeline"`
+	Run             int64     `json:"run"`
+	Result          string    `json:"result"`
+	SnapshotTime    time.Time `json:"sourceSnapshotTime"`
+	StartTime       time.Time `json:"startTime"`
+	CompletionTime  time.Time `json:"completionTime"`
+	DurationSeconds float64   `json:"durationSeconds"`
+	RowsRead        int64     `json:"rowsRead"`
+	RowsWritten     int64     `json:"rowsWritten"`
+	RowsUnchanged   int64     `json:"rowsUnchanged"`
+	RowsDeleted     int64     `json:"rowsDeleted"`
+	RowsRepaired    int64     `json:"rowsRepaired"`
+	// RowsSkipped (among RowsUnchanged) were not read: their key ranges,
+	// RangesSkipped of them, had the source digest of the last complete run.
+	RowsSkipped   int64           `json:"rowsSkipped,omitempty"`
+	RangesSkipped int             `json:"rangesSkipped,omitempty"`
+	Verified      bool            `json:"verified"`
+	Warnings      []string        `json:"warnings,omitempty"`
+	Entities      []EntitySummary `json:"entities"`
 }
 
 // EntitySummary is one entity of a Summary.
@@ -40,8 +44,11 @@ type EntitySummary struct {
 	RowsUnchanged int64             `json:"rowsUnchanged"`
 	RowsDeleted   int64             `json:"rowsDeleted"`
 	RowsRepaired  int64             `json:"rowsRepaired"`
+	RowsSkipped   int64             `json:"rowsSkipped,omitempty"`
+	RangesSkipped int               `json:"rangesSkipped,omitempty"`
 	Cleanup       *runstate.Cleanup `json:"cleanup,omitempty"`
 	Error         string            `json:"error,omitempty"`
+	Warnings      []string          `json:"warnings,omitempty"`
 }
 
 func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
@@ -62,6 +69,9 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 		if f := e.Final; f != nil {
 			es.RowsRead, es.RowsWritten, es.RowsUnchanged, es.RowsDeleted = f.RowsRead, f.RowsWritten, f.RowsUnchanged, f.RowsDeleted
 			es.RowsRepaired = f.RowsRepaired
+			es.RowsSkipped, es.RangesSkipped, es.Warnings = f.RowsSkipped, f.RangesSkipped, f.Warnings
+			s.RowsSkipped += f.RowsSkipped
+			s.RangesSkipped += f.RangesSkipped
 			es.Cleanup = f.Cleanup
 			if f.Error != "" {
 				es.Error = f.Error
@@ -135,6 +145,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if e.Cleanup != nil && e.Cleanup.Message != "" && e.Cleanup.Result != runstate.CleanupSucceeded {
 			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Cleanup.Message))
 		}
+		for _, w := range e.Warnings {
+			notes = append(notes, fmt.Sprintf("%s: warning: %s", e.Name, w))
+		}
+	}
+	if s.RangesSkipped > 0 {
+		notes = append(notes, fmt.Sprintf("%d key ranges (%d rows) were not read: their source digest had not changed since the last complete run (their rows are among the unchanged)", s.RangesSkipped, s.RowsSkipped))
 	}
 	for _, w := range s.Warnings {
 		notes = append(notes, "warning: "+w)

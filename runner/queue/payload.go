@@ -75,10 +75,30 @@ type Batch struct {
 	// Digest of the rows' hashes (ranged row batches): when the target's
 	// range has the same, nothing changed there.
 	Digest *schema.Digest `json:"digest,omitempty"`
-	Rows   []schema.Row   `json:"-"`
+	// Checks, when present, make the batch a range check instead: key
+	// ranges the run skipped because their source digest had not changed
+	// since the last complete run. The worker compares each with the
+	// target's digest of the range; one that differs (rows deleted or
+	// changed behind Sisporta's back, a table emptied) is marked to be read
+	// again in the ranges of run RangeBase, and the run's own ranges are
+	// not kept. Such a batch has no rows and writes nothing.
+	Checks []RangeCheck `json:"checks,omitempty"`
+	// RangeBase is the run whose list of ranges Checks index.
+	RangeBase int64        `json:"rangeBase,omitempty"`
+	Rows      []schema.Row `json:"-"`
 
 	// rawRows holds the undecoded rows of DecodeBatchHeader.
 	rawRows []byte
+}
+
+// RangeCheck is one key range (Lo, Hi] a run skipped, and the digest of
+// the rows Sisporta left in the target's range when it last wrote it.
+type RangeCheck struct {
+	// Index of the range in the list of run Batch.RangeBase.
+	Index int           `json:"i"`
+	Lo    schema.Row    `json:"lo"`
+	Hi    schema.Row    `json:"hi"`
+	Want  schema.Digest `json:"want"`
 }
 
 // Finalize finishes an entity's run.
@@ -97,6 +117,15 @@ type Finalize struct {
 	// KeysScanned is the key scan's row count of an incremental entity: the
 	// rows the source has, which the zero-read guard judges.
 	KeysScanned int64 `json:"keysScanned,omitempty"`
+	// RowsSkipped are the rows of the key ranges the run did not read
+	// because their source digest had not changed (RangesSkipped of them):
+	// rows the source has, unchanged.
+	RowsSkipped   int64 `json:"rowsSkipped,omitempty"`
+	RangesSkipped int   `json:"rangesSkipped,omitempty"`
+	// Ranges: the run kept its key ranges (runstate.StartPending); they
+	// become the entity's current ranges if the run leaves the target as
+	// the source is.
+	Ranges bool `json:"ranges,omitempty"`
 	// Failed carries the extractor's error when reading the entity failed:
 	// the worker records the failure and cleans nothing.
 	Failed string                    `json:"failed,omitempty"`

@@ -81,13 +81,17 @@ type Meta struct {
 
 // Extract is the extractor's account of one entity.
 type Extract struct {
-	RowsRead    int64     `json:"rowsRead"`
-	Batches     int       `json:"batches"`
-	Done        bool      `json:"done"`
-	Error       string    `json:"error,omitempty"`
-	StartTime   time.Time `json:"startTime"`
-	EndTime     time.Time `json:"endTime,omitempty"`
-	Incremental bool      `json:"incremental,omitempty"`
+	RowsRead int64 `json:"rowsRead"`
+	// RowsSkipped were not read: their key ranges (RangesSkipped) had the
+	// source digest of the last complete run.
+	RowsSkipped   int64     `json:"rowsSkipped,omitempty"`
+	RangesSkipped int       `json:"rangesSkipped,omitempty"`
+	Batches       int       `json:"batches"`
+	Done          bool      `json:"done"`
+	Error         string    `json:"error,omitempty"`
+	StartTime     time.Time `json:"startTime"`
+	EndTime       time.Time `json:"endTime,omitempty"`
+	Incremental   bool      `json:"incremental,omitempty"`
 }
 
 // Cleanup is the account of one entity's cleanup.
@@ -100,15 +104,22 @@ type Cleanup struct {
 
 // Final is the worker's account of one entity once it is finished.
 type Final struct {
-	Result        string    `json:"result"`
-	RowsRead      int64     `json:"rowsRead"`
-	RowsWritten   int64     `json:"rowsWritten"`
-	RowsUnchanged int64     `json:"rowsUnchanged"`
-	RowsDeleted   int64     `json:"rowsDeleted"`
-	RowsRepaired  int64     `json:"rowsRepaired,omitempty"`
-	Cleanup       *Cleanup  `json:"cleanup,omitempty"`
-	Error         string    `json:"error,omitempty"`
-	EndTime       time.Time `json:"endTime"`
+	Result        string `json:"result"`
+	RowsRead      int64  `json:"rowsRead"`
+	RowsWritten   int64  `json:"rowsWritten"`
+	RowsUnchanged int64  `json:"rowsUnchanged"`
+	RowsDeleted   int64  `json:"rowsDeleted"`
+	RowsRepaired  int64  `json:"rowsRepaired,omitempty"`
+	// RowsSkipped (among RowsUnchanged) were not read: their key ranges,
+	// RangesSkipped of them, had the source digest of the last complete
+	// run.
+	RowsSkipped   int64    `json:"rowsSkipped,omitempty"`
+	RangesSkipped int      `json:"rangesSkipped,omitempty"`
+	Cleanup       *Cleanup `json:"cleanup,omitempty"`
+	Error         string   `json:"error,omitempty"`
+	// Warnings say what the run found that did not fail it.
+	Warnings []string  `json:"warnings,omitempty"`
+	EndTime  time.Time `json:"endTime"`
 }
 
 // EntityRun is one entity of a composed Run.

@@ -29,6 +29,12 @@ type PageRequest struct {
 	KeysOnly bool
 	// Cursor restricts the read to rows changed within a window.
 	Cursor *CursorWindow
+	// UpTo ends the read at this key, included (parameters as Page.Last
+	// gives them); nil reads to the end.
+	UpTo []any
+	// Digest also reads each row's hash and sums the page's rows up in
+	// Page.Digest, as RangeDigest would sum up the same rows.
+	Digest bool
 }
 
 // Page is a page of rows.
@@ -38,8 +44,10 @@ type Page struct {
 	Last []any
 	// Bytes is the size of the values read.
 	Bytes int
-	// Done is true when nothing follows the page.
+	// Done is true when nothing follows the page (up to PageRequest.UpTo).
 	Done bool
+	// Digest of the page's rows (PageRequest.Digest).
+	Digest *schema.SourceDigest
 }
 
 // ReadPage reads one page in key order: one statement, in a read-only
@@ -67,6 +75,11 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	}
 	q, args := buildPageQuery(s.d, e, req)
 	page := &Page{}
+	digest := req.Digest && !req.KeysOnly
+	if digest {
+		d := s.d.newDigest()
+		page.Digest = &d
+	}
 	keyIdx := keyPositions(cols)
 	last := make([]any, len(keyIdx))
 	var prevKey, key []byte
@@ -122,6 +135,11 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 		}
 		if n > 0 && bytes.Equal(key, prevKey) {
 			return e.duplicateKey(row)
+		}
+		if digest {
+			if err := s.d.foldRowDigest(page.Digest, vals[len(cols)]); err != nil {
+				return err
+			}
 		}
 		prevKey = append(prevKey[:0], key...)
 		page.Rows = append(page.Rows, row)
@@ -216,14 +234,11 @@ func buildPageQuery(d dialect, e *Entity, req PageRequest) (string, []any) {
 	for i := range cols {
 		sel = append(sel, d.selectExpr(&cols[i]))
 	}
+	if req.Digest && !req.KeysOnly {
+		sel = append(sel, d.rowDigestExpr(e.cols, e.Spec.Query != ""))
+	}
 	b := &sqlBuilder{d: d}
-	var conds []string
-	if e.Spec.Where != "" {
-		conds = append(conds, "("+e.Spec.Where+")")
-	}
-	if req.After != nil {
-		conds = append(conds, b.after(e.keyCols(), req.After))
-	}
+	conds := e.rangeConds(b, req.After, req.UpTo)
 	if req.Cursor != nil {
 		if c := b.cursor(e.cursor, req.Cursor); c != "" {
 			conds = append(conds, c)

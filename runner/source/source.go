@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -36,6 +37,10 @@ type Source struct {
 	d    dialect
 	dsn  string
 	spec syncv1alpha1.SourceSpec
+
+	probeOnce sync.Once
+	probe     digestProbe
+	probeErr  error
 }
 
 // defaultLockTimeout bounds a SQL Server read's wait for a lock when the
@@ -101,6 +106,21 @@ type dialect interface {
 	// checkOptions makes sure the database allows the spec's read options.
 	checkOptions(ctx context.Context, db *sql.DB, spec syncv1alpha1.SourceSpec) error
 	rowVersionCapQuery() string
+	// rowDigestExpr is a row's hash over cols (query: the entity is a
+	// source.query), read with the row (see digest.go).
+	rowDigestExpr(cols []column, query bool) string
+	// rangeDigestQuery aggregates the row hashes of the rows under where
+	// into a range digest.
+	rangeDigestQuery(cols []column, query bool, from, where string) string
+	// newDigest is an empty digest of the dialect's kind.
+	newDigest() schema.SourceDigest
+	// foldRowDigest adds a row's hash (as the driver returns rowDigestExpr)
+	// to a digest.
+	foldRowDigest(d *schema.SourceDigest, v any) error
+	// scanRangeDigest reads the row of rangeDigestQuery.
+	scanRangeDigest(vals []any) (schema.SourceDigest, error)
+	// digestProbe finds what the server can digest exactly.
+	digestProbe(ctx context.Context, db *sql.DB) (digestProbe, error)
 	// readTx runs fn in a read-only scope.
 	readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error
 }

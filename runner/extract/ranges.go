@@ -1,0 +1,282 @@
+package extract
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/schema"
+	"github.com/sisporta/sisporta/runner/source"
+)
+
+// Range digests (runstate's ranges, source's RangeDigest): a full read
+// keeps, per batch, its key range, the source's digest of the rows it read
+// there and the digest of those rows as the target gets them. The next run
+// asks the source for each range's digest again (one aggregate statement a
+// range, two at a time) and reads only the ranges whose digest changed;
+// the others are skipped, checked against the target by the workers (range
+// checks), and carried into the run's own list.
+
+const (
+	// digestAhead is how many range digests are asked for ahead of the
+	// range being handled; digestWorkers how many at once.
+	digestAhead   = 16
+	digestWorkers = 2
+	// checksPerTask is how many skipped ranges one range-check task holds.
+	checksPerTask = 256
+	// pendingFlush is how many finished ranges are stored in one write.
+	pendingFlush = 128
+)
+
+// rangeStats is what a ranged extraction did.
+type rangeStats struct {
+	read          int64
+	skippedRows   int64
+	skippedRanges int
+}
+
+// ranged extracts a non-incremental entity by key ranges: all of it when
+// there is no current list of its shape (the first run, changed columns
+// or where filter, a verifying run), otherwise range by range.
+func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queue.Batch, er *EntityResult, run int64, verify bool, report func(bool)) (rangeStats, error) {
+	var st rangeStats
+	q, name := x.queueName(), e.Name
+	shape := e.DigestShape()
+	var cur *runstate.RangeSet
+	if !verify {
+		var err error
+		if cur, err = x.Runs.LoadRanges(ctx, q, name); err != nil {
+			return st, err
+		}
+		if cur != nil && cur.Shape != shape {
+			x.Log.Info("the entity's columns, key or where filter changed since its ranges were kept: reading it in full", "entity", name)
+			cur = nil
+		}
+	}
+	var base int64
+	if cur != nil {
+		base = cur.Run
+	}
+	if err := x.Runs.StartPending(ctx, q, name, runstate.RangeMeta{Shape: shape, Run: run, Epoch: x.epoch, Base: base}); err != nil {
+		return st, err
+	}
+	pw := &pendingWriter{x: x, entity: name, limit: int64(x.Pipeline.Spec.BatchSize)}
+	readRange := func(lo, hi *bound) error {
+		n, err := x.pass(ctx, e, template, er, passOptions{ranged: true, lo: lo, hi: hi, digest: true,
+			onBatch: func(b *queue.Batch, p *source.Page) error {
+				r := runstate.Range{Hi: b.Hi, Count: int64(len(p.Rows)), Target: *b.Digest}
+				if p.Digest != nil {
+					r.Source = p.Digest.String()
+				}
+				switch {
+				case !p.Done:
+					r.HiParams = p.Last
+				case hi != nil:
+					r.HiParams = hi.params
+				}
+				return pw.add(ctx, r)
+			}}, report)
+		st.read += n
+		return err
+	}
+	if cur == nil {
+		// Nothing stale may outlive a full read: its batches change the
+		// target under the old list.
+		if err := x.Runs.DropCurrentRanges(ctx, q, name); err != nil {
+			return st, err
+		}
+		if err := readRange(nil, nil); err != nil {
+			return st, err
+		}
+		return st, pw.finish(ctx)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	digests := x.prefetchDigests(ctx, e, cur)
+	var checks []queue.RangeCheck
+	flushChecks := func() error {
+		if len(checks) == 0 {
+			return nil
+		}
+		b := *template
+		b.Seq, b.Checks, b.RangeBase = er.Batches, checks, base
+		if err := x.enqueue(ctx, &b); err != nil {
+			return err
+		}
+		er.Batches++
+		checks = nil
+		return nil
+	}
+	var lo *bound
+	for i, r := range cur.Ranges {
+		var hi *bound
+		if r.Hi != nil {
+			hi = &bound{key: r.Hi, params: r.HiParams}
+		}
+		same := false
+		if r.Source != "" {
+			res := digests.get(ctx, i)
+			if res.err != nil {
+				return st, res.err
+			}
+			same = res.digest.String() == r.Source
+		}
+		if same {
+			st.skippedRows += r.Count
+			st.skippedRanges++
+			if err := pw.add(ctx, r); err != nil {
+				return st, err
+			}
+			var loKey schema.Row
+			if lo != nil {
+				loKey = lo.key
+			}
+			checks = append(checks, queue.RangeCheck{Index: i, Lo: loKey, Hi: r.Hi, Want: r.Target})
+			if len(checks) >= checksPerTask {
+				if err := flushChecks(); err != nil {
+					return st, err
+				}
+			}
+		} else {
+			// Before any batch can change the target's rows of the range,
+			// the current list must stop vouching for it: a run that stops
+			// midway, and a source that then goes back to what the list
+			// says, would otherwise leave the target's range as this run
+			// half wrote it.
+			if err := x.Runs.MarkRangesDirty(ctx, q, name, base, []int{i}); err != nil {
+				return st, err
+			}
+			if err := readRange(lo, hi); err != nil {
+				return st, err
+			}
+		}
+		lo = hi
+	}
+	if err := flushChecks(); err != nil {
+		return st, err
+	}
+	return st, pw.finish(ctx)
+}
+
+type digestResult struct {
+	digest schema.SourceDigest
+	err    error
+}
+
+// prefetcher asks the source for the digest of each clean range of a
+// list, digestWorkers at a time and at most digestAhead ranges ahead of
+// the one the caller waits for.
+type prefetcher struct {
+	out   []chan digestResult
+	slots chan struct{}
+}
+
+// prefetchDigests starts asking; the caller takes the clean ranges'
+// digests in order with get, and cancels ctx when it stops early.
+func (x *Extractor) prefetchDigests(ctx context.Context, e *source.Entity, cur *runstate.RangeSet) *prefetcher {
+	p := &prefetcher{out: make([]chan digestResult, len(cur.Ranges)), slots: make(chan struct{}, digestAhead)}
+	type job struct {
+		i           int
+		after, upTo []any
+	}
+	var (
+		list []job
+		prev []any
+	)
+	for i, r := range cur.Ranges {
+		p.out[i] = make(chan digestResult, 1)
+		if r.Source != "" {
+			list = append(list, job{i: i, after: prev, upTo: r.HiParams})
+		}
+		prev = r.HiParams
+	}
+	jobs := make(chan job)
+	go func() {
+		defer close(jobs)
+		for _, j := range list {
+			select {
+			case p.slots <- struct{}{}: // released by get
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range digestWorkers {
+		go func() {
+			for j := range jobs {
+				d, err := x.Source.RangeDigest(ctx, e, j.after, j.upTo)
+				p.out[j.i] <- digestResult{d, err}
+			}
+		}()
+	}
+	return p
+}
+
+// get waits for the digest of clean range i.
+func (p *prefetcher) get(ctx context.Context, i int) digestResult {
+	select {
+	case res := <-p.out[i]:
+		<-p.slots
+		return res
+	case <-ctx.Done():
+		return digestResult{err: ctx.Err()}
+	}
+}
+
+// pendingWriter stores a run's ranges as the extraction finishes them,
+// joining neighbours while their rows fit one batch: ranges emptied by
+// deletes, and the last short page of a range read again, do not pile up.
+type pendingWriter struct {
+	x      *Extractor
+	entity string
+	limit  int64
+	n      int
+	buf    []runstate.Range
+}
+
+func (w *pendingWriter) add(ctx context.Context, r runstate.Range) error {
+	if k := len(w.buf); k > 0 {
+		last := &w.buf[k-1]
+		if last.Source != "" && r.Source != "" && last.Count+r.Count <= w.limit {
+			a, err1 := schema.ParseSourceDigest(last.Source)
+			b, err2 := schema.ParseSourceDigest(r.Source)
+			if err1 == nil && err2 == nil && a.Sum == b.Sum {
+				last.Hi, last.HiParams, last.Count = r.Hi, r.HiParams, last.Count+r.Count
+				last.Source = a.Combine(b).String()
+				last.Target = last.Target.Add(r.Target)
+				return nil
+			}
+		}
+	}
+	w.buf = append(w.buf, r)
+	if len(w.buf) > pendingFlush {
+		return w.flush(ctx, len(w.buf)-1) // the last may still take its neighbour
+	}
+	return nil
+}
+
+func (w *pendingWriter) flush(ctx context.Context, n int) error {
+	if err := w.x.Runs.AddPending(ctx, w.x.queueName(), w.entity, w.n, w.buf[:n]); err != nil {
+		return err
+	}
+	w.n += n
+	w.buf = append(w.buf[:0], w.buf[n:]...)
+	return nil
+}
+
+func (w *pendingWriter) finish(ctx context.Context) error {
+	if err := w.flush(ctx, len(w.buf)); err != nil {
+		return err
+	}
+	if w.n == 0 {
+		return fmt.Errorf("entity %s: no key range was read", w.entity)
+	}
+	return w.x.Runs.FinishPending(ctx, w.x.queueName(), w.entity, w.n)
+}

@@ -1,0 +1,447 @@
+package source
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sisporta/sisporta/runner/schema"
+)
+
+// Range digests: the source summarises the rows of a key range server
+// side, so a run can tell an unchanged range from a changed one without
+// reading its rows. Each row's canonical text — every mapped column in
+// schema order, NULL-safe and injective per type (below) — is hashed with
+// a cryptographic hash, and the range's digest is its row count and
+// aggregates of the hashes:
+//
+//   - MySQL/MariaDB: the first 64 bits of SHA1 of the row text, BIT_XOR
+//     over the range.
+//   - SQL Server (no XOR aggregate): four 32-bit pieces of SHA2_256 of the
+//     row text, each summed over the range as bigint (128 bits; no
+//     overflow below 2^31 rows a range).
+//
+// A change the mirror would show (any value, NULL or not, a row in or
+// out of the range or of the where filter) changes the digest but with
+// odds of 2^-64 or less. A page read with PageRequest.Digest selects the
+// same row hash, so the extractor aggregates the digest of what it read
+// exactly as the server would.
+
+// digestVersion names the canonical row forms; a stored digest of
+// another version never matches (the entity's DigestShape changes).
+const digestVersion = "rd1"
+
+// DigestShape identifies what a range digest of the entity covers: the
+// canonical forms' version, the dialect, every column's source type and
+// target shape, the key, the where filter and the table or query. A stored
+// digest of another shape cannot be compared with one of this shape.
+func (e *Entity) DigestShape() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00", digestVersion, e.Spec.Table, e.Spec.Query, e.Spec.Where, e.Schema.Fingerprint())
+	for _, c := range e.cols {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%v\x00%d\x00", c.Source, c.raw.FullType, c.raw.Charset, c.raw.Collation, c.raw.Nullable, c.Key)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// RangeDigest asks the source for the digest of the entity's rows in the
+// key range (after, upTo]: parameters as Page.Last gives them, nil for an
+// open end. One aggregate statement over an index range scan.
+func (s *Source) RangeDigest(ctx context.Context, e *Entity, after, upTo []any) (schema.SourceDigest, error) {
+	b := &sqlBuilder{d: s.d}
+	conds := e.rangeConds(b, after, upTo)
+	q := s.d.rangeDigestQuery(e.cols, e.Spec.Query != "", e.from, strings.Join(conds, " AND "))
+	var d schema.SourceDigest
+	err := s.retryLocks(ctx, func() error {
+		var err error
+		got := false
+		err = s.d.query(ctx, s.db, q, b.args, func(vals []any) error {
+			var err error
+			d, err = s.d.scanRangeDigest(vals)
+			got = true
+			return err
+		})
+		if err == nil && !got {
+			err = fmt.Errorf("the digest query returned no row")
+		}
+		return err
+	})
+	if err != nil {
+		return d, fmt.Errorf("entity %s: asking the source for a range digest: %w", e.Name, s.redact(err))
+	}
+	return d, nil
+}
+
+// rangeConds are the where filter and the key range (after, upTo].
+func (e *Entity) rangeConds(b *sqlBuilder, after, upTo []any) []string {
+	var conds []string
+	if e.Spec.Where != "" {
+		conds = append(conds, "("+e.Spec.Where+")")
+	}
+	if len(after) > 0 {
+		conds = append(conds, b.after(e.keyCols(), after))
+	}
+	if len(upTo) > 0 {
+		conds = append(conds, b.upTo(e.keyCols(), upTo))
+	}
+	return conds
+}
+
+// upTo renders "key <= hi" for a composite key, the mirror of after:
+//
+//	k1 <= v1 AND (k1 < v1 OR (k1 = v1 AND (k2 < v2 OR (k2 = v2 AND k3 <= v3))))
+func (b *sqlBuilder) upTo(keys []column, hi []any) string {
+	q := func(i int) string { return b.d.quote(keys[i].Source) }
+	var inner func(i int) string
+	inner = func(i int) string {
+		if i == len(keys)-1 {
+			return q(i) + " <= " + b.param(&keys[i], hi[i])
+		}
+		return "(" + q(i) + " < " + b.param(&keys[i], hi[i]) + " OR (" + q(i) + " = " + b.param(&keys[i], hi[i]) + " AND " + inner(i+1) + "))"
+	}
+	if len(keys) == 1 {
+		return "(" + inner(0) + ")"
+	}
+	return "(" + q(0) + " <= " + b.param(&keys[0], hi[0]) + " AND " + inner(0) + ")"
+}
+
+// DigestUnsupported says why the source cannot digest the entity's
+// ranges exactly ("" when it can): a server too old for the canonical
+// forms, or (MySQL) one that prints doubles with fewer digits than tell
+// them apart, for an entity with floating-point columns. Such an entity
+// is read in full every run, as without range digests.
+func (s *Source) DigestUnsupported(ctx context.Context, e *Entity) (string, error) {
+	s.probeOnce.Do(func() {
+		s.probe, s.probeErr = s.d.digestProbe(ctx, s.db)
+		s.probeErr = s.redact(s.probeErr)
+	})
+	if s.probeErr != nil {
+		return "", fmt.Errorf("checking what the source can digest: %w", s.probeErr)
+	}
+	if s.probe.unsupported != "" {
+		return s.probe.unsupported, nil
+	}
+	for _, c := range e.cols {
+		if c.Kind == schema.KindFloat && s.probe.inexactFloats != "" {
+			return fmt.Sprintf("column %s is %s and %s", c.Source, c.raw.FullType, s.probe.inexactFloats), nil
+		}
+	}
+	return "", nil
+}
+
+// digestProbe is what a dialect found its server can digest.
+type digestProbe struct {
+	// unsupported: no entity can be digested, and why.
+	unsupported string
+	// inexactFloats: floating-point columns cannot be, and why.
+	inexactFloats string
+}
+
+// asUint64 reads an unsigned integer a driver returned as a number or
+// as its text.
+func asUint64(v any) (uint64, error) {
+	switch x := v.(type) {
+	case nil:
+		return 0, nil
+	case int64:
+		return uint64(x), nil
+	case uint64:
+		return x, nil
+	case []byte:
+		return strconv.ParseUint(string(x), 10, 64)
+	case string:
+		return strconv.ParseUint(x, 10, 64)
+	}
+	return 0, fmt.Errorf("want an unsigned integer, got %T", v)
+}
+
+// --- MySQL/MariaDB -------------------------------------------------------
+
+// mysqlRowText is a row's canonical text: CONCAT_WS with a binary
+// separator (so every piece is taken as its bytes, whatever its character
+// set) of, in schema order, each column's value, then the byte length of
+// each text or binary column. Values of numbers, dates and times, BIT,
+// ENUM and SET (as their index and mask: one-to-one with the members of
+// the definition, which the shape includes) have no '#' in them; text and
+// bytes may, and their lengths, at the end, say where each ends. A NULL
+// number reads 'N' (no number does); a NULL text is left out by CONCAT_WS
+// and its length reads 'N' (” has length 0). So two rows have one text
+// only when every value is the same: the text is one-to-one with the row.
+// FLOAT is widened to DOUBLE exactly, and a DOUBLE prints with the digits
+// that tell it from its neighbours (checked by digestProbe).
+func mysqlRowText(cols []column, nullable func(c *column) bool) string {
+	var vals, lens []string
+	for i := range cols {
+		c := &cols[i]
+		v, text := mysqlDigestValue(c)
+		null := nullable(c)
+		if text {
+			vals = append(vals, v)
+			l := "LENGTH(" + v + ")"
+			if null {
+				l = "IFNULL(" + l + ", 'N')"
+			}
+			lens = append(lens, l)
+			continue
+		}
+		if null {
+			v = "IFNULL(" + v + ", 'N')"
+		}
+		vals = append(vals, v)
+	}
+	return "CONCAT_WS(_binary'#', " + strings.Join(append(vals, lens...), ", ") + ")"
+}
+
+// mysqlDigestValue is the expression of a column's value in the row text,
+// and whether it is text or bytes (length-counted) rather than a value of
+// a fixed alphabet.
+func mysqlDigestValue(c *column) (string, bool) {
+	col := mysqlDialect{}.quote(c.Source)
+	switch c.codec.Def.Base {
+	case "float":
+		return "CAST(" + col + " AS DOUBLE)", false
+	case "bit":
+		return "CAST(" + col + " AS UNSIGNED)", false
+	case "enum", "set":
+		return "(" + col + "+0)", false
+	case "uuid", "inet4", "inet6":
+		return col, false // hex digits, '-', ':' and '.'
+	case "json":
+		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", true
+	}
+	switch c.Kind {
+	case schema.KindString:
+		return "CAST(" + col + " AS BINARY)", true
+	case schema.KindBytes:
+		return col, true
+	}
+	return col, false
+}
+
+// mysqlRowHash is the first 64 bits of the SHA1 of the row text, as an
+// unsigned integer.
+func mysqlRowHash(cols []column, nullable func(c *column) bool) string {
+	return "CAST(CONV(LEFT(SHA1(" + mysqlRowText(cols, nullable) + "), 16), 16, 10) AS UNSIGNED)"
+}
+
+// mysqlNullable: a column the catalog says is NOT NULL, or a key column,
+// holds no NULL; any other column of a query might (its result metadata
+// is not trusted with this: a NULL left out unmarked would make two rows
+// one text).
+func mysqlNullable(query bool) func(c *column) bool {
+	return func(c *column) bool { return c.Key == 0 && (query || c.raw.Nullable || c.Nullable) }
+}
+
+func (mysqlDialect) rowDigestExpr(cols []column, query bool) string {
+	return mysqlRowHash(cols, mysqlNullable(query))
+}
+
+func (mysqlDialect) rangeDigestQuery(cols []column, query bool, from, where string) string {
+	q := "SELECT COUNT(*), BIT_XOR(" + mysqlRowHash(cols, mysqlNullable(query)) + ") FROM " + from
+	if where != "" {
+		q += " WHERE " + where
+	}
+	return q
+}
+
+func (mysqlDialect) newDigest() schema.SourceDigest { return schema.SourceDigest{} }
+
+func (mysqlDialect) foldRowDigest(d *schema.SourceDigest, v any) error {
+	h, err := asUint64(v)
+	if err != nil {
+		return fmt.Errorf("row digest: %w", err)
+	}
+	d.Add(h)
+	return nil
+}
+
+func (mysqlDialect) scanRangeDigest(vals []any) (schema.SourceDigest, error) {
+	var d schema.SourceDigest
+	if len(vals) != 2 {
+		return d, fmt.Errorf("range digest: %d columns", len(vals))
+	}
+	n, err := asUint64(vals[0])
+	if err != nil {
+		return d, fmt.Errorf("range digest count: %w", err)
+	}
+	x, err := asUint64(vals[1])
+	if err != nil {
+		return d, fmt.Errorf("range digest: %w", err)
+	}
+	d.Count, d.Parts[0] = int64(n), x
+	return d, nil
+}
+
+// mysqlFloatProbe holds doubles one bit apart: the server must print each
+// pair differently for the row text to tell them apart (MariaDB 10.4+ and
+// MySQL 8 print the shortest text that reads back exactly; older servers
+// may print 15 digits).
+const mysqlFloatProbe = `SELECT CONCAT(0.1e0 + 0.2e0) <> CONCAT(0.3e0), CONCAT(1.0000000000000002e0) <> CONCAT(1e0),
+  CONCAT(1.7976931348623157e308) <> CONCAT(1.7976931348623155e308), CONCAT(5e-324) <> CONCAT(1e-323),
+  CONCAT(CAST(CAST(16777217e0 AS FLOAT) AS DOUBLE)) <> CONCAT(CAST(CAST(16777218e0 AS FLOAT) AS DOUBLE)), LENGTH(SHA1('x'))`
+
+func (d mysqlDialect) digestProbe(ctx context.Context, db *sql.DB) (digestProbe, error) {
+	var p digestProbe
+	err := d.readOnly(ctx, db, func(q querier) error {
+		var a, b, c, e, f, n int64
+		if err := q.QueryRowContext(ctx, mysqlFloatProbe).Scan(&a, &b, &c, &e, &f, &n); err != nil {
+			return err
+		}
+		if a == 0 || b == 0 || c == 0 || e == 0 || f == 0 {
+			p.inexactFloats = "this server prints doubles with too few digits to tell a change in the last bit (MariaDB 10.4 or later and MySQL 8 do)"
+		}
+		if n != 40 {
+			p.unsupported = "the server has no SHA1()"
+		}
+		return nil
+	})
+	return p, err
+}
+
+// --- SQL Server ------------------------------------------------------------
+
+// mssqlRowBytes is a row's canonical bytes: each column's piece in schema
+// order, joined by '#' (0x23), as varbinary(max). A piece is the value's
+// text in a form that is exact for its type (below) — numbers, dates and
+// times, GUIDs: an alphabet without '#' — or, for text and bytes, its
+// byte length, ':' and its bytes as stored (the code page's, UTF-16 for
+// nchar and nvarchar, UTF-8 for a _UTF8 collation: no conversion can turn
+// two values into one). NULL reads 'N', which no piece is. So the bytes
+// are one-to-one with the row.
+func mssqlRowBytes(cols []column, nullable func(c *column) bool) string {
+	parts := make([]string, len(cols))
+	for i := range cols {
+		c := &cols[i]
+		p := mssqlDigestPiece(c)
+		if nullable(c) {
+			p = "ISNULL(" + p + ", 0x4E)"
+		}
+		parts[i] = p
+	}
+	return "CAST(0x AS varbinary(max)) + " + strings.Join(parts, " + 0x23 + ")
+}
+
+// mssqlDigestPiece is a column's piece of the row bytes, as varbinary.
+//
+//   - integers, bit, decimal and numeric: their text (decimals with every
+//     digit of their scale); money and smallmoney with four decimals
+//     (style 2: the default shows two).
+//   - float: style 3, the 17 significant digits that tell every double
+//     apart; real widened to float first.
+//   - datetime: style 121 (yyyy-mm-dd hh:mi:ss.mmm); smalldatetime: 120;
+//     date, time, datetime2 and datetimeoffset: their own text, with every
+//     fractional digit of their scale (and the offset).
+//   - uniqueidentifier: its 36 characters.
+//   - text types: length and bytes; xml through nvarchar(max).
+//   - binary types, rowversion and the CLR types (geography, geometry,
+//     hierarchyid): length and bytes (their own serialisation, which
+//     tells apart at least what their text does).
+func mssqlDigestPiece(c *column) string {
+	col := mssqlDialect{}.quote(c.Source)
+	text := func(expr string) string { return "CAST(" + expr + " AS varbinary(max))" }
+	counted := func(expr string) string {
+		return "CAST(CONVERT(varchar(20), DATALENGTH(" + expr + ")) + ':' AS varbinary(max)) + CAST(" + expr + " AS varbinary(max))"
+	}
+	switch c.raw.Type {
+	case "tinyint", "smallint", "int", "bigint":
+		return text("CONVERT(varchar(20), " + col + ")")
+	case "bit":
+		return text("CONVERT(varchar(1), " + col + ")")
+	case "decimal", "numeric":
+		return text("CONVERT(varchar(48), " + col + ")")
+	case "money", "smallmoney":
+		return text("CONVERT(varchar(32), " + col + ", 2)")
+	case "float":
+		return text("CONVERT(varchar(32), " + col + ", 3)")
+	case "real":
+		return text("CONVERT(varchar(32), CAST(" + col + " AS float), 3)")
+	case "datetime":
+		return text("CONVERT(varchar(23), " + col + ", 121)")
+	case "smalldatetime":
+		return text("CONVERT(varchar(19), " + col + ", 120)")
+	case "date", "time", "datetime2", "datetimeoffset":
+		return text("CAST(" + col + " AS varchar(40))")
+	case "uniqueidentifier":
+		return text("CONVERT(char(36), " + col + ")")
+	case "xml":
+		return counted("CAST(" + col + " AS nvarchar(max))")
+	}
+	return counted(col)
+}
+
+// mssqlNullable: the catalog's nullability (a query's result is described
+// by SQL Server too, which knows); key columns hold no NULL.
+func mssqlNullable(c *column) bool { return c.Key == 0 && (c.raw.Nullable || c.Nullable) }
+
+// mssqlRowHash is SHA2_256 of the row bytes.
+func mssqlRowHash(cols []column) string {
+	return "HASHBYTES('SHA2_256', " + mssqlRowBytes(cols, mssqlNullable) + ")"
+}
+
+func (mssqlDialect) rowDigestExpr(cols []column, _ bool) string { return mssqlRowHash(cols) }
+
+// rangeDigestQuery sums four 32-bit pieces of each row's hash (each below
+// 2^32, so a bigint sum of fewer than 2^31 rows cannot overflow). The
+// hash is computed once a row, in the CROSS APPLY.
+func (mssqlDialect) rangeDigestQuery(cols []column, _ bool, from, where string) string {
+	var sums []string
+	for i := range 4 {
+		sums = append(sums, fmt.Sprintf("ISNULL(SUM(CAST(SUBSTRING(sisporta_h.h, %d, 4) AS bigint)), 0)", 1+4*i))
+	}
+	q := "SELECT COUNT_BIG(*), " + strings.Join(sums, ", ") + " FROM " + from +
+		" CROSS APPLY (SELECT " + mssqlRowHash(cols) + " AS h) AS sisporta_h"
+	if where != "" {
+		q += " WHERE " + where
+	}
+	return q
+}
+
+func (mssqlDialect) newDigest() schema.SourceDigest { return schema.SourceDigest{Sum: true} }
+
+func (mssqlDialect) foldRowDigest(d *schema.SourceDigest, v any) error {
+	h, ok := v.([]byte)
+	if !ok || len(h) < 16 {
+		return fmt.Errorf("row digest: want 32 bytes, got %T", v)
+	}
+	d.Add(uint64(binary.BigEndian.Uint32(h[0:])), uint64(binary.BigEndian.Uint32(h[4:])),
+		uint64(binary.BigEndian.Uint32(h[8:])), uint64(binary.BigEndian.Uint32(h[12:])))
+	return nil
+}
+
+func (mssqlDialect) scanRangeDigest(vals []any) (schema.SourceDigest, error) {
+	d := schema.SourceDigest{Sum: true}
+	if len(vals) != 5 {
+		return d, fmt.Errorf("range digest: %d columns", len(vals))
+	}
+	n, err := asUint64(vals[0])
+	if err != nil {
+		return d, fmt.Errorf("range digest count: %w", err)
+	}
+	d.Count = int64(n)
+	for i := range 4 {
+		if d.Parts[i], err = asUint64(vals[i+1]); err != nil {
+			return d, fmt.Errorf("range digest: %w", err)
+		}
+	}
+	return d, nil
+}
+
+// mssqlDigestProbeQuery fails on servers before SQL Server 2016, which
+// have neither float style 3 nor HASHBYTES of more than 8000 bytes.
+const mssqlDigestProbeQuery = `SELECT CONVERT(varchar(32), CAST(0.1 AS float), 3),
+  DATALENGTH(HASHBYTES('SHA2_256', CAST(REPLICATE(CAST('x' AS varchar(max)), 9000) AS varbinary(max))))`
+
+func (d mssqlDialect) digestProbe(ctx context.Context, db *sql.DB) (digestProbe, error) {
+	var p digestProbe
+	var f string
+	var n int64
+	if err := db.QueryRowContext(ctx, mssqlDigestProbeQuery).Scan(&f, &n); err != nil || n != 32 {
+		p.unsupported = "range digests need SQL Server 2016 or later (float style 3, HASHBYTES of more than 8000 bytes)"
+	}
+	return p, nil
+}
