@@ -92,10 +92,17 @@ func (e *Entity) watermark(value string) string {
 	return "v2:" + e.shape() + ":" + value
 }
 
-// shape is a short hash of the entity's columns.
+// shape is a short hash of what the entity reads: the table or query,
+// the where filter, and each column's source, source type and target
+// shape. Any change of them may change rows the cursor says are old (a
+// column mapped from another source column, a query computing otherwise,
+// another table of the same shape), so the next run reads everything.
 func (e *Entity) shape() string {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(e.Schema.Fingerprint()))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", e.Spec.Table, e.Spec.Query, e.Spec.Where, e.Schema.Fingerprint())
+	for _, c := range e.cols {
+		fmt.Fprintf(h, "\x00%s\x00%s", c.Source, c.raw.FullType)
+	}
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
