@@ -2,6 +2,8 @@ package target
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/sisporta/sisporta/runner/schema"
@@ -81,6 +83,10 @@ func (t *Target) CountRows(ctx context.Context, table string, softDelete bool) (
 	return n, t.redact(err)
 }
 
+// ErrSuperseded ends the cleanup of a run that a newer run of the entity
+// has overtaken: the newer run decides what the target holds.
+var ErrSuperseded = errors.New("a newer run overtook this one")
+
 // DeleteChunk removes (or soft-deletes) the rows of one chunk of
 // candidates and drops the candidates, in one short transaction, and adds
 // the count to the run record, so a finalize interrupted midway resumes
@@ -102,6 +108,17 @@ func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table,
 	}
 	var affected int64
 	err = t.inTx(ctx, func(tx *tx) error {
+		// The run must still own the entity, in this very transaction: a
+		// newer run registers itself by updating the row this share lock
+		// holds, so it waits for the chunk, and once it is current no
+		// chunk of the old run deletes rows it may have just written.
+		cur, _, err := currentRunShared(ctx, tx, pipeline, entity)
+		if err != nil {
+			return err
+		}
+		if cur != run {
+			return fmt.Errorf("%w: run %d of entity %s started, and its batches may have written the rows this cleanup would delete", ErrSuperseded, cur, entity)
+		}
 		w := newWhere(sh.keyCols, sh.keyCodecs)
 		cond := w.keysExactly(keys)
 		if w.err != nil {
