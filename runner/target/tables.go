@@ -140,6 +140,11 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 	if err := t.claim(ctx, s, created); err != nil {
 		return nil, err
 	}
+	if !created { // the batch that made the table may have claimed it since
+		if created, err = t.createdBySisporta(ctx, s.Table); err != nil {
+			return nil, t.redact(err)
+		}
+	}
 	info := &tableInfo{order: order, created: created}
 	t.ensured.Store(cacheKey, info)
 	return info, nil
@@ -560,6 +565,13 @@ WHERE table_schema = ? AND table_name = ? FOR UPDATE`, schemaName, name).Scan(&p
 		}
 		owner := pipeline + "/" + entity
 		if owner == s.owner() {
+			if created {
+				// Another batch of the entity, which found the table this
+				// one had just made, may have claimed it first as made by
+				// someone else.
+				_, err := x.ExecContext(ctx, `UPDATE `+owners+` SET created_by_sisporta = 1 WHERE table_schema = ? AND table_name = ?`, schemaName, name)
+				return err
+			}
 			return nil
 		}
 		if s.TakeOverFrom != "" && s.TakeOverFrom == owner {

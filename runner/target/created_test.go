@@ -1,0 +1,59 @@
+package target_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/sisporta/sisporta/runner/schema"
+	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/testutil"
+)
+
+// The first batches of a run race to make the table: the one that made it
+// records it as Sisporta's even when another batch, which found it made,
+// claimed it first (found by an adversarial run: multi-batch entities
+// ended up "not created by Sisporta", so widening their columns was
+// refused).
+func TestConcurrentFirstBatchesRecordTheTableAsSisportas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for round := range 6 {
+		db := testutil.NewDB(t, fmt.Sprintf("race%d", round))
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tg, err := target.Open(ctx, db.DSN, 2)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer tg.Close()
+				b := batch(1, rows("a", "b"))
+				b.Seq = w + 1
+				for i := range b.Rows {
+					b.Rows[i][0] = []byte(fmt.Sprint(w*10 + i + 1))
+				}
+				if w > 0 {
+					b.Lo = schema.Row{[]byte(fmt.Sprint(w * 10))}
+				}
+				b.Hi = schema.Row{[]byte(fmt.Sprint(w*10 + 2))}
+				if _, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{}); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if got := db.Rows(t, "SELECT created_by_sisporta FROM _sisporta_tables"); fmt.Sprint(got) != `["1"]` {
+			t.Fatalf("round %d: created_by_sisporta %v, want 1", round, got)
+		}
+	}
+}
