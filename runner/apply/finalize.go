@@ -19,6 +19,10 @@ import (
 	"github.com/sisporta/sisporta/runner/target"
 )
 
+// shortWait is how long a finalize step waits in place for batches of its
+// run that are still being applied, before it asks to be retried.
+const shortWait = time.Second
+
 // cleanupDeleting marks a run record whose cleanup passed its guards and
 // is deleting: an interrupted finalize resumes instead of judging again.
 const cleanupDeleting = "Deleting"
@@ -92,6 +96,20 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if f.Failed != "" {
 		w.finish(ctx, f, lt, runstate.ResultFailed, f.Failed, nil)
 		return nil
+	}
+	// The finalize step is queued after the run's batches, so a batch it
+	// misses is one another worker is applying now (or one waiting for a
+	// retry): wait for those a moment here, which is far sooner than
+	// asynq's retry of the step.
+	for deadline := time.Now().Add(shortWait); lt.Batches < f.Batches && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if lt, err = tg.Ledger(ctx, f.Pipeline, f.Entity, f.Run); err != nil {
+			return err
+		}
 	}
 	if lt.Batches < f.Batches {
 		if time.Now().Before(f.WaitUntil) {

@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
@@ -19,12 +20,14 @@ import (
 // checks), and carried into the run's own list.
 
 const (
-	// digestAhead is how many range digests are asked for ahead of the
-	// range being handled; digestWorkers how many at once.
-	digestAhead   = 16
-	digestWorkers = 2
+	// digestGroup is how many ranges one digest statement covers;
+	// digestWorkers how many statements run at once, digestAhead how many
+	// are asked for ahead of the range being handled.
+	digestGroup   = 8
+	digestWorkers = 3
+	digestAhead   = 4
 	// checksPerTask is how many skipped ranges one range-check task holds.
-	checksPerTask = 256
+	checksPerTask = 100
 	// pendingFlush is how many finished ranges are stored in one write.
 	pendingFlush = 128
 )
@@ -121,7 +124,10 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 			if res.err != nil {
 				return st, res.err
 			}
-			same = res.digest.String() == r.Source
+			if !res.notAsked {
+				same = res.digest.String() == r.Source
+				digests.result(!same)
+			}
 		}
 		if same {
 			st.skippedRows += r.Count
@@ -163,43 +169,86 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 type digestResult struct {
 	digest schema.SourceDigest
 	err    error
+	// notAsked: ranges kept changing, and this one was read without
+	// asking (see prefetcher.misses).
+	notAsked bool
 }
 
-// prefetcher asks the source for the digest of each clean range of a
-// list, digestWorkers at a time and at most digestAhead ranges ahead of
-// the one the caller waits for.
+// prefetcher asks the source for the digests of the clean ranges of a
+// list, digestGroup consecutive ranges a statement, digestWorkers
+// statements at a time, and at most digestAhead statements ahead of the
+// range the caller waits for.
 type prefetcher struct {
 	out   []chan digestResult
+	last  []bool // the range ends its statement's group: taking it frees a slot
 	slots chan struct{}
+	// misses counts the ranges in a row whose digest had changed: while
+	// they keep changing (most rows of the table change between runs),
+	// only every missEvery-th group is asked, so that a table that changes
+	// everywhere costs little more than a full read; the others are read
+	// without asking.
+	misses atomic.Int64
+}
+
+const (
+	missStreak = 32
+	missEvery  = 8
+)
+
+// result tells the prefetcher whether a range it asked for had changed.
+func (p *prefetcher) result(changed bool) {
+	if changed {
+		p.misses.Add(1)
+	} else {
+		p.misses.Store(0)
+	}
 }
 
 // prefetchDigests starts asking; the caller takes the clean ranges'
 // digests in order with get, and cancels ctx when it stops early.
 func (x *Extractor) prefetchDigests(ctx context.Context, e *source.Entity, cur *runstate.RangeSet) *prefetcher {
-	p := &prefetcher{out: make([]chan digestResult, len(cur.Ranges)), slots: make(chan struct{}, digestAhead)}
+	n := len(cur.Ranges)
+	p := &prefetcher{out: make([]chan digestResult, n), last: make([]bool, n), slots: make(chan struct{}, digestAhead)}
 	type job struct {
-		i           int
-		after, upTo []any
+		idx    []int
+		bounds []source.Bounds
 	}
 	var (
 		list []job
 		prev []any
+		j    job
 	)
 	for i, r := range cur.Ranges {
 		p.out[i] = make(chan digestResult, 1)
 		if r.Source != "" {
-			list = append(list, job{i: i, after: prev, upTo: r.HiParams})
+			j.idx = append(j.idx, i)
+			j.bounds = append(j.bounds, source.Bounds{After: prev, UpTo: r.HiParams})
+			if len(j.idx) == digestGroup {
+				list, j = append(list, j), job{}
+			}
 		}
 		prev = r.HiParams
+	}
+	if len(j.idx) > 0 {
+		list = append(list, j)
+	}
+	for _, j := range list {
+		p.last[j.idx[len(j.idx)-1]] = true
 	}
 	jobs := make(chan job)
 	go func() {
 		defer close(jobs)
-		for _, j := range list {
+		for g, j := range list {
 			select {
-			case p.slots <- struct{}{}: // released by get
+			case p.slots <- struct{}{}: // freed by get
 			case <-ctx.Done():
 				return
+			}
+			if p.misses.Load() >= missStreak && g%missEvery != 0 {
+				for _, i := range j.idx {
+					p.out[i] <- digestResult{notAsked: true}
+				}
+				continue
 			}
 			select {
 			case jobs <- j:
@@ -211,8 +260,14 @@ func (x *Extractor) prefetchDigests(ctx context.Context, e *source.Entity, cur *
 	for range digestWorkers {
 		go func() {
 			for j := range jobs {
-				d, err := x.Source.RangeDigest(ctx, e, j.after, j.upTo)
-				p.out[j.i] <- digestResult{d, err}
+				ds, err := x.Source.RangeDigests(ctx, e, j.bounds)
+				for k, i := range j.idx {
+					if err != nil {
+						p.out[i] <- digestResult{err: err}
+					} else {
+						p.out[i] <- digestResult{digest: ds[k]}
+					}
+				}
 			}
 		}()
 	}
@@ -223,7 +278,9 @@ func (x *Extractor) prefetchDigests(ctx context.Context, e *source.Entity, cur *
 func (p *prefetcher) get(ctx context.Context, i int) digestResult {
 	select {
 	case res := <-p.out[i]:
-		<-p.slots
+		if p.last[i] {
+			<-p.slots
+		}
 		return res
 	case <-ctx.Done():
 		return digestResult{err: ctx.Err()}

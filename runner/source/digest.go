@@ -53,28 +53,54 @@ func (e *Entity) DigestShape() string {
 // key range (after, upTo]: parameters as Page.Last gives them, nil for an
 // open end. One aggregate statement over an index range scan.
 func (s *Source) RangeDigest(ctx context.Context, e *Entity, after, upTo []any) (schema.SourceDigest, error) {
+	ds, err := s.RangeDigests(ctx, e, []Bounds{{After: after, UpTo: upTo}})
+	if err != nil {
+		return schema.SourceDigest{}, err
+	}
+	return ds[0], nil
+}
+
+// Bounds are a key range (After, UpTo], as parameters Page.Last gives
+// (nil: open).
+type Bounds struct {
+	After, UpTo []any
+}
+
+// RangeDigests asks for the digests of several key ranges in one
+// statement (UNION ALL of one aggregate each): a range's digest costs the
+// source a scan of its rows, and a round trip is a large share of that
+// for ranges of a batch's size.
+func (s *Source) RangeDigests(ctx context.Context, e *Entity, ranges []Bounds) ([]schema.SourceDigest, error) {
 	b := &sqlBuilder{d: s.d}
-	conds := e.rangeConds(b, after, upTo)
-	q := s.d.rangeDigestQuery(e.cols, e.Spec.Query != "", e.from, strings.Join(conds, " AND "))
-	var d schema.SourceDigest
+	parts := make([]string, len(ranges))
+	for i, r := range ranges {
+		conds := e.rangeConds(b, r.After, r.UpTo)
+		parts[i] = s.d.rangeDigestQuery(e.cols, e.Spec.Query != "", strconv.Itoa(i), e.from, strings.Join(conds, " AND "))
+	}
+	q := strings.Join(parts, " UNION ALL ")
+	out := make([]schema.SourceDigest, len(ranges))
 	err := s.retryLocks(ctx, func() error {
-		var err error
-		got := false
-		err = s.d.query(ctx, s.db, q, b.args, func(vals []any) error {
-			var err error
-			d, err = s.d.scanRangeDigest(vals)
-			got = true
+		got := make([]bool, len(ranges))
+		err := s.d.query(ctx, s.db, q, b.args, func(vals []any) error {
+			i, err := asUint64(vals[0])
+			if err != nil || i >= uint64(len(ranges)) {
+				return fmt.Errorf("range digest: unexpected label %v", vals[0])
+			}
+			d, err := s.d.scanRangeDigest(vals[1:])
+			out[i], got[i] = d, true
 			return err
 		})
-		if err == nil && !got {
-			err = fmt.Errorf("the digest query returned no row")
+		for i := range got {
+			if err == nil && !got[i] {
+				err = fmt.Errorf("range digest: no row for range %d", i)
+			}
 		}
 		return err
 	})
 	if err != nil {
-		return d, fmt.Errorf("entity %s: asking the source for a range digest: %w", e.Name, s.redact(err))
+		return nil, fmt.Errorf("entity %s: asking the source for range digests: %w", e.Name, s.redact(err))
 	}
-	return d, nil
+	return out, nil
 }
 
 // rangeConds are the where filter and the key range (after, upTo].
@@ -214,11 +240,11 @@ func mysqlDigestValue(c *column) (string, bool) {
 	case "json":
 		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", true
 	}
-	switch c.Kind {
-	case schema.KindString:
-		return "CAST(" + col + " AS BINARY)", true
-	case schema.KindBytes:
-		return col, true
+	switch {
+	case c.codec.RawCharset() != "":
+		return "CAST(" + col + " AS BINARY)", true // its own bytes: no conversion
+	case c.Kind == schema.KindString || c.Kind == schema.KindBytes:
+		return col, true // UTF-8 text (taken as its bytes next to the binary separator) or bytes
 	}
 	return col, false
 }
@@ -241,8 +267,8 @@ func (mysqlDialect) rowDigestExpr(cols []column, query bool) string {
 	return mysqlRowHash(cols, mysqlNullable(query))
 }
 
-func (mysqlDialect) rangeDigestQuery(cols []column, query bool, from, where string) string {
-	q := "SELECT COUNT(*), BIT_XOR(" + mysqlRowHash(cols, mysqlNullable(query)) + ") FROM " + from
+func (mysqlDialect) rangeDigestQuery(cols []column, query bool, label, from, where string) string {
+	q := "SELECT " + label + ", COUNT(*), BIT_XOR(" + mysqlRowHash(cols, mysqlNullable(query)) + ") FROM " + from
 	if where != "" {
 		q += " WHERE " + where
 	}
@@ -388,12 +414,12 @@ func (mssqlDialect) rowDigestExpr(cols []column, _ bool) string { return mssqlRo
 // rangeDigestQuery sums four 32-bit pieces of each row's hash (each below
 // 2^32, so a bigint sum of fewer than 2^31 rows cannot overflow). The
 // hash is computed once a row, in the CROSS APPLY.
-func (mssqlDialect) rangeDigestQuery(cols []column, _ bool, from, where string) string {
+func (mssqlDialect) rangeDigestQuery(cols []column, _ bool, label, from, where string) string {
 	var sums []string
 	for i := range 4 {
 		sums = append(sums, fmt.Sprintf("ISNULL(SUM(CAST(SUBSTRING(sisporta_h.h, %d, 4) AS bigint)), 0)", 1+4*i))
 	}
-	q := "SELECT COUNT_BIG(*), " + strings.Join(sums, ", ") + " FROM " + from +
+	q := "SELECT " + label + ", COUNT_BIG(*), " + strings.Join(sums, ", ") + " FROM " + from +
 		" CROSS APPLY (SELECT " + mssqlRowHash(cols) + " AS h) AS sisporta_h"
 	if where != "" {
 		q += " WHERE " + where

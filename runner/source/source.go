@@ -110,8 +110,8 @@ type dialect interface {
 	// source.query), read with the row (see digest.go).
 	rowDigestExpr(cols []column, query bool) string
 	// rangeDigestQuery aggregates the row hashes of the rows under where
-	// into a range digest.
-	rangeDigestQuery(cols []column, query bool, from, where string) string
+	// into a range digest, its row labelled with label.
+	rangeDigestQuery(cols []column, query bool, label, from, where string) string
 	// newDigest is an empty digest of the dialect's kind.
 	newDigest() schema.SourceDigest
 	// foldRowDigest adds a row's hash (as the driver returns rowDigestExpr)
