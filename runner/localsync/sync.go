@@ -107,20 +107,21 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {
-		return nil, stopped(ctx, o, runs, qname, res, err)
+		return nil, stopped(ctx, o, runs, tg, p, qname, res, err)
 	}
 	run, err := waitForRun(ctx, runs, rdb, qname, res.RunID, o.RedisURL == "")
 	if err != nil {
-		return nil, stopped(ctx, o, runs, qname, res, err)
+		return nil, stopped(ctx, o, runs, tg, p, qname, res, err)
 	}
 	disp.stop()
 	return summarize(p, run), nil
 }
 
 // stopped turns the error of a run cut short by Ctrl-C or --timeout into
-// what happened and what to do: entities without a result deleted nothing
-// (their cleanup does not start, or go on, once the run is stopping).
-func stopped(ctx context.Context, o Options, runs *runstate.Store, qname string, res *extract.Result, err error) error {
+// what happened and what to do. An entity without a result stops before
+// its cleanup's next chunk: the target's run record says how many rows
+// its chunks had deleted by then.
+func stopped(ctx context.Context, o Options, runs *runstate.Store, tg *target.Target, p *syncv1alpha1.SyncPipeline, qname string, res *extract.Result, err error) error {
 	if ctx.Err() == nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func stopped(ctx context.Context, o Options, runs *runstate.Store, qname string,
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && o.Timeout > 0 {
 		why = fmt.Sprintf("the run did not finish within --timeout %s", o.Timeout)
 	}
-	var done, open []string
+	var done, open, partial []string
 	if res != nil {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 		defer cancel()
@@ -136,17 +137,31 @@ func stopped(ctx context.Context, o Options, runs *runstate.Store, qname string,
 			for _, e := range r.Entities {
 				if f := e.Final; f != nil {
 					done = append(done, fmt.Sprintf("%s (%s, %d deleted)", e.Name, f.Result, f.RowsDeleted))
+					continue
+				}
+				rec, ok, _ := tg.Run(c, queue.PipelineID(p.Namespace, p.Name), res.RunID, e.Name)
+				if ok && rec.RowsDeleted > 0 {
+					partial = append(partial, fmt.Sprintf("%s (%d deleted before it stopped; the next run finishes its cleanup)", e.Name, rec.RowsDeleted))
 				} else {
 					open = append(open, e.Name)
 				}
 			}
 		}
 	}
-	msg := why + ": nothing was deleted"
+	var parts []string
 	if len(done) > 0 {
-		msg = fmt.Sprintf("%s: finished: %s; nothing was deleted from the others (%s)", why, strings.Join(done, ", "), strings.Join(open, ", "))
+		parts = append(parts, "finished: "+strings.Join(done, ", "))
 	}
-	return errors.New(msg + ". Run sync again: it goes on from what the target holds")
+	if len(partial) > 0 {
+		parts = append(parts, "cleanup cut short: "+strings.Join(partial, ", "))
+	}
+	switch {
+	case len(parts) == 0:
+		parts = append(parts, "nothing was deleted")
+	case len(open) > 0:
+		parts = append(parts, "nothing was deleted from the others ("+strings.Join(open, ", ")+")")
+	}
+	return errors.New(why + ": " + strings.Join(parts, "; ") + ". Run sync again: it goes on from what the target holds")
 }
 
 // waitForRun polls the run summary until every entity is final, failing

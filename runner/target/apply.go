@@ -654,12 +654,32 @@ var valueRefused = map[uint16]bool{
 	1406: true, // data too long
 }
 
+// constraintRefused says what to do about a write the target's own rules
+// refuse, whatever the values: no retry can make them pass. "" for other
+// errors.
+func constraintRefused(me *mysql.MySQLError, table string) string {
+	switch me.Number {
+	case 1364: // field has no default
+		return fmt.Sprintf("target table %s has a NOT NULL column without a default that the entity does not write: let it take NULL or give it a default (ALTER TABLE %s MODIFY <column> <type> NULL), or map a source column to it", table, quoteTable(table))
+	case 4025, 3819: // CHECK constraint (MariaDB, MySQL)
+		return fmt.Sprintf("a CHECK constraint of target table %s refuses a row the source has: a mirror holds what its source holds, so drop the constraint (ALTER TABLE %s DROP CONSTRAINT <name>)", table, quoteTable(table))
+	case 1451, 1452, 1216, 1217: // foreign keys
+		return fmt.Sprintf("a foreign key on target table %s refuses the change: Sisporta writes and cleans each table on its own, batch by batch, so a foreign key between mirrored tables cannot hold at every moment; drop it (ALTER TABLE <child> DROP FOREIGN KEY <name>)", table)
+	}
+	return ""
+}
+
 // describeWriteError names the row MySQL refused, where its message gives
 // the row number within the statement; a refused value is permanent.
 func (t *Target) describeWriteError(err error, b *queue.Batch, sh *shape, rows []schema.Row) error {
 	var me *mysql.MySQLError
 	if errors.Is(err, mysql.ErrPktTooLarge) || (errors.As(err, &me) && me.Number == 1153) {
 		return failure.Permanent(fmt.Errorf("a statement was larger than the target's max_allowed_packet (%w): raise max_allowed_packet on the target server", err))
+	}
+	if me != nil {
+		if why := constraintRefused(me, b.Table); why != "" {
+			return failure.Permanent(fmt.Errorf("%s (nothing of the batch was written; then retry it with sisporta dlq retry): %w", why, err))
+		}
 	}
 	if me == nil || !valueRefused[me.Number] {
 		return err

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -132,6 +135,12 @@ func (t *Target) DeleteChunk(ctx context.Context, table string, s *schema.Table,
 		}
 		r, err := tx.ExecContext(ctx, q, w.args...)
 		if err != nil {
+			var me *mysql.MySQLError
+			if errors.As(err, &me) {
+				if why := constraintRefused(me, table); why != "" {
+					return failure.Permanent(fmt.Errorf("%s; the run's cleanup stopped there, and the next run goes on: %w", why, err))
+				}
+			}
 			return err
 		}
 		affected, _ = r.RowsAffected()

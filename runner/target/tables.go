@@ -111,6 +111,11 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 				return nil, err
 			}
 			ddl = append(widen, extendTable(s.Table, sch, s.SoftDelete, existing, ordered)...)
+			relax, err := releaseDropped(s.Table, sch, existing, created)
+			if err != nil {
+				return nil, err
+			}
+			ddl = append(ddl, relax...)
 		}
 		if len(ddl) == 0 {
 			break
@@ -297,6 +302,37 @@ func fitColumns(table string, s *schema.Table, existing map[string]columnInfo, c
 	return []string{"ALTER TABLE " + quoteTable(table) + " " + strings.Join(mods, ", ")}, notes, nil
 }
 
+// releaseDropped lets the columns of a table Sisporta made that the
+// entity no longer writes (the source dropped them, or columns leaves them
+// out) take NULL: rows written from now on have no value for them, and a
+// NOT NULL column without a default would refuse every one. Sisporta
+// never drops a column (its values stay for whoever reads them). In a
+// table someone else made, such a column is refused with what to do.
+func releaseDropped(table string, s *schema.Table, existing map[string]columnInfo, created bool) ([]string, error) {
+	written := map[string]bool{}
+	for _, c := range s.Columns {
+		written[strings.ToLower(c.Name)] = true
+	}
+	var mods, names []string
+	for key, c := range existing {
+		if written[key] || !c.Required || strings.HasPrefix(key, "_sisporta_") {
+			continue
+		}
+		mods = append(mods, "MODIFY "+quote(c.Name)+" "+c.def()+" NULL")
+		names = append(names, c.Name)
+	}
+	if len(mods) == 0 {
+		return nil, nil
+	}
+	sort.Strings(mods)
+	sort.Strings(names)
+	if !created {
+		return nil, failure.Permanent(fmt.Errorf("target table %s has columns the entity does not write that are NOT NULL without a default (%s): every new row would be refused. Let them take NULL or give them a default (ALTER TABLE %s %s), or map source columns to them",
+			table, strings.Join(names, ", "), quoteTable(table), strings.Join(mods, ", ")))
+	}
+	return []string{"ALTER TABLE " + quoteTable(table) + " " + strings.Join(mods, ", ")}, nil
+}
+
 // runDDL runs schema statements on one connection whose metadata-lock
 // wait is bounded; the first form of each is tried without INVISIBLE when
 // the server does not know it (MySQL < 8.0.23).
@@ -330,6 +366,9 @@ type columnInfo struct {
 	Name, Type, Charset, Collation string
 	// Generated is a generated column's expression.
 	Generated string
+	// Required: NOT NULL, without a default, not generated nor
+	// auto-increment: an insert must give it a value.
+	Required bool
 }
 
 // def is the column's definition in Sisporta's form.
@@ -343,7 +382,8 @@ func (c columnInfo) def() string {
 
 func (t *Target) tableColumns(ctx context.Context, table string) (map[string]columnInfo, error) {
 	dbName, name := splitTable(table)
-	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), COALESCE(GENERATION_EXPRESSION, '')
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, COALESCE(CHARACTER_SET_NAME, ''), COALESCE(COLLATION_NAME, ''), COALESCE(GENERATION_EXPRESSION, ''),
+  IS_NULLABLE = 'NO' AND COLUMN_DEFAULT IS NULL AND EXTRA NOT LIKE '%GENERATED%' AND EXTRA NOT LIKE '%auto_increment%'
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`, dbName, name)
 	if err != nil {
 		return nil, err
@@ -352,7 +392,7 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND
 	cols := map[string]columnInfo{}
 	for rows.Next() {
 		var c columnInfo
-		if err := rows.Scan(&c.Name, &c.Type, &c.Charset, &c.Collation, &c.Generated); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &c.Charset, &c.Collation, &c.Generated, &c.Required); err != nil {
 			return nil, err
 		}
 		cols[strings.ToLower(c.Name)] = c
