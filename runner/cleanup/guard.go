@@ -30,7 +30,7 @@ func Decide(spec syncv1alpha1.CleanupSpec, rowsRead, targetRows, deletes int64) 
 	}
 	if rowsRead == 0 && targetRows > 0 {
 		return Decision{Result: runstate.CleanupGuardTripped, Message: fmt.Sprintf(
-			"guard: the source returned no rows while the target table has %d; refusing to empty it (check the source table, the where filter and the source login's permissions)", targetRows)}
+			"guard: the source returned no rows while the target table has %d; refusing to empty it, whatever maxDeletePercent says (check the source table, the where filter and the source login's permissions; if the source table really is empty now, empty the target table yourself: TRUNCATE TABLE …)", targetRows)}
 	}
 	maxPct := spec.MaxDeletePercentOrDefault()
 	if targetRows > 0 && deletes*100 > int64(maxPct)*targetRows {
