@@ -100,12 +100,29 @@ func leaf(t reflect.Type) bool {
 	return true
 }
 
+// yaml11Booleans are the words YAML 1.1 (sigs.k8s.io/yaml, kubectl) reads
+// as booleans when they stand bare.
+var yaml11Booleans = map[string]bool{}
+
+func init() {
+	for _, w := range []string{"y", "yes", "n", "no", "true", "false", "on", "off"} {
+		for _, v := range []string{w, strings.ToUpper(w), strings.ToUpper(w[:1]) + w[1:]} {
+			yaml11Booleans[v] = true
+		}
+	}
+}
+
 func (c *fieldChecker) walk(n *yaml.Node, t reflect.Type, path string) {
 	n = resolve(n)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if n == nil {
+		return
+	}
+	if t.Kind() == reflect.String && n.Kind == yaml.ScalarNode && n.Style == 0 && yaml11Booleans[n.Value] {
+		key := path[strings.LastIndexByte(path, '.')+1:]
+		c.add(n.Line, "%s: the bare word %s is a boolean to kubectl and Kubernetes (YAML 1.1), not the text %q: write %s: \"%s\" in quotes", path, n.Value, n.Value, key, n.Value)
 		return
 	}
 	if leaf(t) || t.Kind() == reflect.Interface {
