@@ -126,41 +126,40 @@ var rangeTypes = []rangeType{
 
 // One changed value of every column type is found and mirrored, and only
 // the key ranges that hold a change are read: each change is in a row of
-// its own, in a range of its own.
+// its own, in a range of its own. The types are the ones above and every
+// type of TestEveryColumnTypeRoundTripsExactly, each changed from its
+// first value to each of its others.
 func TestRangeDigestsFindAChangeInEveryColumnType(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var cols, sel, base []string
-	for i, c := range rangeTypes {
+	types := append([]rangeType{}, rangeTypes...)
+	for _, c := range everyType {
+		types = append(types, rangeType{typ: c.typ, value: c.values[0], changes: c.values[1:], exact: c.exact})
+	}
+	types = append(types, rangeType{"CHAR(5) CHARACTER SET greek", "X'E1'", []string{"X'E2'", "X'E1E1'"}, "HEX(%s)"})
+	var cols, sel []string
+	for i, c := range types {
 		col := fmt.Sprintf("c%d", i)
 		cols = append(cols, col+" "+strings.Replace(c.typ, " NULL", "", 1)+" NULL")
 		sel = append(sel, strings.ReplaceAll(c.exact, "%s", col))
-		base = append(base, c.value)
 	}
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, "+strings.Join(cols, ", ")+")")
-	// Row 0 is all NULL; rows 1.. hold the base values, one row per change
-	// and ten more that do not change.
+	// Row 0 is all NULL and takes every column's first value (NULL to a
+	// value, '' for text). Each change has a row of its own, 2k, which
+	// holds the column's first value (the others are NULL) and changes,
+	// and a neighbour 2k+1 that holds the same and does not change (so the
+	// extractor keeps asking for digests: it stops asking for most while
+	// every range it asks about has changed).
 	e.src.Exec(t, "INSERT INTO items (id) VALUES (0)")
 	var changes []string
 	id := 1
-	for i, c := range rangeTypes {
+	for i, c := range types {
 		for _, v := range c.changes {
+			e.src.Exec(t, fmt.Sprintf("INSERT INTO items (id, c%d) VALUES (%d, %s), (%d, %s)", i, 2*id, c.value, 2*id+1, c.value))
 			changes = append(changes, fmt.Sprintf("UPDATE items SET c%d = %s WHERE id = %d", i, v, 2*id))
 			id++
 		}
-	}
-	// The NULL row's value of each column becomes the base value: NULL to
-	// a value (and '' for text), all in row 0.
-	for i := range rangeTypes {
-		changes = append(changes, fmt.Sprintf("UPDATE items SET c%d = %s WHERE id = 0", i, rangeTypes[i].value))
-	}
-	// Every other row changes: the ranges in between stay, and keep the
-	// extractor asking for digests (it stops asking for most while every
-	// range it asks about has changed).
-	for r := 1; r < id; r++ {
-		for _, k := range []int{2 * r, 2*r + 1} {
-			e.src.Exec(t, fmt.Sprintf("INSERT INTO items VALUES (%d, %s)", k, strings.Join(base, ", ")))
-		}
+		changes = append(changes, fmt.Sprintf("UPDATE items SET c%d = %s WHERE id = 0", i, c.value))
 	}
 	exact := "SELECT id, " + strings.Join(sel, ", ") + " FROM items"
 	p := testutil.Pipeline(t, simplePipeline(t, "types", "items", "table: items", 1))
