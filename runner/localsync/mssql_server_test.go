@@ -320,6 +320,95 @@ spec:
 		}
 	})
 
+	t.Run("range digests see a change of every type", func(t *testing.T) {
+		// Each column's first value, and changes the mirror shows (or, for
+		// what it keeps coarser, changes the digest still sees).
+		cols := []struct{ typ, value, change string }{
+			{"tinyint", "0", "255"},
+			{"smallint", "-32768", "32767"},
+			{"bigint", "9007199254740993", "9007199254740992"},
+			{"bit", "0", "1"},
+			{"decimal(38,10)", "1.5000000000", "1.5000000001"},
+			{"numeric(9,2)", "12.50", "12.51"},
+			{"money", "1.0001", "1.0002"},
+			{"smallmoney", "-1.0001", "-1.0002"},
+			{"float", "0.1", "0.10000000000000002"},
+			{"real", "16777216", "16777218"},
+			{"date", "'20240229'", "'20240301'"},
+			{"time(7)", "'10:00:00.1234567'", "'10:00:00.1234568'"},
+			{"datetime", "'2024-02-13T10:00:00.003'", "'2024-02-13T10:00:00.007'"},
+			{"smalldatetime", "'2024-02-13T10:01:00'", "'2024-02-13T10:02:00'"},
+			{"datetime2(7)", "'2024-02-13T10:00:00.0000001'", "'2024-02-13T10:00:00.0000011'"},
+			{"datetimeoffset(7)", "'2024-02-13T10:00:00.1234567+05:00'", "'2024-02-13T10:00:00.1234567+04:00'"},
+			{"uniqueidentifier", "'6F9619FF-8B86-D011-B42D-00C04FC964FF'", "'6F9619FF-8B86-D011-B42D-00C04FC964FE'"},
+			{"char(5) COLLATE Latin1_General_CI_AS", "'a'", "'A'"},
+			{"nchar(5) COLLATE Latin1_General_CI_AS", "N'á'", "N'à'"},
+			{"varchar(20) COLLATE Latin1_General_CI_AS", "'abc'", "'abc '"},
+			{"varchar(20) COLLATE Latin1_General_CI_AS", "''", "NULL"},
+			{"nvarchar(20) COLLATE Latin1_General_CI_AI", "N'José'", "N'Jose'"},
+			{"nvarchar(max)", "N'x'", "N'X'"},
+			{"varchar(40) COLLATE Latin1_General_100_CI_AS_SC_UTF8", "N'Portão 🚪'", "N'Portao 🚪'"},
+			{"text", "'t'", "'T'"},
+			{"ntext", "N'n'", "N'N'"},
+			{"xml", "N'<a/>'", "N'<b/>'"},
+			{"binary(4)", "0x01", "0x02"},
+			{"varbinary(8)", "0x01", "0x0100"},
+			{"image", "0x00FF", "0x00FF00"},
+			{"geography", "geography::Point(47.651, -122.349, 4326)", "geography::Point(47.652, -122.349, 4326)"},
+			{"hierarchyid", "'/1/3/'", "'/1/4/'"},
+		}
+		var defs, firsts []string
+		for i, c := range cols {
+			defs = append(defs, fmt.Sprintf("C%d %s NULL", i, c.typ))
+			firsts = append(firsts, c.value)
+		}
+		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Tipos (Id int PRIMARY KEY, "+strings.Join(defs, ", ")+")",
+			"INSERT INTO dbo.Tipos (Id) VALUES (0)")
+		var changes []string
+		for i, c := range cols {
+			// Row 2i+1 changes; 2i+2 does not (ranges between changes stay).
+			mustExecMSSQL(t, admin, fmt.Sprintf("INSERT INTO dbo.Tipos VALUES (%d, %s), (%d, %s)", 2*i+1, strings.Join(firsts, ", "), 2*i+2, strings.Join(firsts, ", ")))
+			changes = append(changes, fmt.Sprintf("UPDATE dbo.Tipos SET C%d = %s WHERE Id = %d", i, c.change, 2*i+1),
+				fmt.Sprintf("UPDATE dbo.Tipos SET C%d = %s WHERE Id = 0", i, c.value))
+		}
+		dst := testutil.NewDB(t, "mssqldigest")
+		p := testutil.Pipeline(t, `
+apiVersion: sync.sisporta.io/v1alpha1
+kind: SyncPipeline
+metadata: {name: digests}
+spec:
+  schedule: "@hourly"
+  batchSize: 1
+  source: {driver: sqlserver, dsnSecretRef: {name: s, key: dsn}}
+  target: {dsnSecretRef: {name: t, key: dsn}}
+  entities:
+  - {name: tipos, source: {table: dbo.Tipos}, target: {table: tipos}, cleanup: {mode: Delete, maxDeletePercent: 50}}
+`)
+		rows := int64(2*len(cols) + 1)
+		mustSucceed(t, runWith(t, p, s.readerDSN, dst.DSN))
+		sum := runWith(t, p, s.readerDSN, dst.DSN)
+		mustSucceed(t, sum)
+		if sum.RowsRead != 0 || sum.RowsWritten != 0 || sum.RangesSkipped != int(rows) {
+			t.Fatalf("no-op run over SQL Server: read %d, wrote %d, skipped %d ranges of %d", sum.RowsRead, sum.RowsWritten, sum.RangesSkipped, rows)
+		}
+		mustExecMSSQL(t, admin, changes...)
+		sum = runWith(t, p, s.readerDSN, dst.DSN)
+		mustSucceed(t, sum)
+		// Every changed row is read (row 0 too), no unchanged one.
+		if sum.RowsRead != int64(len(cols))+1 || sum.RangesSkipped != len(cols) {
+			t.Errorf("after one change per type: read %d rows and skipped %d ranges, want %d and %d", sum.RowsRead, sum.RangesSkipped, len(cols)+1, len(cols))
+		}
+		// A verifying run compares every target value with the source.
+		v := runWith(t, p, s.readerDSN, dst.DSN, verify)
+		mustSucceed(t, v)
+		if v.RowsWritten != 0 || v.RowsRepaired != 0 {
+			t.Errorf("verifying after the digest run wrote %d and repaired %d rows: a change was missed", v.RowsWritten, v.RowsRepaired)
+		}
+		if sum := runWith(t, p, s.readerDSN, dst.DSN); sum.RowsRead != 0 {
+			t.Errorf("the run after the verifying run read %d rows", sum.RowsRead)
+		}
+	})
+
 	t.Run("a page blocked by an ERP transaction", func(t *testing.T) {
 		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Bloqueio (Id int PRIMARY KEY, V int NOT NULL)",
 			`INSERT INTO dbo.Bloqueio SELECT n, 0 FROM (SELECT TOP (100) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS n FROM sys.all_objects) AS x`)
