@@ -15,6 +15,17 @@
 //	    unchanged:<entity>  rows left unchanged so far (progress)
 //	sisporta:{<queue>}:cursor:<entity>  incremental watermark of the last complete run
 //	sisporta:{<queue>}:verify           HASH: last (ms) a verifying run started, since (runs after it)
+//	sisporta:{<queue>}:ranges:<entity>  HASH, the key ranges of the entity's last complete run (ranges.go):
+//	    run, epoch, shape   the run that read them, and the entity's digest shape
+//	    base                the run whose ranges that run started from (0: none)
+//	    n, done             how many ranges; done=1 once the list is complete
+//	    <i>                 JSON Range i: upper key (canonical and as source parameters),
+//	                        rows, digest of the rows Sisporta left in the target's range
+//	    s:<i>               range i's source digest; absent: the next run reads the range
+//	sisporta:{<queue>}:ranges-pending:<entity>  HASH, the same for the run being applied,
+//	                        plus bad: ranges its checks found changed in the target; it is
+//	                        renamed to ranges:<entity> when the run left the target as the
+//	                        source is, and dropped otherwise
 //
 // Run hashes expire after 30 days. The authoritative record of every run is
 // the _sisporta_runs table in the target database; this summary is what a
