@@ -77,7 +77,7 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 				return &exitError{code: exitEntityFailed, err: fmt.Errorf("entities failed: %s", strings.Join(failed, ", "))}
 			}
 			if sup := sum.Superseded(); len(sup) > 0 {
-				return &exitError{code: exitEntityFailed, err: fmt.Errorf("another run of this pipeline overtook this one for: %s (nothing of this run was applied there; it covers those rows: run sync again once it has finished)", strings.Join(sup, ", "))}
+				return &exitError{code: exitEntityFailed, err: fmt.Errorf("another run of this pipeline overtook this one for: %s (the rows this run had written stay, and the newer run brings those entities up to its own snapshot: run sync again once it has finished)", strings.Join(sup, ", "))}
 			}
 			if g := sum.GuardTripped(); len(g) > 0 {
 				return &exitError{code: exitGuardTripped, err: fmt.Errorf("cleanup guard refused to delete in: %s (nothing was deleted there)", strings.Join(g, ", "))}

@@ -64,6 +64,24 @@ func lastAttempt(ctx context.Context) bool {
 	return ok1 && ok2 && n >= m
 }
 
+// superseded records the entity's run as overtaken by run cur, with
+// what its applied batches did (their rows are written, whatever run
+// covers them next) and what its cleanup had deleted by then.
+func (w *Worker) superseded(ctx context.Context, f *queue.Finalize, cur int64) error {
+	lt, err := w.Target.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("run %d started before this one finished; it covers these rows", cur)
+	var cl *runstate.Cleanup
+	if rec, ok, err := w.Target.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok && rec.RowsDeleted > 0 {
+		cl = &runstate.Cleanup{Time: time.Now().UTC(), Result: runstate.CleanupSucceeded, Deleted: rec.RowsDeleted,
+			Message: fmt.Sprintf("%s; stopped when run %d started", cleanup.DeletedMessage(f.Spec.Cleanup.Mode, rec.RowsDeleted), cur)}
+	}
+	w.finish(ctx, f, lt, runstate.ResultSuperseded, msg, cl)
+	return nil
+}
+
 func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	tg := w.Target
 	if err := tg.CheckNotTheSource(ctx, f.Table, f.SourceLocation); err != nil {
@@ -85,9 +103,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		return err
 	}
 	if cur != f.Run || epoch != f.Epoch {
-		w.finish(ctx, f, target.LedgerTotals{}, runstate.ResultSuperseded,
-			fmt.Sprintf("run %d started before this one finished; it covers these rows", cur), nil)
-		return nil
+		return w.superseded(ctx, f, cur)
 	}
 	lt, err := tg.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
 	if err != nil {
@@ -150,6 +166,14 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		r.CleanupResult = cleanupDeleting
 		return tg.SaveRun(ctx, r)
 	})
+	if errors.Is(err, target.ErrSuperseded) {
+		// A newer run registered while this one was deleting: it decides.
+		cur, _, cerr := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
+		if cerr != nil {
+			return cerr
+		}
+		return w.superseded(ctx, f, cur)
+	}
 	if err != nil {
 		return fmt.Errorf("entity %s: cleanup: %w", f.Entity, err)
 	}

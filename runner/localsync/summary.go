@@ -79,6 +79,11 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 		}
 		s.Entities = append(s.Entities, es)
 	}
+	// Overtaken entities were not brought up to this run's snapshot (the
+	// newer run does that): the run did not succeed, whatever it wrote.
+	if s.Result == runstate.ResultSucceeded && len(s.Superseded()) > 0 {
+		s.Result = runstate.ResultSuperseded
+	}
 	return s
 }
 
