@@ -42,7 +42,7 @@ func TestParseErrorsSayWhatToFix(t *testing.T) {
 		strings.Replace(base, "CLEANUP", "{mode: Truncate}", 1): "use Delete, SoftDelete or Off",
 		// A column named y, n, yes, no, on or off is a boolean unless quoted.
 		strings.Replace(base, "    cleanup: CLEANUP", "    columns:\n    - {source: Codigo, target: y}\n    - source: Ativo\n      target: on", 1): `line 20: spec.entities[0].columns[1].target: the bare word on is a boolean to kubectl and Kubernetes (YAML 1.1), not the text "on": write target: "on" in quotes`,
-		strings.Replace(base, "    cleanup: CLEANUP", "    columns:\n    - {source: Codigo, target: y}", 1): `spec.entities[0].columns[0].target: the bare word y is a boolean`,
+		strings.Replace(base, "    cleanup: CLEANUP", "    columns:\n    - {source: Codigo, target: y}", 1):                                        `spec.entities[0].columns[0].target: the bare word y is a boolean`,
 		twoPipelines():                   "SyncPipelines in the file",
 		"kind: Secret\napiVersion: v1\n": "no SyncPipeline in the file",
 		strings.Replace(strings.Replace(base, "CLEANUP", "{}", 1), "*/5 * * * *", "every 5 minutes", 1):                   "not a cron expression",
