@@ -138,9 +138,10 @@ func (b *sqlBuilder) upTo(keys []column, hi []any) string {
 
 // DigestUnsupported says why the source cannot digest the entity's
 // ranges exactly ("" when it can): a server too old for the canonical
-// forms, or (MySQL) one that prints doubles with fewer digits than tell
-// them apart, for an entity with floating-point columns. Such an entity
-// is read in full every run, as without range digests.
+// forms, (MySQL) one that prints doubles with fewer digits than tell them
+// apart for an entity with floating-point columns, or a server that
+// refuses the digest statement for its columns. Such an entity is read in
+// full every run, as without range digests.
 func (s *Source) DigestUnsupported(ctx context.Context, e *Entity) (string, error) {
 	s.probeOnce.Do(func() {
 		s.probe, s.probeErr = s.d.digestProbe(ctx, s.db)
@@ -156,6 +157,13 @@ func (s *Source) DigestUnsupported(ctx context.Context, e *Entity) (string, erro
 		if c.Kind == schema.KindFloat && s.probe.inexactFloats != "" {
 			return fmt.Sprintf("column %s is %s and %s", c.Source, c.raw.FullType, s.probe.inexactFloats), nil
 		}
+	}
+	// The statement over no rows: a server that cannot run it for these
+	// columns says so now, and the entity is read as before rather than
+	// not at all.
+	q := s.d.rangeDigestQuery(e.cols, e.Spec.Query != "", "0", e.from, "1 = 0")
+	if err := s.d.query(ctx, s.db, q, nil, func([]any) error { return nil }); err != nil {
+		return fmt.Sprintf("the source cannot digest its rows: %v", s.redact(err)), nil
 	}
 	return "", nil
 }
@@ -240,11 +248,14 @@ func mysqlDigestValue(c *column) (string, bool) {
 	case "json":
 		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", true
 	}
-	switch {
-	case c.codec.RawCharset() != "":
-		return "CAST(" + col + " AS BINARY)", true // its own bytes: no conversion
-	case c.Kind == schema.KindString || c.Kind == schema.KindBytes:
-		return col, true // UTF-8 text (taken as its bytes next to the binary separator) or bytes
+	switch c.Kind {
+	case schema.KindString:
+		// Its own bytes, whatever its character set (no conversion), and
+		// no collation to mix with another column's (MariaDB refuses to
+		// concatenate utf8mb4_bin and utf8mb4_nopad_bin text, say).
+		return "CAST(" + col + " AS BINARY)", true
+	case schema.KindBytes:
+		return col, true
 	}
 	return col, false
 }
