@@ -95,6 +95,11 @@ bench: services build ## Benchmarks: 1M rows through Redis (full, no-op, 1% chan
 	$(GO) test -run '^$$' -bench . -benchmem ./runner/...
 	$(GO) run ./hack/bench -rows $${BENCH_ROWS:-1000000} -concurrency $${BENCH_CONCURRENCY:-2}
 
+.PHONY: bench-operator
+bench-operator: services build ## The operator at scale: BENCH_PIPELINES (1000) pipelines on envtest and Redis; start, quiet minute, RSS, scale-up.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh | tail -1)" \
+		$(GO) run ./hack/benchoperator -pipelines $${BENCH_PIPELINES:-1000} -manager $(BIN)/sisporta
+
 .PHONY: demo
 demo: build ## Mirror a small garage-door ERP in the local MariaDB, change it, mirror again.
 	hack/demo.sh

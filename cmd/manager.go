@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -31,7 +33,14 @@ type managerOptions struct {
 	// defaultRedisURL is better passed through SISPORTA_DEFAULT_REDIS_URL from
 	// a Secret: a flag's value shows in the pod spec and the process list.
 	defaultRedisURL string
-	zap             zap.Options
+	// Scale: the API client's rate limit, reconciles at once, how often
+	// queue depth is polled, how long a Redis outage leaves Ready alone.
+	kubeAPIQPS              float32
+	kubeAPIBurst            int
+	maxConcurrentReconciles int
+	queuePollInterval       time.Duration
+	redisOutageGrace        time.Duration
+	zap                     zap.Options
 }
 
 func newManagerCommand() *cobra.Command {
@@ -53,6 +62,11 @@ lets only one replica act at a time.`,
 	f.StringVar(&o.namespace, "namespace", envOr("SISPORTA_WATCH_NAMESPACE", ""), "reconcile only SyncPipelines of this namespace (default: all namespaces)")
 	f.StringVar(&o.runnerImage, "runner-image", envOr("SISPORTA_RUNNER_IMAGE", defaultRunnerImage()), "image of the extractor and workers of pipelines without spec.image: the operator's own image (env SISPORTA_RUNNER_IMAGE)")
 	f.StringVar(&o.defaultRedisURL, "default-redis-url", "", "Redis URL for pipelines without spec.queue.redisSecretRef (prefer env SISPORTA_DEFAULT_REDIS_URL from a Secret: flags show in the pod spec)")
+	f.Float32Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "queries per second the manager may send the Kubernetes API server (client-side rate limit; 0 or less: no limit but the server's own priority and fairness)")
+	f.IntVar(&o.kubeAPIBurst, "kube-api-burst", defaultKubeAPIBurst, "requests the manager may send the Kubernetes API server in a burst above --kube-api-qps")
+	f.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "SyncPipelines reconciled at once")
+	f.DurationVar(&o.queuePollInterval, "queue-poll-interval", controllers.DefaultQueuePollInterval, "how often the depth of every pipeline's queue is read (one round trip per Redis); tasks reaching an idle pipeline's queue scale its workers within this")
+	f.DurationVar(&o.redisOutageGrace, "redis-outage-grace-period", controllers.DefaultRedisOutageGrace, "how long a pipeline's Redis may be unreachable before Ready turns False; a shorter outage sets Degraded only")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
 	o.zap.BindFlags(logFlags)
 	f.AddGoFlagSet(logFlags)
@@ -70,10 +84,14 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	log := ctrl.Log.WithName("setup")
 
+	if err := o.validate(); err != nil {
+		return err
+	}
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("no Kubernetes configuration found (set KUBECONFIG or run in a cluster): %w", err)
 	}
+	o.rateLimit(restConfig)
 	opts := ctrl.Options{
 		Scheme:                  newScheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
@@ -108,7 +126,9 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 		return err
 	}
 	log.Info("starting manager", "version", versionString(), "namespace", o.namespace, "leaderElect", o.leaderElect,
-		"runnerImage", o.runnerImage, "defaultRedis", o.defaultRedisURL != "")
+		"runnerImage", o.runnerImage, "defaultRedis", o.defaultRedisURL != "",
+		"kubeAPIQPS", restConfig.QPS, "kubeAPIBurst", restConfig.Burst, "maxConcurrentReconciles", o.maxConcurrentReconciles,
+		"queuePollInterval", o.queuePollInterval.String(), "redisOutageGracePeriod", o.redisOutageGrace.String())
 	if err := mgr.Start(cmd.Context()); err != nil && !errors.Is(err, cmd.Context().Err()) {
 		return fmt.Errorf("manager stopped: %w", err)
 	}
@@ -122,9 +142,44 @@ var skipControllerNameValidation bool
 // setupControllers registers the reconcilers with the manager.
 func setupControllers(mgr ctrl.Manager, o *managerOptions) error {
 	return controllers.SetupWithManager(mgr, controllers.Options{
-		RunnerImage:     o.runnerImage,
-		DefaultRedisURL: o.defaultRedisURL,
+		RunnerImage:             o.runnerImage,
+		DefaultRedisURL:         o.defaultRedisURL,
+		QueuePollInterval:       o.queuePollInterval,
+		RedisOutageGrace:        o.redisOutageGrace,
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 	})
+}
+
+// The API client's default rate limit: high enough that starting with a
+// thousand pipelines is not throttled on the client (make bench-operator),
+// low enough that a runaway reconcile cannot flood the API server.
+const (
+	defaultKubeAPIQPS   = 200
+	defaultKubeAPIBurst = 400
+)
+
+func (o *managerOptions) validate() error {
+	switch {
+	case o.maxConcurrentReconciles < 1:
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, not %d", o.maxConcurrentReconciles)
+	case o.queuePollInterval < time.Second:
+		return fmt.Errorf("--queue-poll-interval must be at least 1s, not %s", o.queuePollInterval)
+	case o.redisOutageGrace < 0:
+		return fmt.Errorf("--redis-outage-grace-period must not be negative, not %s", o.redisOutageGrace)
+	case o.kubeAPIQPS > 0 && o.kubeAPIBurst < 1:
+		return fmt.Errorf("--kube-api-burst must be at least 1 when --kube-api-qps limits the rate, not %d", o.kubeAPIBurst)
+	}
+	return nil
+}
+
+// rateLimit applies --kube-api-qps and --kube-api-burst; QPS 0 or less
+// leaves the client unthrottled (controller-runtime's default, -1).
+func (o *managerOptions) rateLimit(c *rest.Config) {
+	if o.kubeAPIQPS <= 0 {
+		c.QPS, c.Burst = -1, 0
+		return
+	}
+	c.QPS, c.Burst = o.kubeAPIQPS, o.kubeAPIBurst
 }
 
 // defaultRunnerImage is the released image of this build; the Helm chart

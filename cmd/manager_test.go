@@ -11,15 +11,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/runner/queue"
+	"github.com/sisporta/sisporta/runner/runstate"
 )
 
 var env *testenv.Env
@@ -154,7 +159,8 @@ func TestManagerReconcilesAPipeline(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		root := newRootCommand()
-		root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0", "--namespace=" + ns})
+		root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0", "--namespace=" + ns,
+			"--queue-poll-interval=1s", "--max-concurrent-reconciles=2", "--kube-api-qps=50", "--kube-api-burst=100", "--redis-outage-grace-period=30s"})
 		done <- root.ExecuteContext(ctx)
 	}()
 	defer func() {
@@ -201,13 +207,80 @@ func TestManagerReconcilesAPipeline(t *testing.T) {
 			if img := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; img != "registry.example/sisporta:from-env" {
 				t.Errorf("extractor image %q, want SISPORTA_RUNNER_IMAGE", img)
 			}
-			return
+			break
 		}
 		last = fmt.Sprintf("cronjob: %v, deployment: %v, pipeline: %v, ready: %+v", errCJ, errD, errP, ready)
 		if time.Now().After(deadline) {
 			t.Fatalf("the manager did not reconcile the pipeline within 60s: %s", last)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+
+	// --queue-poll-interval reaches the poller: tasks put by hand on the
+	// idle queue scale the workers within about a second.
+	rdb, _, err := queue.Connect(ctx, testRedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	q := queue.Name(ns, "erp-to-quotes")
+	defer func() {
+		_ = asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(q, true)
+		_ = runstate.NewStore(rdb).Purge(context.Background(), q)
+	}()
+	time.Sleep(2 * time.Second) // past the reconciles of the pipeline's creation
+	start := time.Now()
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask("test:batch", nil), asynq.Queue(q), asynq.MaxRetry(0)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d := &appsv1.Deployment{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "erp-to-quotes-worker"}, d); err != nil {
+			t.Fatal(err)
+		}
+		if ptr.Deref(d.Spec.Replicas, 0) == 1 {
+			t.Logf("one task on the idle queue: a worker asked for %s later", time.Since(start).Round(10*time.Millisecond))
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("no worker 10s after a task reached the idle queue, with --queue-poll-interval=1s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestManagerRefusesBadScaleSettings(t *testing.T) {
+	for _, tc := range []struct{ arg, want string }{
+		{"--max-concurrent-reconciles=0", "--max-concurrent-reconciles must be at least 1"},
+		{"--queue-poll-interval=100ms", "--queue-poll-interval must be at least 1s"},
+		{"--redis-outage-grace-period=-1s", "--redis-outage-grace-period must not be negative"},
+		{"--kube-api-burst=0", "--kube-api-burst must be at least 1"},
+	} {
+		root := newRootCommand()
+		root.SetArgs([]string{"manager", "--health-probe-bind-address=0", "--metrics-bind-address=0", tc.arg})
+		err := root.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.arg, err, tc.want)
+		}
+	}
+}
+
+func TestManagerRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		qps       float32
+		burst     int
+		wantQPS   float32
+		wantBurst int
+	}{
+		{200, 400, 200, 400},
+		{0, 400, -1, 0}, // no client-side limit, as controller-runtime's default
+		{-5, 1, -1, 0},
+	} {
+		c := &rest.Config{}
+		(&managerOptions{kubeAPIQPS: tc.qps, kubeAPIBurst: tc.burst}).rateLimit(c)
+		if c.QPS != tc.wantQPS || c.Burst != tc.wantBurst {
+			t.Errorf("qps %v burst %d: config %v/%d, want %v/%d", tc.qps, tc.burst, c.QPS, c.Burst, tc.wantQPS, tc.wantBurst)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 // PodDisruptionBudget above one worker, down to zero only after the
 // stabilisation window.
 func TestWorkersScaleWithQueueDepth(t *testing.T) {
+	t.Parallel() // long and independent: overlaps the other parallel tests
 	ns := newNamespace(t)
 	createDSNSecrets(t, ns)
 	rdb, inspector := testRedis(t)

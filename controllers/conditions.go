@@ -72,9 +72,15 @@ func setConditions(st *pipelineState) {
 		})
 	}
 
-	if b := firstBlocking(st.problems); b != nil {
+	old := meta.FindStatusCondition(s.Conditions, syncv1alpha1.ConditionReady)
+	switch b := firstBlocking(st.problems); {
+	case b != nil:
 		set(syncv1alpha1.ConditionReady, false, b.reason, b.message)
-	} else {
+	case st.holdReady && old != nil && !st.p.Spec.Suspend && old.Reason != ReasonSuspended:
+		// Redis is briefly unreachable: what Ready depends on is unknown,
+		// so it stays as it was (Degraded says why), at this generation.
+		set(syncv1alpha1.ConditionReady, old.Status == metav1.ConditionTrue, old.Reason, old.Message)
+	default:
 		reason, msg := readyReason(st)
 		set(syncv1alpha1.ConditionReady, true, reason, msg)
 	}

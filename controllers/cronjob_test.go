@@ -1,13 +1,11 @@
 package controllers
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
@@ -55,7 +53,7 @@ func TestCronJobIsOwnedAndConfigured(t *testing.T) {
 	}
 	assertEnv(t, c, map[string]string{
 		envSourceDSN: "secret " + sourceSecret + "/" + dsnKey,
-		envRedisURL:  "secret erp-sisporta-redis/url",
+		envRedisURL:  "secret " + DefaultRedisSecret + "/url",
 		envTrigger:   "schedule",
 	})
 	if got := c.Resources.Limits[corev1.ResourceMemory]; got.String() != "256Mi" {
@@ -89,40 +87,4 @@ func TestConfigMapHoldsThePipelineWithoutSecretValues(t *testing.T) {
 	if err := got.Validate(); err != nil {
 		t.Errorf("the rendered pipeline does not validate: %v", err)
 	}
-}
-
-func TestDefaultRedisSecretIsKeptForPodsAndRemovedWhenTheRedisIsNamed(t *testing.T) {
-	ns := newNamespace(t)
-	createDSNSecrets(t, ns)
-	p := createPipeline(t, newPipeline(ns, "erp"))
-	sec := getObject(t, ns, "erp-sisporta-redis", &corev1.Secret{})
-	assertOwnedBy(t, sec, p)
-	if string(sec.Data["url"]) != redisURL {
-		t.Errorf("default Redis Secret holds %q, want the operator's default URL", sec.Data["url"])
-	}
-
-	createSecret(t, ns, "own-redis", map[string]string{"url": redisURL})
-	update(t, p, func(p *syncv1alpha1.SyncPipeline) {
-		p.Spec.Queue.RedisSecretRef = &syncv1alpha1.SecretKeySelector{Name: "own-redis", Key: "url"}
-	})
-	eventually(t, "default Redis Secret removed", func() error {
-		err := k8s().Get(context.Background(), keyOf(ns, "erp-sisporta-redis"), &corev1.Secret{})
-		if isNotFound(err) {
-			return nil
-		}
-		return errorf("still there (%v)", err)
-	})
-	eventually(t, "pods use the named Redis Secret", func() error {
-		cj := &batchv1.CronJob{}
-		if err := k8s().Get(context.Background(), keyOf(ns, "erp-extract"), cj); err != nil {
-			return err
-		}
-		for _, e := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env {
-			if e.Name == envRedisURL && e.ValueFrom.SecretKeyRef.Name == "own-redis" {
-				return nil
-			}
-		}
-		return errorf("CronJob still points elsewhere")
-	})
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, metav1.ConditionTrue, "")
 }

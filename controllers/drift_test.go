@@ -23,7 +23,7 @@ func TestDriftIsRepaired(t *testing.T) {
 	cj := getObject(t, ns, "erp-extract", &batchv1.CronJob{})
 	d := getObject(t, ns, "erp-worker", &appsv1.Deployment{})
 	cm := getObject(t, ns, "erp-sisporta", &corev1.ConfigMap{})
-	sec := getObject(t, ns, "erp-sisporta-redis", &corev1.Secret{})
+	sec := getObject(t, ns, DefaultRedisSecret, &corev1.Secret{})
 
 	update(t, cj, func(cj *batchv1.CronJob) {
 		cj.Spec.Schedule = "* * * * *"
@@ -79,7 +79,7 @@ func TestDriftIsRepaired(t *testing.T) {
 	})
 
 	// Deleted objects come back.
-	deleted := map[string]client.Object{"erp-sisporta": cm, "erp-sisporta-redis": sec, "erp-extract": cj}
+	deleted := map[string]client.Object{"erp-sisporta": cm, DefaultRedisSecret: sec, "erp-extract": cj}
 	for _, o := range deleted {
 		if err := k8s().Delete(context.Background(), o); err != nil {
 			t.Fatal(err)
@@ -111,7 +111,7 @@ func TestObjectsAreWrittenOnlyWhenTheyDiffer(t *testing.T) {
 	versions := func() map[string]string {
 		out := map[string]string{}
 		for name, o := range map[string]client.Object{
-			"erp-extract": &batchv1.CronJob{}, "erp-worker": &appsv1.Deployment{}, "erp-sisporta": &corev1.ConfigMap{}, "erp-sisporta-redis": &corev1.Secret{},
+			"erp-extract": &batchv1.CronJob{}, "erp-worker": &appsv1.Deployment{}, "erp-sisporta": &corev1.ConfigMap{}, DefaultRedisSecret: &corev1.Secret{},
 		} {
 			if err := k8s().Get(context.Background(), keyOf(ns, name), o); err != nil {
 				t.Fatal(err)
@@ -141,7 +141,7 @@ func TestObjectsAreWrittenOnlyWhenTheyDiffer(t *testing.T) {
 	})
 	waitReconciles(t, ns, "erp", 2)
 	after := versions()
-	for _, name := range []string{"erp-extract", "erp-worker", "erp-sisporta-redis"} {
+	for _, name := range []string{"erp-extract", "erp-worker", DefaultRedisSecret} {
 		if after[name] != before[name] {
 			t.Errorf("%s was rewritten for a change that does not concern it", name)
 		}

@@ -54,6 +54,12 @@ func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline)
 		r.note(p, corev1.EventTypeNormal, "QueuePurged", "Purge", fmt.Sprintf("purged queue %s and its run summary from Redis", q))
 	}
 	r.redis.forgetPipeline(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+	r.queues.forget(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
+	if p.Spec.Queue.RedisSecretRef == nil {
+		if err := r.releaseDefaultRedisSecret(ctx, p); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	forgetMetrics(p)
 	patch := client.MergeFrom(p.DeepCopy())
 	controllerutil.RemoveFinalizer(p, finalizerPurge)

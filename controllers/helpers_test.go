@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
@@ -325,15 +326,19 @@ func finishJobAt(t *testing.T, j *batchv1.Job, failed bool, at time.Time) {
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
 
-// waitReconciles waits until the operator finished n more reconciles of a
-// pipeline than it had when called; the first may have started before.
+// waitReconciles makes the operator reconcile a pipeline n more times, and
+// waits for each: it wakes the pipeline as the queue poller would, which
+// changes nothing anywhere (the suite has no periodic look to wait for).
 func waitReconciles(t *testing.T, ns, name string, n int) {
 	t.Helper()
-	start := reconcileCount(ns, name)
-	eventually(t, fmt.Sprintf("%d more reconciles of %s", n, name), func() error {
-		if got := reconcileCount(ns, name) - start; got < n {
-			return fmt.Errorf("%d so far", got)
-		}
-		return nil
-	})
+	for i := range n {
+		start := reconcileCount(ns, name)
+		suiteReconciler.queues.events <- event.GenericEvent{Object: &syncv1alpha1.SyncPipeline{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}
+		eventually(t, fmt.Sprintf("reconcile %d of %d of %s", i+1, n, name), func() error {
+			if reconcileCount(ns, name) == start {
+				return fmt.Errorf("not yet")
+			}
+			return nil
+		})
+	}
 }

@@ -45,7 +45,9 @@ func TestNoSecretValueLeaves(t *testing.T) {
 	update(t, p, func(p *syncv1alpha1.SyncPipeline) {
 		p.Spec.Queue.RedisSecretRef = &syncv1alpha1.SecretKeySelector{Name: "redis", Key: "url"}
 	})
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonRedisUnreachable)
+	// Within the outage grace period Ready keeps its value (RunFailed);
+	// Degraded carries the Redis error.
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", ReasonRedisUnreachable)
 	waitEvent(t, ns, "erp", ReasonRedisUnreachable, "127.0.0.1:1")
 
 	var written []client.Object

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -62,14 +63,16 @@ func TestRunNowStartsOneJobPerValue(t *testing.T) {
 	c := first.Spec.Template.Spec.Containers[0]
 	assertEnv(t, c, map[string]string{
 		envSourceDSN: "secret " + sourceSecret + "/" + dsnKey,
-		envRedisURL:  "secret erp-sisporta-redis/url",
+		envRedisURL:  "secret " + DefaultRedisSecret + "/url",
 		envTrigger:   "run-now",
 	})
 	if first.Spec.TTLSecondsAfterFinished == nil {
 		t.Error("run-now Job without ttlSecondsAfterFinished: nothing would clean it up")
 	}
 	waitHandledRunNow(t, ns, "first")
-	waitEvent(t, ns, "erp", "RunNowStarted", "first")
+	if note := waitEvent(t, ns, "erp", "RunNowStarted", "first"); strings.Contains(note, "suspended") {
+		t.Errorf("event %q speaks of suspension; the pipeline is not suspended", note)
+	}
 	// While it runs the schedule pauses (Forbid does not see a Job the
 	// CronJob did not start) and a worker is pre-warmed.
 	waitCronJobSuspended(t, ns, true)
@@ -107,6 +110,30 @@ func TestRunNowStartsOneJobPerValue(t *testing.T) {
 		t.Errorf("run-now Jobs %v, want only the third: handled values must not run again", keys(jobs))
 	}
 	waitHandledRunNow(t, ns, "third")
+}
+
+// TestRunNowOnASuspendedPipelineIsSaid: allowed (a deliberate, one-off
+// run), and an event says the pipeline is suspended and the run started
+// anyway.
+func TestRunNowOnASuspendedPipelineIsSaid(t *testing.T) {
+	ns := newNamespace(t)
+	createDSNSecrets(t, ns)
+	rdb, _ := testRedis(t)
+	cleanupQueue(t, rdb, ns, "erp")
+	p := createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) { p.Spec.Suspend = true }))
+	waitCronJobSuspended(t, ns, true)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonSuspended)
+
+	setRunNow(t, p, "once")
+	job := waitRunNowJob(t, p, "once")
+	note := waitEvent(t, ns, "erp", "RunNowStarted", job.Name)
+	for _, want := range []string{"suspended", "this one run was started anyway", "spec.suspend"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("event %q does not say %q", note, want)
+		}
+	}
+	finishJob(t, job, false)
+	waitCronJobSuspended(t, ns, true)
 }
 
 // waitHandledRunNow: the Job is created before the status is written, so

@@ -37,7 +37,6 @@ const (
 	componentExtractor = "extractor"
 	componentWorker    = "worker"
 	componentConfig    = "config"
-	componentRedis     = "redis"
 
 	triggerSchedule = "schedule"
 	triggerRunNow   = "run-now"
@@ -48,10 +47,9 @@ const (
 )
 
 // Names of the objects a pipeline owns.
-func configMapName(p *syncv1alpha1.SyncPipeline) string   { return p.Name + "-sisporta" }
-func cronJobName(p *syncv1alpha1.SyncPipeline) string     { return p.Name + "-extract" }
-func workerName(p *syncv1alpha1.SyncPipeline) string      { return p.Name + "-worker" }
-func redisSecretName(p *syncv1alpha1.SyncPipeline) string { return p.Name + "-sisporta-redis" }
+func configMapName(p *syncv1alpha1.SyncPipeline) string { return p.Name + "-sisporta" }
+func cronJobName(p *syncv1alpha1.SyncPipeline) string   { return p.Name + "-extract" }
+func workerName(p *syncv1alpha1.SyncPipeline) string    { return p.Name + "-worker" }
 
 // runNowJobName is derived from the annotation value, so a retried create
 // of the same request finds the Job it already made.

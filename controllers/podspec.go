@@ -31,13 +31,18 @@ func secretEnv(name string, ref syncv1alpha1.SecretKeySelector) corev1.EnvVar {
 	}}}
 }
 
-// redisEnv points at the pipeline's Redis Secret, or at the operator-kept
-// copy of the default Redis URL.
+// redisEnv points at the pipeline's Redis Secret, or at the namespace's
+// operator-kept copy of the default Redis URL.
 func redisEnv(p *syncv1alpha1.SyncPipeline) corev1.EnvVar {
+	return secretEnv(envRedisURL, redisRef(p))
+}
+
+// redisRef is the Secret key the pipeline's pods read the Redis URL from.
+func redisRef(p *syncv1alpha1.SyncPipeline) syncv1alpha1.SecretKeySelector {
 	if ref := p.Spec.Queue.RedisSecretRef; ref != nil {
-		return secretEnv(envRedisURL, *ref)
+		return *ref
 	}
-	return secretEnv(envRedisURL, syncv1alpha1.SecretKeySelector{Name: redisSecretName(p), Key: "url"})
+	return syncv1alpha1.SecretKeySelector{Name: DefaultRedisSecret, Key: "url"}
 }
 
 // runnerContainer is the one container of extractor and worker pods:

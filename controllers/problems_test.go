@@ -56,6 +56,7 @@ func TestSecretDeletedDegradesAndRecreatedRecovers(t *testing.T) {
 }
 
 func TestUnreachableRedisDegradesAndRecovers(t *testing.T) {
+	t.Parallel() // long and independent: overlaps the other parallel tests
 	ns := newNamespace(t)
 	createDSNSecrets(t, ns)
 	createSecret(t, ns, "redis", map[string]string{"url": badRedisURL})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,12 +28,24 @@ type Options struct {
 	RunnerImage string
 	// DefaultRedisURL serves pipelines without spec.queue.redisSecretRef.
 	DefaultRedisURL string
+	// QueuePollInterval is how often the depth of every pipeline's queue is
+	// read (one round trip per Redis for all its pipelines); a pipeline
+	// whose depth changed is reconciled at once. Default 30s.
+	QueuePollInterval time.Duration
+	// RedisOutageGrace is how long a pipeline's Redis may be unreachable
+	// before Ready turns False; a shorter outage sets Degraded only.
+	// Default 60s.
+	RedisOutageGrace time.Duration
+	// MaxConcurrentReconciles is how many pipelines are reconciled at once.
+	// Default 8.
+	MaxConcurrentReconciles int
 	// BusyRequeue is how soon a pipeline is looked at again while a run is
-	// in flight (queue depth is polled, not watched). Default 10s.
+	// in flight (to follow its latency and scale-down window). Default 10s.
 	BusyRequeue time.Duration
-	// IdleRequeue is how soon an idle pipeline is looked at again; Jobs,
-	// owned objects and Secrets are watched, so this only catches work put
-	// on the queue by hand. Default 5m.
+	// IdleRequeue is how soon an idle pipeline is looked at again. Jobs,
+	// owned objects and Secrets are watched and queue depth is polled, so
+	// this is only a safety net. Default 10m, spread by up to a fifth so
+	// that pipelines started together do not come back together.
 	IdleRequeue time.Duration
 	// FinalizerTimeout bounds how long a deleted pipeline waits for its
 	// queue to be purged when Redis cannot be reached. Default 5m.
@@ -49,8 +62,10 @@ type Reconciler struct {
 	Recorder  events.EventRecorder
 	Options
 
-	secrets *secretReader
-	redis   *redisPool
+	secrets  *secretReader
+	redis    *redisPool
+	queues   *queueWatcher
+	statuses *statusMemo
 }
 
 type step struct {
@@ -71,8 +86,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	p := &syncv1alpha1.SyncPipeline{}
 	if err := r.Get(ctx, req.NamespacedName, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.queues.forget(req.NamespacedName)
+			r.statuses.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.statuses.fresh(p)
 	if !p.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, p)
 	}
@@ -125,11 +145,14 @@ func (r *Reconciler) result(ctx context.Context, st *pipelineState, stepErr erro
 	for _, p := range st.problems {
 		if p.retry {
 			after := problemBackoff(st)
+			if st.requeueAfter > 0 && st.requeueAfter < after {
+				after = st.requeueAfter
+			}
 			log.FromContext(ctx).Info("the pipeline has a problem; looking again later", "reason", p.reason, "after", after.String())
 			return ctrl.Result{RequeueAfter: after}, nil
 		}
 	}
-	after := r.IdleRequeue
+	after := jitter(r.IdleRequeue, st.p.UID)
 	if st.busy {
 		after = r.BusyRequeue
 	}
@@ -137,6 +160,15 @@ func (r *Reconciler) result(ctx context.Context, st *pipelineState, stepErr erro
 		after = st.requeueAfter
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// jitter spreads d by up to a fifth, the same for a pipeline every time
+// (from its UID), so that pipelines reconciled together (all of them, when
+// the operator starts) come back spread out rather than all at once.
+func jitter(d time.Duration, uid types.UID) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(uid))
+	return d + time.Duration(uint64(d/5)*uint64(h.Sum32()%1000)/1000)
 }
 
 // maxProblemBackoff caps the delay between looks at a degraded pipeline.
@@ -164,6 +196,16 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, p *syncv1alpha1.SyncPi
 // note records an event with every secret value given removed. Notes are
 // passed as an argument, never as a format: they may hold text from users
 // or the data plane.
+//
+// client-go's events.k8s.io recorder folds every event of the same type,
+// reason and action about an object within six minutes into a series of
+// the first one, keeping the first note ("scaled from 0 to 1" shown, x2,
+// after a scale to 3) and writing the series' final count six minutes
+// later, in what is otherwise a quiet minute. The action therefore carries
+// a digest of the note: repeats of one note still fold into a series,
+// different notes stay events of their own. (kubectl describe does not
+// show the action.)
 func (r *Reconciler) note(p *syncv1alpha1.SyncPipeline, eventType, reason, action, note string, secrets ...string) {
-	r.Recorder.Eventf(p, nil, eventType, reason, action, "%s", clip(redact.String(note, secrets...), 1000))
+	note = clip(redact.String(note, secrets...), 1000)
+	r.Recorder.Eventf(p, nil, eventType, reason, action+"-"+shortHash(note), "%s", note)
 }

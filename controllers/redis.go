@@ -34,12 +34,41 @@ type redisPool struct {
 	// pipeline's queue can still be purged when its Secret went first (as
 	// when a whole namespace is deleted).
 	urls map[types.NamespacedName]string
+	// downSince is when each Redis stopped answering, for as long as it
+	// does not: reconciles and the queue poller both report to it, so an
+	// outage is timed from whoever saw it first.
+	downSince map[[32]byte]time.Time
 }
 
 const redisIdleClose = 30 * time.Minute
 
 func newRedisPool() *redisPool {
-	return &redisPool{conns: map[[32]byte]*redisConn{}, urls: map[types.NamespacedName]string{}}
+	return &redisPool{conns: map[[32]byte]*redisConn{}, urls: map[types.NamespacedName]string{}, downSince: map[[32]byte]time.Time{}}
+}
+
+// failed records that a Redis did not answer at now and returns since when
+// it has not.
+func (p *redisPool) failed(url string, now time.Time) time.Time {
+	key := sha256.Sum256([]byte(url))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	since, ok := p.downSince[key]
+	if !ok || now.Before(since) {
+		p.downSince[key] = now
+		return now
+	}
+	return since
+}
+
+// answered records that a Redis answered: any outage is over. It reports
+// whether one was.
+func (p *redisPool) answered(url string) bool {
+	key := sha256.Sum256([]byte(url))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, was := p.downSince[key]
+	delete(p.downSince, key)
+	return was
 }
 
 // get returns a client for the URL, connecting (and pinging) on first use.

@@ -52,6 +52,11 @@ func (r *Reconciler) reconcileRunNow(ctx context.Context, st *pipelineState) err
 	}
 	st.jobs = append(st.jobs, *job)
 	st.status.LastHandledRunNow = value
-	r.note(st.p, corev1.EventTypeNormal, "RunNowStarted", "RunNow", fmt.Sprintf("started extraction Job %s for %s=%q", job.Name, AnnotationRunNow, value))
+	note := fmt.Sprintf("started extraction Job %s for %s=%q", job.Name, AnnotationRunNow, value)
+	if st.p.Spec.Suspend {
+		// Allowed on purpose (a one-off run of a paused pipeline), and said.
+		note = fmt.Sprintf("the pipeline is suspended (spec.suspend: true), and this one run was started anyway: extraction Job %s for %s=%q; no scheduled run follows until the pipeline is resumed", job.Name, AnnotationRunNow, value)
+	}
+	r.note(st.p, corev1.EventTypeNormal, "RunNowStarted", "RunNow", note)
 	return nil
 }

@@ -16,10 +16,12 @@ type cronSchedule struct {
 }
 
 // parseSchedule accepts what the CronJob controller accepts: five fields or
-// a macro, in an IANA time zone (empty: the operator's zone, which like the
-// kube-controller-manager's is normally UTC).
+// a macro, in an IANA time zone. Without one, the CronJob controller uses
+// kube-controller-manager's zone, which is UTC in practice (its images carry
+// no local zone): the times are computed in UTC, never in the zone of the
+// operator's pod, so status.nextScheduleTime is when the run will start.
 func parseSchedule(schedule string, timeZone *string) (*cronSchedule, error) {
-	loc := time.Local
+	loc := time.UTC
 	if timeZone != nil && *timeZone != "" {
 		tz := *timeZone
 		if strings.EqualFold(tz, "Local") {

@@ -43,3 +43,29 @@ func TestParseScheduleAndNext(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleWithoutTimeZoneIsUTC: without spec.timeZone the CronJob
+// controller reads the schedule in kube-controller-manager's zone, UTC in
+// practice; the operator's own zone (a TZ set on its pod, a node's
+// /etc/localtime) must not move nextScheduleTime.
+func TestScheduleWithoutTimeZoneIsUTC(t *testing.T) {
+	local := time.Local
+	time.Local = time.FixedZone("UTC+05:30", 5*3600+1800)
+	t.Cleanup(func() { time.Local = local })
+
+	s, err := parseSchedule("0 3 * * *", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
+	next, ok := s.next(from)
+	if want := time.Date(2026, 7, 1, 3, 0, 0, 0, time.UTC); !ok || !next.Equal(want) {
+		t.Errorf("next = %s, want %s: 03:00 UTC, not 03:00 in the operator's zone", next, want)
+	}
+	if s, err = parseSchedule("0 3 * * *", ptr.To("")); err != nil {
+		t.Fatal(err)
+	}
+	if next, _ := s.next(from); next.Hour() != 3 {
+		t.Errorf("an empty spec.timeZone: next = %s, want 03:00 UTC", next)
+	}
+}

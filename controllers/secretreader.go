@@ -24,6 +24,8 @@ type secretReader struct {
 
 type secretSnapshot struct {
 	resourceVersion string
+	labels          map[string]string
+	annotations     map[string]string
 	data            map[string][]byte
 }
 
@@ -45,12 +47,17 @@ func (s *secretReader) get(ctx context.Context, key types.NamespacedName) (*secr
 	if snap != nil && snap.resourceVersion == m.ResourceVersion {
 		return snap, nil
 	}
+	return s.getUncached(ctx, key)
+}
+
+// getUncached reads a Secret from the API server and remembers it.
+func (s *secretReader) getUncached(ctx context.Context, key types.NamespacedName) (*secretSnapshot, error) {
 	sec := &corev1.Secret{}
 	if err := s.api.Get(ctx, key, sec); err != nil {
 		s.forget(key)
 		return nil, err
 	}
-	snap = &secretSnapshot{resourceVersion: sec.ResourceVersion, data: sec.Data}
+	snap := &secretSnapshot{resourceVersion: sec.ResourceVersion, labels: sec.Labels, annotations: sec.Annotations, data: sec.Data}
 	s.mu.Lock()
 	s.seen[key] = snap
 	s.mu.Unlock()

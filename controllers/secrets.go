@@ -61,12 +61,12 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, st *pipelineState) er
 		}
 		redisURL = r.DefaultRedisURL
 		st.secretValues = append(st.secretValues, redisURL)
-		rv, err := r.ensureDefaultRedisSecret(ctx, st)
+		v, err := r.ensureDefaultRedisSecret(ctx, st)
 		if err != nil {
 			return err
 		}
-		versions = append(versions, redisSecretName(p)+"="+rv)
-	} else if err := r.removeDefaultRedisSecret(ctx, p); err != nil {
+		versions = append(versions, v)
+	} else if err := r.releaseDefaultRedisSecret(ctx, p); err != nil {
 		return err
 	}
 	if err := checkRedisURL(redisURL); err != nil {

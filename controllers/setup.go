@@ -20,8 +20,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+)
+
+// Defaults of the operator's scale settings (manager flags of the same
+// meaning; see cmd/manager.go and the README's figures).
+const (
+	DefaultQueuePollInterval       = 30 * time.Second
+	DefaultRedisOutageGrace        = 60 * time.Second
+	DefaultMaxConcurrentReconciles = 8
 )
 
 // secretRefIndex indexes pipelines by the names of the Secrets they use, so
@@ -50,7 +59,16 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 		o.BusyRequeue = 10 * time.Second
 	}
 	if o.IdleRequeue <= 0 {
-		o.IdleRequeue = 5 * time.Minute
+		o.IdleRequeue = 10 * time.Minute
+	}
+	if o.QueuePollInterval <= 0 {
+		o.QueuePollInterval = DefaultQueuePollInterval
+	}
+	if o.RedisOutageGrace <= 0 {
+		o.RedisOutageGrace = DefaultRedisOutageGrace
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	if o.FinalizerTimeout <= 0 {
 		o.FinalizerTimeout = 5 * time.Minute
@@ -63,13 +81,16 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 			return fmt.Errorf("the default Redis URL (--default-redis-url or SISPORTA_DEFAULT_REDIS_URL) is not usable: %v; write redis://[[user]:password@]host:port[/db]", err)
 		}
 	}
+	pool := newRedisPool()
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("sisporta-operator"),
 		Options:   o,
 		secrets:   newSecretReader(mgr.GetClient(), mgr.GetAPIReader()),
-		redis:     newRedisPool(),
+		redis:     pool,
+		queues:    newQueueWatcher(o.QueuePollInterval, pool),
+		statuses:  newStatusMemo(),
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
@@ -77,6 +98,12 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 		return nil
 	})); err != nil {
 		return err
+	}
+	if err := mgr.Add(r.queues); err != nil {
+		return err
+	}
+	if setUp != nil {
+		setUp(r)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &syncv1alpha1.SyncPipeline{}, secretRefIndex, func(o client.Object) []string {
 		return secretNames(o.(*syncv1alpha1.SyncPipeline))
@@ -86,15 +113,18 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("syncpipeline").
 		For(&syncv1alpha1.SyncPipeline{}, builder.WithPredicates(pipelineChanged{})).
-		Owns(&batchv1.CronJob{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&batchv1.CronJob{}, builder.WithPredicates(ownedChanged{})).
+		Owns(&appsv1.Deployment{}, builder.WithPredicates(ownedChanged{})).
+		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedChanged{})).
+		Owns(&policyv1.PodDisruptionBudget{}, builder.WithPredicates(ownedChanged{})).
 		// Jobs of the CronJob are owned by the CronJob, not the pipeline.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(jobToPipeline)).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretToPipelines), builder.OnlyMetadata).
+		// Queue depth is polled per Redis; pipelines whose depth changed
+		// come in through this channel.
+		WatchesRawSource(source.Channel(r.queues.events, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
-			MaxConcurrentReconciles: 2,
+			MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 			// API errors retry from 1s doubling to 5m (problems of the
 			// pipeline itself have their own delay, see result).
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute),
@@ -102,14 +132,16 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 		Complete(r)
 }
 
-// secretNames are the Secrets a pipeline depends on, its own default-Redis
-// Secret included (deleting or editing it must be repaired).
+// setUp, when set (tests set it before the manager starts), is handed the
+// reconciler: tests wake pipelines through its queue watcher's channel, as
+// the poller does, to make reconciles happen without changing anything.
+var setUp func(*Reconciler)
+
+// secretNames are the Secrets a pipeline depends on, the namespace's copy
+// of the default Redis URL included (deleting or editing it must be
+// repaired).
 func secretNames(p *syncv1alpha1.SyncPipeline) []string {
-	names := []string{p.Spec.Source.DSNSecretRef.Name, p.Spec.Target.DSNSecretRef.Name, redisSecretName(p)}
-	if ref := p.Spec.Queue.RedisSecretRef; ref != nil {
-		names = append(names, ref.Name)
-	}
-	return names
+	return []string{p.Spec.Source.DSNSecretRef.Name, p.Spec.Target.DSNSecretRef.Name, redisRef(p).Name}
 }
 
 func (r *Reconciler) secretToPipelines(ctx context.Context, o client.Object) []reconcile.Request {

@@ -23,6 +23,9 @@ type pipelineState struct {
 	// requeueAfter, when set, asks for the next look sooner than usual.
 	requeueAfter time.Duration
 	busy         bool
+	// holdReady: Redis has been unreachable for less than the grace
+	// period, so what Ready depends on is unknown; Ready keeps its value.
+	holdReady bool
 
 	schedule *cronSchedule
 	redisURL string // held in memory only: never logged, never stored
@@ -60,12 +63,18 @@ func (st *pipelineState) warn(reason, message string, blocksReady bool) {
 
 // inProgress notes work in flight: Progressing=True and a quick requeue.
 func (st *pipelineState) inProgress(reason, message string) {
+	st.progressing(reason, message)
+	st.busy = true
+}
+
+// progressing notes work in flight whose end is announced by a watched
+// object (a Deployment's status): Progressing=True, no requeue of its own.
+func (st *pipelineState) progressing(reason, message string) {
 	// A run in flight says more than a rollout or a scale-up.
 	if st.progressReason == "" || reason == ReasonRunInProgress {
 		st.progressReason = reason
 	}
 	st.progress = append(st.progress, message)
-	st.busy = true
 }
 
 // recheckWithin asks for the next reconcile no later than d from now.

@@ -3,13 +3,16 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -56,13 +59,75 @@ func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, ste
 
 	recordMetrics(st.p, s)
 	if statusChanged(&st.p.Status, s) {
-		patch := client.MergeFrom(st.p.DeepCopy())
+		before := st.p.DeepCopy()
+		patch := client.MergeFrom(before)
 		st.p.Status = *s
 		if err := r.Status().Patch(ctx, st.p, patch); err != nil {
 			return r.result(ctx, st, fmt.Errorf("writing status: %w", err))
 		}
+		r.statuses.wrote(before, st.p)
 	}
 	return r.result(ctx, st, stepErr)
+}
+
+// statusMemo remembers the last status the operator wrote for each
+// pipeline and the one it replaced. A reconcile that comes right after a
+// write (its own writes to owned objects wake it) may read the pipeline
+// from a cache that has not seen the write yet: holding the replaced status
+// still, it would write the same status again and repeat its events. Such
+// a stale status is swapped for the one written. A status anyone else
+// wrote since is left alone.
+type statusMemo struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]writtenStatus
+}
+
+type writtenStatus struct {
+	uid    types.UID
+	before [32]byte // digest of the status replaced
+	after  *syncv1alpha1.SyncPipelineStatus
+}
+
+func newStatusMemo() *statusMemo {
+	return &statusMemo{m: map[types.NamespacedName]writtenStatus{}}
+}
+
+func statusDigest(s *syncv1alpha1.SyncPipelineStatus) [32]byte {
+	b, _ := json.Marshal(s)
+	return sha256.Sum256(b)
+}
+
+func (sm *statusMemo) wrote(before, after *syncv1alpha1.SyncPipeline) {
+	if sm == nil {
+		return
+	}
+	w := writtenStatus{uid: after.UID, before: statusDigest(&before.Status), after: after.Status.DeepCopy()}
+	sm.mu.Lock()
+	sm.m[types.NamespacedName{Namespace: after.Namespace, Name: after.Name}] = w
+	sm.mu.Unlock()
+}
+
+// fresh replaces a pipeline's status read from the cache by the one last
+// written when the cache still shows the status that write replaced.
+func (sm *statusMemo) fresh(p *syncv1alpha1.SyncPipeline) {
+	if sm == nil {
+		return
+	}
+	sm.mu.Lock()
+	w, ok := sm.m[types.NamespacedName{Namespace: p.Namespace, Name: p.Name}]
+	sm.mu.Unlock()
+	if ok && w.uid == p.UID && statusDigest(&p.Status) == w.before {
+		p.Status = *w.after.DeepCopy()
+	}
+}
+
+func (sm *statusMemo) forget(key types.NamespacedName) {
+	if sm == nil {
+		return
+	}
+	sm.mu.Lock()
+	delete(sm.m, key)
+	sm.mu.Unlock()
 }
 
 // scrubStatus removes secret values from every message in the status.
@@ -145,7 +210,9 @@ func observeQueueProblems(st *pipelineState) {
 
 // observeExtraction reports the extraction Jobs: one running is a run in
 // flight; the newest finished one failing means the source was not read
-// (a bad DSN, an unreachable source), unless a run completed since.
+// (a bad DSN, an unreachable source), unless a run completed since. When
+// Redis cannot be read, the last complete run the status shows stands in
+// for the run summary.
 func observeExtraction(st *pipelineState, runs *runView) {
 	if st.jobs == nil {
 		return
@@ -160,7 +227,22 @@ func observeExtraction(st *pipelineState, runs *runView) {
 	if runs != nil && runs.lastComplete != nil && runs.lastComplete.Meta.StartTime.After(at) {
 		return
 	}
+	if runs == nil {
+		if t := lastCompleteStart(&st.status); t != nil && t.After(at) {
+			return
+		}
+	}
 	st.warn(ReasonExtractionFailed, fmt.Sprintf("extraction Job %s failed (%s): read its log with kubectl logs job/%s; a wrong source DSN or an unreachable source are the usual causes", j.Name, failureMessage(j), j.Name), true)
+}
+
+// lastCompleteStart is when the last complete run the status shows started.
+func lastCompleteStart(s *syncv1alpha1.SyncPipelineStatus) *time.Time {
+	for _, run := range []*syncv1alpha1.RunStatus{s.LastRun, s.LastSuccessfulRun} {
+		if run != nil && run.Result != "" && run.Result != syncv1alpha1.RunRunning && run.StartTime != nil {
+			return &run.StartTime.Time
+		}
+	}
+	return nil
 }
 
 // observeRunProblems judges the last complete run: a run in flight never

@@ -103,16 +103,24 @@ func (r *Reconciler) reconcileWorkers(ctx context.Context, st *pipelineState) er
 		return err
 	}
 	st.deployment = live
+	// The Deployment's status is watched: a rollout needs no polling, and
+	// one stuck (an image that cannot be pulled) costs nothing while it is.
 	if rollingOut(live) {
-		st.inProgress(ReasonRollingOut, fmt.Sprintf("Deployment %s is rolling out new worker pods", live.Name))
+		st.progressing(ReasonRollingOut, fmt.Sprintf("Deployment %s is rolling out new worker pods", live.Name))
 	}
 	return nil
 }
 
 // rollingOut: the Deployment controller has not yet caught up with the
-// spec, or not every worker runs the current template.
+// spec, or not every worker runs the current template. A Deployment at
+// zero replicas with no pod left has nothing to roll out, whatever its
+// controller has seen: a new pipeline, or a spec change while idle, is
+// not reported as a rollout (nor written twice into the status).
 func rollingOut(d *appsv1.Deployment) bool {
 	want := ptr.Deref(d.Spec.Replicas, 1)
+	if want == 0 && d.Status.Replicas == 0 {
+		return false
+	}
 	return d.Status.ObservedGeneration < d.Generation ||
 		(want > 0 && d.Status.UpdatedReplicas < want) ||
 		d.Status.Replicas > d.Status.UpdatedReplicas

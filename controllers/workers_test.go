@@ -51,7 +51,7 @@ func TestWorkerDeploymentIsOwnedAndConfigured(t *testing.T) {
 	assertEnv(t, c, map[string]string{
 		envSourceDSN: "secret " + sourceSecret + "/" + dsnKey,
 		envTargetDSN: "secret " + targetSecret + "/" + dsnKey,
-		envRedisURL:  "secret erp-sisporta-redis/url",
+		envRedisURL:  "secret " + DefaultRedisSecret + "/url",
 	})
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe.HTTPGet.Port.String() != "probes" {
 		t.Errorf("liveness probe %+v, want GET /healthz on the probes port", c.LivenessProbe)

@@ -4,7 +4,10 @@
 -- The operator keeps Ready steady while a healthy pipeline runs on its
 -- schedule, so a run in progress stays Healthy here; Progressing means "wait":
 -- the operator has not yet reconciled the current spec (observedGeneration)
--- or it is rolling out new worker pods.
+-- or it is rolling out new worker pods. A Redis outage shorter than the
+-- operator's grace period (Degraded=RedisUnreachable while Ready stays
+-- True) stays Healthy too, with the outage in the message: a Redis restart
+-- does not flap the application.
 local hs = {}
 
 local function condition(ctype)
@@ -59,7 +62,8 @@ if ready.status == "False" then
 end
 
 local degraded = condition("Degraded")
-if degraded ~= nil and degraded.status == "True" then
+local redisBlip = degraded ~= nil and degraded.reason == "RedisUnreachable" and ready.status == "True"
+if degraded ~= nil and degraded.status == "True" and not redisBlip then
   hs.status = "Degraded"
   hs.message = describe(degraded)
   return hs
@@ -88,5 +92,8 @@ hs.status = "Healthy"
 hs.message = describe(ready)
 if progressing ~= nil and progressing.status == "True" then
   hs.message = hs.message .. " (" .. describe(progressing) .. ")"
+end
+if redisBlip and degraded.status == "True" then
+  hs.message = hs.message .. " (" .. describe(degraded) .. ")"
 end
 return hs

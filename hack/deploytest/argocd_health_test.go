@@ -33,6 +33,7 @@ var (
 	guard       = controllers.ReasonCleanupGuardTripped
 	deadTasks   = controllers.ReasonDeadTasks
 	invalidSpec = controllers.ReasonInvalidSpec
+	redisDown   = controllers.ReasonRedisUnreachable
 )
 
 func TestArgoCDHealth(t *testing.T) {
@@ -67,6 +68,12 @@ func TestArgoCDHealth(t *testing.T) {
 			cond("Ready", "True", suspended, "spec.suspend is true", 3)+cond("Degraded", "True", deadTasks, "4 dead tasks", 3)), "Degraded", "DeadTasks"},
 		{"suspended but invalid", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
 			cond("Ready", "False", invalidSpec, "batchSize too large", 3)), "Degraded", "InvalidSpec"},
+		{"a Redis outage within the operator's grace period stays healthy", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", synced, "ok", 3)+notProgressing+cond("Degraded", "True", redisDown, "cannot read the queue (since 2026-12-01T10:00:00Z)", 3)), "Healthy", "RedisUnreachable: cannot read the queue"},
+		{"a Redis outage past the grace period", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "False", redisDown, "cannot read the queue", 3)+cond("Degraded", "True", redisDown, "cannot read the queue", 3)), "Degraded", "RedisUnreachable"},
+		{"Redis unreachable on a suspended pipeline", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
+			cond("Ready", "True", suspended, "spec.suspend is true", 3)+notProgressing+cond("Degraded", "True", redisDown, "cannot read the queue", 3)), "Suspended", "spec.suspend is true"},
 		{"Ready unknown", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
 			cond("Ready", "Unknown", "Reconciling", "starting", 3)), "Progressing", "Reconciling"},
 	}
@@ -88,7 +95,7 @@ func TestArgoCDHealth(t *testing.T) {
 // specially exist in the operator (a rename there must show here).
 func TestArgoCDHealthNamesTheOperatorsReasons(t *testing.T) {
 	scripts := loadArgoScripts(t)
-	for _, r := range []string{suspended, rollingOut} {
+	for _, r := range []string{suspended, rollingOut, redisDown} {
 		if !strings.Contains(scripts.health, `"`+r+`"`) {
 			t.Errorf("health.lua does not name the operator's reason %q", r)
 		}

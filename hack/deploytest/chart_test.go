@@ -48,9 +48,9 @@ func TestTemplateDefaults(t *testing.T) {
 	objs := helmTemplate(t)
 	want := []string{
 		"CustomResourceDefinition/syncpipelines.sync.sisporta.io",
-		"ServiceAccount/sisporta", "ClusterRole/sisporta-manager", "ClusterRoleBinding/sisporta-manager",
+		"ServiceAccount/sisporta", "ClusterRole/sisporta-system-sisporta-manager", "ClusterRoleBinding/sisporta-system-sisporta-manager",
 		"Role/sisporta-leader-election", "RoleBinding/sisporta-leader-election",
-		"ClusterRole/sisporta-syncpipeline-editor", "ClusterRole/sisporta-syncpipeline-viewer",
+		"ClusterRole/sisporta-system-sisporta-syncpipeline-editor", "ClusterRole/sisporta-system-sisporta-syncpipeline-viewer",
 		"Deployment/sisporta", "Service/sisporta-metrics", "NetworkPolicy/sisporta",
 		"Job/sisporta-stop", // the pre-delete hook: helm uninstall stops the operator first
 	}

@@ -64,10 +64,11 @@ func TestConfigMatchesTheChart(t *testing.T) {
 		return find(t, objs, kind, name).Object["rules"]
 	}
 	for _, pair := range [][4]string{
-		{"ClusterRole", "sisporta-manager-role", "ClusterRole", "sisporta-manager"},
+		{"ClusterRole", "sisporta-manager-role", "ClusterRole", "sisporta-system-sisporta-manager"},
+		{"Role", "sisporta-manager-role", "Role", "sisporta-system-sisporta-default-redis"},
 		{"Role", "sisporta-leader-election-role", "Role", "sisporta-leader-election"},
-		{"ClusterRole", "sisporta-syncpipeline-editor", "ClusterRole", "sisporta-syncpipeline-editor"},
-		{"ClusterRole", "sisporta-syncpipeline-viewer", "ClusterRole", "sisporta-syncpipeline-viewer"},
+		{"ClusterRole", "sisporta-syncpipeline-editor", "ClusterRole", "sisporta-system-sisporta-syncpipeline-editor"},
+		{"ClusterRole", "sisporta-syncpipeline-viewer", "ClusterRole", "sisporta-system-sisporta-syncpipeline-viewer"},
 	} {
 		k, c := rules(kust, pair[0], pair[1]), rules(chart, pair[2], pair[3])
 		if !reflect.DeepEqual(normalize(t, k), normalize(t, c)) {
@@ -77,7 +78,7 @@ func TestConfigMatchesTheChart(t *testing.T) {
 	for _, o := range ofKind(kust, "ClusterRole") {
 		for k, v := range o.GetLabels() {
 			if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") {
-				if find(t, chart, "ClusterRole", o.GetName()).GetLabels()[k] != v {
+				if find(t, chart, "ClusterRole", "sisporta-system-"+o.GetName()).GetLabels()[k] != v {
 					t.Errorf("ClusterRole %s: label %s differs between config and chart", o.GetName(), k)
 				}
 			}
@@ -132,7 +133,8 @@ func TestConfigMatchesTheChart(t *testing.T) {
 }
 
 // normalize turns rules written in flow style ([a, b]) and block style into
-// the same sorted form.
+// the same sorted form: apiGroup/resource:verb, with [names] after the
+// resource when the rule names its objects.
 func normalize(t *testing.T, rules any) []string {
 	t.Helper()
 	list, ok := rules.([]any)
@@ -142,10 +144,19 @@ func normalize(t *testing.T, rules any) []string {
 	var out []string
 	for _, r := range list {
 		m := r.(map[string]any)
+		names := ""
+		if rn, ok := m["resourceNames"].([]any); ok && len(rn) > 0 {
+			parts := make([]string, len(rn))
+			for i, n := range rn {
+				parts[i] = n.(string)
+			}
+			slices.Sort(parts)
+			names = "[" + strings.Join(parts, ",") + "]"
+		}
 		for _, g := range m["apiGroups"].([]any) {
 			for _, res := range m["resources"].([]any) {
 				for _, v := range m["verbs"].([]any) {
-					out = append(out, g.(string)+"/"+res.(string)+":"+v.(string))
+					out = append(out, g.(string)+"/"+res.(string)+names+":"+v.(string))
 				}
 			}
 		}

@@ -17,11 +17,8 @@
   resources:
   - secrets
   verbs:
-  - create
-  - delete
   - get
   - list
-  - update
   - watch
 - apiGroups:
   - apps
@@ -95,5 +92,23 @@
   - syncpipelines/status
   verbs:
   - get
+  - patch
+{{- end }}
+{{- /* The writes of the operator's copy of the default Redis URL, granted per namespace. */ -}}
+{{- define "sisporta.defaultRedisRules" }}
+- apiGroups:
+  - ""
+  resources:
+  - secrets
+  verbs:
+  - create
+- apiGroups:
+  - ""
+  resourceNames:
+  - sisporta-operator-redis
+  resources:
+  - secrets
+  verbs:
+  - delete
   - patch
 {{- end }}
