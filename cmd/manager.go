@@ -66,7 +66,7 @@ lets only one replica act at a time.`,
 	f.IntVar(&o.kubeAPIBurst, "kube-api-burst", defaultKubeAPIBurst, "requests the manager may send the Kubernetes API server in a burst above --kube-api-qps")
 	f.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "SyncPipelines reconciled at once")
 	f.DurationVar(&o.queuePollInterval, "queue-poll-interval", controllers.DefaultQueuePollInterval, "how often the depth of every pipeline's queue is read (one round trip per Redis); tasks reaching an idle pipeline's queue scale its workers within this")
-	f.DurationVar(&o.redisOutageGrace, "redis-outage-grace-period", controllers.DefaultRedisOutageGrace, "how long a pipeline's Redis may be unreachable before Ready turns False; a shorter outage sets Degraded only")
+	f.DurationVar(&o.redisOutageGrace, "redis-outage-grace-period", controllers.DefaultRedisOutageGrace, "how long a pipeline's Redis may be unreachable before Ready turns False; a shorter outage sets Degraded only (0: Ready=False at once)")
 	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
 	o.zap.BindFlags(logFlags)
 	f.AddGoFlagSet(logFlags)
@@ -141,11 +141,15 @@ var skipControllerNameValidation bool
 
 // setupControllers registers the reconcilers with the manager.
 func setupControllers(mgr ctrl.Manager, o *managerOptions) error {
+	grace := o.redisOutageGrace
+	if grace == 0 {
+		grace = time.Nanosecond // no grace at all (zero means the default to controllers.Options)
+	}
 	return controllers.SetupWithManager(mgr, controllers.Options{
 		RunnerImage:             o.runnerImage,
 		DefaultRedisURL:         o.defaultRedisURL,
 		QueuePollInterval:       o.queuePollInterval,
-		RedisOutageGrace:        o.redisOutageGrace,
+		RedisOutageGrace:        grace,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 	})
 }
