@@ -108,7 +108,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 		w.Log.Error(err, "recording progress in Redis", "entity", b.Entity)
 	}
 	w.Log.V(1).Info("batch applied", "entity", b.Entity, "run", b.Run, "batch", b.Seq,
-		"rows", b.RowCount(), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates, "fetched", res.Fetched)
+		"rows", b.RowCount(), "written", res.Written, "unchanged", res.Unchanged, "candidates", res.Candidates, "fetched", res.Fetched, "loaded", res.Loaded, "digestMatched", res.DigestMatched)
 	return nil
 }
 

@@ -56,6 +56,9 @@ type Extractor struct {
 	epoch string
 	// location of the source (source.Source.Location).
 	location string
+	// room is how many more batches may be queued before the queue's
+	// length is read again (waitForRoom).
+	room int
 }
 
 // EntityResult is one entity's extraction.
@@ -349,11 +352,23 @@ type passOptions struct {
 	// ending at hi, even when the last rows end before it or there are
 	// none.
 	lo, hi *bound
-	// digest reads each row's source hash too, and hands each page's
-	// digest to onBatch.
+	// digest reads each row's source hash too, and hands each batch's
+	// key range and digests to onRange. Such a pass reads several batches
+	// a statement (readAhead).
 	digest bool
-	// onBatch, when set, is told of each batch after it is enqueued.
-	onBatch func(b *queue.Batch, p *source.Page) error
+	// onRange, when set, is told of each batch's key range after the
+	// batch is enqueued.
+	onRange func(r keyRange) error
+}
+
+// keyRange is the key range of one batch of a ranged pass: (the previous
+// batch's Hi, Hi].
+type keyRange struct {
+	Hi       schema.Row
+	HiParams []any // nil with Hi nil (to the end)
+	Count    int64
+	Source   *schema.SourceDigest
+	Target   schema.Digest
 }
 
 // bound is one end of a key range: its canonical key (what batches and
@@ -363,6 +378,15 @@ type bound struct {
 	key    schema.Row
 	params []any
 }
+
+// A pass with digests reads up to readAhead batches a statement (fewer
+// statements: each costs the source more than its rows' share), and ends
+// a statement early, at the end of a batch, once its values hold
+// readAheadBytes.
+const (
+	readAhead      = 8
+	readAheadBytes = 2 << 20
+)
 
 // pass pages through the entity and enqueues a batch per page. Reading the
 // next page overlaps with encoding and enqueuing the previous one.
@@ -381,12 +405,17 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 	if o.hi != nil {
 		upTo = o.hi.params
 	}
+	batch := int(x.Pipeline.Spec.BatchSize)
+	req := source.PageRequest{After: after, UpTo: upTo, Limit: batch, MaxBytes: x.MaxBatchBytes, KeysOnly: o.keysOnly,
+		Cursor: o.window, Digest: o.digest}
+	if o.digest && !o.keysOnly {
+		req.Limit, req.ChunkRows, req.ChunkBytes = batch*readAhead, batch, readAheadBytes
+	}
 	go func() {
 		defer close(pages)
-		after := after
+		req := req
 		for {
-			p, err := x.Source.ReadPage(ctx, e, source.PageRequest{After: after, UpTo: upTo, Limit: int(x.Pipeline.Spec.BatchSize),
-				MaxBytes: x.MaxBatchBytes, KeysOnly: o.keysOnly, Cursor: o.window, Digest: o.digest})
+			p, err := x.Source.ReadPage(ctx, e, req)
 			select {
 			case pages <- item{p, err}:
 			case <-ctx.Done():
@@ -395,11 +424,21 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			if err != nil || p.Done {
 				return
 			}
-			after = p.Last
+			req.After = p.Last
 		}
 	}()
 
 	keyIdx := e.Schema.KeyIndexes()
+	keyOf := func(r schema.Row) schema.Row {
+		if o.keysOnly {
+			return r
+		}
+		k := make(schema.Row, len(keyIdx))
+		for i, j := range keyIdx {
+			k[i] = r[j]
+		}
+		return k
+	}
 	hasher := schema.NewHasher(e.Schema.Columns)
 	var (
 		rows int64
@@ -413,46 +452,63 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			return rows, it.err
 		}
 		p := it.page
-		b := *template
-		b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows
-		if o.ranged {
-			b.Lo = lo
-			if !p.Done {
-				last := p.Rows[len(p.Rows)-1]
-				if o.keysOnly {
-					b.Hi = last
-				} else {
-					b.Hi = make(schema.Row, len(keyIdx))
-					for i, j := range keyIdx {
-						b.Hi[i] = last[j]
-					}
+		// A page is one batch, or with chunks one batch a chunk.
+		parts := []source.Chunk{{End: len(p.Rows), Last: p.Last}}
+		if len(p.Chunks) > 0 {
+			parts = p.Chunks
+		}
+		start := 0
+		for i, c := range parts {
+			last := i == len(parts)-1
+			b := *template
+			b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows[start:c.End:c.End]
+			if o.ranged {
+				b.Lo = lo
+				if !last || !p.Done {
+					b.Hi = keyOf(p.Rows[c.End-1])
+				} else if o.hi != nil {
+					b.Hi = o.hi.key
 				}
-			} else if o.hi != nil {
-				b.Hi = o.hi.key
+				lo = b.Hi
 			}
-			lo = b.Hi
-		}
-		if o.ranged && !o.keysOnly {
-			hashes := make([]uint64, len(p.Rows))
-			for i, r := range p.Rows {
-				hashes[i] = hasher.Sum(r)
+			var hashes []uint64
+			if o.ranged && !o.keysOnly {
+				hashes = make([]uint64, len(b.Rows))
+				for i, r := range b.Rows {
+					hashes[i] = hasher.Sum(r)
+				}
+				d := schema.DigestOf(hashes)
+				b.Digest = &d
 			}
-			d := schema.DigestOf(hashes)
-			b.Digest = &d
-		}
-		if err := x.enqueue(ctx, &b); err != nil {
-			return rows, err
-		}
-		er.Batches++
-		rows += int64(len(p.Rows))
-		if o.onBatch != nil {
-			if err := o.onBatch(&b, p); err != nil {
+			if err := x.enqueue(ctx, &b); err != nil {
 				return rows, err
 			}
-		}
-		if report != nil {
-			er.RowsRead += int64(len(p.Rows))
-			report(false)
+			er.Batches++
+			rows += int64(len(b.Rows))
+			if o.onRange != nil {
+				r := keyRange{Hi: b.Hi, Count: int64(len(b.Rows)), Target: *b.Digest}
+				switch {
+				case len(p.Chunks) > 0:
+					d := c.Digest
+					r.Source = &d
+				case p.Digest != nil:
+					r.Source = p.Digest
+				}
+				switch {
+				case !last || !p.Done:
+					r.HiParams = c.Last
+				case o.hi != nil:
+					r.HiParams = o.hi.params
+				}
+				if err := o.onRange(r); err != nil {
+					return rows, err
+				}
+			}
+			if report != nil {
+				er.RowsRead += int64(len(b.Rows))
+				report(false)
+			}
+			start = c.End
 		}
 	}
 	return rows, nil
@@ -475,8 +531,14 @@ func (x *Extractor) enqueue(ctx context.Context, b *queue.Batch) error {
 
 // waitForRoom blocks while the queue's pending list is at MaxPending.
 // It reads asynq's pending list length directly (asynq:{<queue>}:pending),
-// which is far cheaper than the Inspector's full statistics.
+// which is far cheaper than the Inspector's full statistics, and only
+// once the room it last saw is used up: the extractor is the one that
+// adds to the list (workers only take from it).
 func (x *Extractor) waitForRoom(ctx context.Context) error {
+	if x.room > 0 {
+		x.room--
+		return nil
+	}
 	key := queue.AsynqPendingKey(x.queueName())
 	for {
 		n, err := x.Redis.LLen(ctx, key).Result()
@@ -484,6 +546,7 @@ func (x *Extractor) waitForRoom(ctx context.Context) error {
 			return fmt.Errorf("checking the queue length in Redis: %w", err)
 		}
 		if n < int64(x.MaxPending) {
+			x.room = x.MaxPending - int(n) - 1
 			return nil
 		}
 		select {

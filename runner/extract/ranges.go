@@ -67,16 +67,10 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 	pw := &pendingWriter{x: x, entity: name, limit: int64(x.Pipeline.Spec.BatchSize)}
 	readRange := func(lo, hi *bound) error {
 		n, err := x.pass(ctx, e, template, er, passOptions{ranged: true, lo: lo, hi: hi, digest: true,
-			onBatch: func(b *queue.Batch, p *source.Page) error {
-				r := runstate.Range{Hi: b.Hi, Count: int64(len(p.Rows)), Target: *b.Digest}
-				if p.Digest != nil {
-					r.Source = p.Digest.String()
-				}
-				switch {
-				case !p.Done:
-					r.HiParams = p.Last
-				case hi != nil:
-					r.HiParams = hi.params
+			onRange: func(kr keyRange) error {
+				r := runstate.Range{Hi: kr.Hi, HiParams: kr.HiParams, Count: kr.Count, Target: kr.Target}
+				if kr.Source != nil {
+					r.Source = kr.Source.String()
 				}
 				return pw.add(ctx, r)
 			}}, report)

@@ -35,6 +35,24 @@ type PageRequest struct {
 	// Digest also reads each row's hash and sums the page's rows up in
 	// Page.Digest, as RangeDigest would sum up the same rows.
 	Digest bool
+	// ChunkRows, with Digest, also cuts the page into chunks of up to
+	// this many rows, each summed up on its own in Page.Chunks, so that one
+	// statement reads several batches: a chunk ends early once its values
+	// hold MaxBytes (which then bounds chunks, not the page), and the page
+	// at the end of the first chunk at which its values hold ChunkBytes.
+	ChunkRows  int
+	ChunkBytes int
+}
+
+// Chunk is one part of a page read with PageRequest.ChunkRows: its rows
+// are Page.Rows[previous chunk's End:End].
+type Chunk struct {
+	End int
+	// Last holds the exact key parameters of the chunk's last row (as
+	// Page.Last does for the page's).
+	Last []any
+	// Digest of the chunk's rows.
+	Digest schema.SourceDigest
 }
 
 // Page is a page of rows.
@@ -48,6 +66,9 @@ type Page struct {
 	Done bool
 	// Digest of the page's rows (PageRequest.Digest).
 	Digest *schema.SourceDigest
+	// Chunks of the page (PageRequest.ChunkRows), in order; none when the
+	// page has no rows.
+	Chunks []Chunk
 }
 
 // ReadPage reads one page in key order: one statement, in a read-only
@@ -76,9 +97,13 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	q, args := buildPageQuery(s.d, e, req)
 	page := &Page{}
 	digest := req.Digest && !req.KeysOnly
+	var chunk schema.SourceDigest
+	chunks := digest && req.ChunkRows > 0
+	chunkStart, chunkBytes := 0, 0
 	if digest {
 		d := s.d.newDigest()
 		page.Digest = &d
+		chunk = s.d.newDigest()
 	}
 	keyIdx := keyPositions(cols)
 	last := make([]any, len(keyIdx))
@@ -140,21 +165,41 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			if err := s.d.foldRowDigest(page.Digest, vals[len(cols)]); err != nil {
 				return err
 			}
+			if chunks {
+				if err := s.d.foldRowDigest(&chunk, vals[len(cols)]); err != nil {
+					return err
+				}
+			}
 		}
 		prevKey = append(prevKey[:0], key...)
 		page.Rows = append(page.Rows, row)
 		n++
-		full = n == req.Limit || (req.MaxBytes > 0 && page.Bytes >= req.MaxBytes)
+		if !chunks {
+			full = n == req.Limit || (req.MaxBytes > 0 && page.Bytes >= req.MaxBytes)
+			return nil
+		}
+		full = n == req.Limit
+		if full || n-chunkStart == req.ChunkRows || (req.MaxBytes > 0 && page.Bytes-chunkBytes >= req.MaxBytes) {
+			params, err := s.finishKeys(cols, keyIdx, last)
+			if err != nil {
+				return err
+			}
+			page.Chunks = append(page.Chunks, Chunk{End: n, Last: params, Digest: chunk})
+			chunk, chunkStart, chunkBytes = s.d.newDigest(), n, page.Bytes
+			full = full || (req.ChunkBytes > 0 && page.Bytes >= req.ChunkBytes)
+		}
 		return nil
 	})
 	if err == nil && n > 0 {
-		page.Last = make([]any, len(keyIdx))
-		for _, j := range keyIdx {
-			k := cols[j].Key - 1
-			if page.Last[k], err = s.d.finishKey(&cols[j], last[k]); err != nil {
-				err = fmt.Errorf("column %s: %w", cols[j].Source, err)
-				break
+		if chunks && (len(page.Chunks) == 0 || page.Chunks[len(page.Chunks)-1].End != n) {
+			// The page ended (the range's end) within a chunk.
+			var params []any
+			if params, err = s.finishKeys(cols, keyIdx, last); err == nil {
+				page.Chunks = append(page.Chunks, Chunk{End: n, Last: params, Digest: chunk})
 			}
+		}
+		if err == nil {
+			page.Last, err = s.finishKeys(cols, keyIdx, last)
 		}
 	}
 	if err != nil {
@@ -166,6 +211,21 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	}
 	page.Done = !more
 	return page, nil
+}
+
+// finishKeys turns the last row's key parameters (keyParam's, in key
+// order) into what continues after it.
+func (s *Source) finishKeys(cols []column, keyIdx []int, last []any) ([]any, error) {
+	out := make([]any, len(keyIdx))
+	for _, j := range keyIdx {
+		k := cols[j].Key - 1
+		v, err := s.d.finishKey(&cols[j], last[k])
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", cols[j].Source, err)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // DuplicateKeyError says that keyColumns do not identify rows.

@@ -3,7 +3,6 @@ package target
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -112,10 +111,17 @@ func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions)
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
-	err = t.inTx(ctx, func(tx *tx) error {
-		res = ApplyResult{}
-		return t.applyInTx(ctx, tx, b, sh, info, o, &res)
-	})
+	load := true
+	for {
+		err = t.inTx(ctx, func(tx *tx) error {
+			res = ApplyResult{}
+			return t.applyInTx(ctx, tx, b, sh, info, o, load, &res)
+		})
+		if !errors.Is(err, errLoadRejected) || !load {
+			break
+		}
+		load = false // the upsert says exactly what is wrong, or writes the rows
+	}
 	if err != nil {
 		if errors.Is(err, errLedgerDup) {
 			return ApplyResult{Skipped: SkipDuplicate}, nil // a twin delivery committed first
@@ -159,7 +165,11 @@ func (t *Target) shapeOf(s *schema.Table) (*shape, error) {
 	return sh, nil
 }
 
-func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, info *tableInfo, o ApplyOptions, res *ApplyResult) error {
+// A batch delivered twice is found by its ledger row: the INSERT of the
+// second delivery fails on the ledger's key (errLedgerDup), and its
+// transaction, whatever it wrote, is rolled back. Asking the ledger first
+// would cost every batch a statement for what happens rarely.
+func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, info *tableInfo, o ApplyOptions, load bool, res *ApplyResult) error {
 	cur, epoch, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
 	if err != nil {
 		return err
@@ -167,15 +177,6 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 	if cur != b.Run || epoch != b.Epoch { // RegisterRun made it current unless a newer run is
 		res.Skipped = SkipSuperseded
 		return nil
-	}
-	var dup int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM _sisporta_ledger WHERE pipeline = ? AND entity = ? AND run_id = ? AND seq = ?`, b.Pipeline, b.Entity, b.Run, b.Seq).Scan(&dup)
-	if err == nil {
-		res.Skipped = SkipDuplicate
-		return nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
 	}
 
 	// A verifying batch trusts no stored hash, the digest included.
@@ -268,7 +269,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 			write = append(write, r)
 			hashes = append(hashes, h)
 		}
-		if len(existing) == 0 && t.canLoad(info, sh, len(write)) {
+		if load && len(existing) == 0 && t.canLoad(info, sh, len(write)) {
 			if res.Loaded, err = t.load(ctx, tx, b, sh, write, hashes); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -58,31 +59,26 @@ func (t *Target) canLoad(info *tableInfo, sh *shape, rows int) bool {
 // load writes new rows with LOAD DATA LOCAL INFILE from memory, the
 // server's bulk path: several times less server CPU than a multi-row
 // INSERT … ON DUPLICATE KEY UPDATE for a range the target has nothing of
-// (a full copy). It runs inside the batch's transaction, behind a
-// savepoint: LOAD DATA LOCAL turns errors into warnings (duplicate keys
-// skipped, values truncated), so any warning, or a row count that differs,
-// rolls it back and reports false, and the caller writes the rows with
-// the upsert, whose errors say exactly what is wrong. A server that does
-// not allow LOCAL loads (MySQL 8's default local_infile=OFF) is
-// remembered and never asked again.
+// (a full copy). LOAD DATA LOCAL turns errors into warnings (duplicate
+// keys skipped, values truncated), so any warning, or a row count that
+// differs, fails the batch's transaction with errLoadRejected: it is
+// rolled back and applied again with the upsert, whose errors say exactly
+// what is wrong (rare: a savepoint around every load would cost every
+// batch two statements). A server that does not allow LOCAL loads
+// (MySQL 8's default local_infile=OFF) refuses the statement before it
+// does anything: that is remembered, the server is never asked again,
+// and load reports false.
 func (t *Target) load(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, rows []schema.Row, hashes []uint64) (bool, error) {
 	data := encodeLoad(sh, rows, hashes)
 	name := fmt.Sprintf("sisporta-load-%d", loadSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)
 
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT sisporta_load"); err != nil {
-		return false, err
-	}
-	undo := func() error {
-		_, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT sisporta_load")
-		return err
-	}
 	r, err := tx.ExecContext(ctx, loadStatement(b.Table, sh, name))
 	if err != nil {
 		if localLoadRefused(err) {
 			t.noLoad.Store(true)
-			return false, undo()
+			return false, nil
 		}
 		return false, err
 	}
@@ -92,11 +88,14 @@ func (t *Target) load(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, ro
 		return false, err
 	}
 	if warnings > 0 || n != int64(len(rows)) {
-		return false, undo()
+		return false, errLoadRejected
 	}
-	_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT sisporta_load")
-	return err == nil, err
+	return true, nil
 }
+
+// errLoadRejected: LOAD DATA did not store the rows exactly; the batch is
+// applied again without it.
+var errLoadRejected = errors.New("LOAD DATA stored the rows otherwise than an INSERT would")
 
 // loadStatement renders the LOAD DATA statement of the shape: fields
 // separated by tabs, rows by newlines, backslash escapes, \N for NULL; the
@@ -160,7 +159,8 @@ func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) []byte {
 			}
 			out = append(out, '\t')
 		}
-		out = fmt.Appendf(out, "%d\n", hashes[i])
+		out = strconv.AppendUint(out, hashes[i], 10)
+		out = append(out, '\n')
 	}
 	return out
 }

@@ -7,6 +7,7 @@ package target
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,7 +47,7 @@ type Target struct {
 
 	readyMu sync.Mutex
 	ready   bool
-	// setup readies a connection for a batch transaction (txSetup()).
+	// setup readies a new connection for batch transactions (txSetup()).
 	setup atomic.Value
 	// maxPacket is the server's max_allowed_packet: no statement may be
 	// larger.
@@ -85,14 +86,75 @@ func New(dsn string, poolSize int) (*Target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the target DSN is not valid: %w", redact.Err(err, dsn))
 	}
-	db, err := sql.Open("mysql", conn)
+	cfg, err := mysql.ParseDSN(conn)
 	if err != nil {
 		return nil, fmt.Errorf("the target DSN is not valid: %w", redact.Err(err, dsn, conn))
 	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("the target DSN is not valid: %w", redact.Err(err, dsn, conn))
+	}
+	t := &Target{dsn: dsn}
+	db := sql.OpenDB(sessionConnector{Connector: connector, t: t})
 	db.SetMaxOpenConns(max(poolSize, 2))
 	db.SetMaxIdleConns(max(poolSize, 2))
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	return &Target{db: db, dsn: dsn}, nil
+	t.db = db
+	return t, nil
+}
+
+// sessionConnector readies each new connection for batch transactions
+// once (txSetup), instead of once a transaction: a statement less for
+// every batch.
+type sessionConnector struct {
+	driver.Connector
+	t *Target
+}
+
+func (c sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.t.setupSession(ctx, conn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// setupSession runs txSetup on a new connection, asking it the server's
+// version the first time.
+func (t *Target) setupSession(ctx context.Context, conn driver.Conn) error {
+	ex, ok1 := conn.(driver.ExecerContext)
+	qc, ok2 := conn.(driver.QueryerContext)
+	if !ok1 || !ok2 {
+		return errors.New("the MySQL driver cannot run statements directly")
+	}
+	setup, _ := t.setup.Load().(string)
+	if setup == "" {
+		rows, err := qc.QueryContext(ctx, "SELECT VERSION()", nil)
+		if err != nil {
+			return err
+		}
+		vals := make([]driver.Value, 1)
+		err = rows.Next(vals)
+		_ = rows.Close()
+		if err != nil {
+			return err
+		}
+		var version string
+		switch v := vals[0].(type) {
+		case []byte:
+			version = string(v)
+		case string:
+			version = v
+		}
+		setup = txSetup(version)
+		t.setup.Store(setup)
+	}
+	_, err := ex.ExecContext(ctx, setup, nil)
+	return err
 }
 
 // ensureReady creates the state tables once per process.
@@ -105,30 +167,27 @@ func (t *Target) ensureReady(ctx context.Context) error {
 	if err := t.ensureState(ctx); err != nil {
 		return err
 	}
-	var (
-		packet  int64
-		version string
-	)
-	if err := t.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet, VERSION()").Scan(&packet, &version); err != nil {
+	var packet int64
+	if err := t.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&packet); err != nil {
 		return fmt.Errorf("reading the target's max_allowed_packet: %w", t.redact(err))
 	}
 	t.maxPacket = int(packet)
-	t.setup.Store(txSetup(version))
 	t.ready = true
 	return nil
 }
 
-// txSetup is the statement that readies a connection for a batch's
-// transaction: READ COMMITTED (no gap locks between concurrent batches)
-// and, on MariaDB, a bound on how long a transaction may sit idle: a
-// worker frozen (SIGSTOP, a paused VM) in the middle of one would
-// otherwise hold its locks for as long as its connection lives. MySQL has
-// no such bound; there wait_timeout (see targetDSN) ends the connection.
+// txSetup is the statement that readies a connection for batch
+// transactions, run once when it connects: READ COMMITTED (no gap locks
+// between concurrent batches) and, on MariaDB, a bound on how long a
+// transaction may sit idle: a worker frozen (SIGSTOP, a paused VM) in the
+// middle of one would otherwise hold its locks for as long as its
+// connection lives. MySQL has no such bound; there wait_timeout (see
+// targetDSN) ends the connection.
 func txSetup(version string) string {
 	if strings.Contains(version, "MariaDB") {
 		return fmt.Sprintf("SET @@session.tx_isolation = 'READ-COMMITTED', @@session.idle_transaction_timeout = %d", idleTransactionTimeout)
 	}
-	return "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
+	return "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 }
 
 // idleTransactionTimeout (seconds) ends a batch transaction whose worker

@@ -61,13 +61,7 @@ func (t *Target) tryTx(ctx context.Context, fn func(x *tx) error) (err error) {
 		return err
 	}
 	defer conn.Close()
-	setup, _ := t.setup.Load().(string)
-	if setup == "" {
-		setup = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
-	}
-	if _, err := conn.ExecContext(ctx, setup); err != nil {
-		return err
-	}
+	// The connection is READ COMMITTED already (sessionConnector).
 	if _, err := conn.ExecContext(ctx, "START TRANSACTION"); err != nil {
 		return err
 	}
