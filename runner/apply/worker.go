@@ -103,7 +103,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	if w.OnApplied != nil {
 		w.OnApplied(b.Entity, res.Written, res.Unchanged)
 	}
-	if err := w.Runs.AddProgress(ctx, w.Queue, b.Run, b.Entity, int64(res.Written), int64(res.Unchanged)); err != nil {
+	if err := w.Runs.AddBatchProgress(ctx, w.Queue, b.Run, b.Entity, int64(res.Written), int64(res.Unchanged), res.Loaded); err != nil {
 		// Progress is for display; the ledger holds the exact counts.
 		w.Log.Error(err, "recording progress in Redis", "entity", b.Entity)
 	}

@@ -56,8 +56,8 @@ type Extractor struct {
 	epoch string
 	// location of the source (source.Source.Location).
 	location string
-	// room is how many more batches may be queued before the queue's
-	// length is read again (waitForRoom).
+	// room is how many more batches' worth may be queued before the
+	// queue's length is read again (waitForRoom).
 	room int
 }
 
@@ -356,6 +356,10 @@ type passOptions struct {
 	// key range and digests to onRange. Such a pass reads several batches
 	// a statement (readAhead).
 	digest bool
+	// group, with digest: while the workers load the batches in bulk into
+	// empty key ranges (targetEmpty), each statement's batches go as one
+	// batch (their key ranges, told to onRange, stay a batch long).
+	group bool
 	// onRange, when set, is told of each batch's key range after the
 	// batch is enqueued.
 	onRange func(r keyRange) error
@@ -452,32 +456,75 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			return rows, it.err
 		}
 		p := it.page
-		// A page is one batch, or with chunks one batch a chunk.
+		// A page is one batch, or with chunks one batch a chunk; or, when
+		// grouped, one batch of all its chunks.
 		parts := []source.Chunk{{End: len(p.Rows), Last: p.Last}}
 		if len(p.Chunks) > 0 {
 			parts = p.Chunks
 		}
+		grouped := false
+		if o.group && len(parts) > 1 {
+			var err error
+			if grouped, err = x.targetEmpty(ctx, template); err != nil {
+				return rows, err
+			}
+		}
+		var (
+			ranges []keyRange
+			hashes []uint64
+		)
+		if o.ranged && !o.keysOnly {
+			hashes = make([]uint64, len(p.Rows))
+			for i, r := range p.Rows {
+				hashes[i] = hasher.Sum(r)
+			}
+		}
 		start := 0
 		for i, c := range parts {
 			last := i == len(parts)-1
-			b := *template
-			b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows[start:c.End:c.End]
+			r := keyRange{Count: int64(c.End - start)}
 			if o.ranged {
-				b.Lo = lo
-				if !last || !p.Done {
-					b.Hi = keyOf(p.Rows[c.End-1])
-				} else if o.hi != nil {
-					b.Hi = o.hi.key
+				switch {
+				case !last || !p.Done:
+					r.Hi, r.HiParams = keyOf(p.Rows[c.End-1]), c.Last
+				case o.hi != nil:
+					r.Hi, r.HiParams = o.hi.key, o.hi.params
 				}
+			}
+			if hashes != nil {
+				r.Target = schema.DigestOf(hashes[start:c.End])
+			}
+			switch {
+			case len(p.Chunks) > 0:
+				d := c.Digest
+				r.Source = &d
+			case p.Digest != nil:
+				r.Source = p.Digest
+			}
+			ranges = append(ranges, r)
+			start = c.End
+		}
+		// The batches: one a part, or one of them all.
+		type span struct{ from, to, end int }
+		var spans []span
+		if grouped {
+			spans = append(spans, span{0, len(ranges), len(p.Rows)})
+		} else {
+			for i, c := range parts {
+				spans = append(spans, span{i, i + 1, c.End})
+			}
+		}
+		start = 0
+		for _, sp := range spans {
+			b := *template
+			b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows[start:sp.end:sp.end]
+			b.Group = sp.to - sp.from
+			if o.ranged {
+				b.Lo, b.Hi = lo, ranges[sp.to-1].Hi
 				lo = b.Hi
 			}
-			var hashes []uint64
-			if o.ranged && !o.keysOnly {
-				hashes = make([]uint64, len(b.Rows))
-				for i, r := range b.Rows {
-					hashes[i] = hasher.Sum(r)
-				}
-				d := schema.DigestOf(hashes)
+			if hashes != nil {
+				d := schema.DigestOf(hashes[start:sp.end])
 				b.Digest = &d
 			}
 			if err := x.enqueue(ctx, &b); err != nil {
@@ -486,37 +533,39 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			er.Batches++
 			rows += int64(len(b.Rows))
 			if o.onRange != nil {
-				r := keyRange{Hi: b.Hi, Count: int64(len(b.Rows)), Target: *b.Digest}
-				switch {
-				case len(p.Chunks) > 0:
-					d := c.Digest
-					r.Source = &d
-				case p.Digest != nil:
-					r.Source = p.Digest
-				}
-				switch {
-				case !last || !p.Done:
-					r.HiParams = c.Last
-				case o.hi != nil:
-					r.HiParams = o.hi.params
-				}
-				if err := o.onRange(r); err != nil {
-					return rows, err
+				for _, r := range ranges[sp.from:sp.to] {
+					if err := o.onRange(r); err != nil {
+						return rows, err
+					}
 				}
 			}
 			if report != nil {
 				er.RowsRead += int64(len(b.Rows))
 				report(false)
 			}
-			start = c.End
+			start = sp.end
 		}
 	}
 	return rows, nil
 }
 
+// targetEmpty says whether the workers load the run's entity in bulk
+// into key ranges the target holds nothing of: at least two of the
+// batches applied so far, and all but at most two (the first batches of
+// a table being made may miss it). A full read into an empty table then
+// sends several batches' worth of rows a batch: one LOAD DATA and one
+// transaction where there would be as many as batches.
+func (x *Extractor) targetEmpty(ctx context.Context, b *queue.Batch) (bool, error) {
+	applied, loaded, err := x.Runs.Loaded(ctx, x.queueName(), b.Run, b.Entity)
+	if err != nil {
+		return false, err
+	}
+	return loaded >= 2 && applied-loaded <= 2, nil
+}
+
 // enqueue puts a batch on the queue, waiting while the queue is full.
 func (x *Extractor) enqueue(ctx context.Context, b *queue.Batch) error {
-	if err := x.waitForRoom(ctx); err != nil {
+	if err := x.waitForRoom(ctx, max(b.Group, 1)); err != nil {
 		return err
 	}
 	task, err := queue.NewBatchTask(x.queueName(), b, x.Pipeline.Spec.Queue.MaxRetryOrDefault())
@@ -529,14 +578,16 @@ func (x *Extractor) enqueue(ctx context.Context, b *queue.Batch) error {
 	return nil
 }
 
-// waitForRoom blocks while the queue's pending list is at MaxPending.
-// It reads asynq's pending list length directly (asynq:{<queue>}:pending),
-// which is far cheaper than the Inspector's full statistics, and only
-// once the room it last saw is used up: the extractor is the one that
-// adds to the list (workers only take from it).
-func (x *Extractor) waitForRoom(ctx context.Context) error {
-	if x.room > 0 {
-		x.room--
+// waitForRoom blocks while the queue's pending list holds MaxPending
+// batches' worth, the pending tasks counted as weighing what this one does
+// (weight batches' worth of rows). It reads asynq's pending list length
+// directly (asynq:{<queue>}:pending), which is far cheaper than the
+// Inspector's full statistics, and only once the room it last saw is
+// used up: the extractor is the one that adds to the list (workers only
+// take from it).
+func (x *Extractor) waitForRoom(ctx context.Context, weight int) error {
+	if x.room >= weight {
+		x.room -= weight
 		return nil
 	}
 	key := queue.AsynqPendingKey(x.queueName())
@@ -545,8 +596,8 @@ func (x *Extractor) waitForRoom(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("checking the queue length in Redis: %w", err)
 		}
-		if n < int64(x.MaxPending) {
-			x.room = x.MaxPending - int(n) - 1
+		if int(n)*weight < x.MaxPending {
+			x.room = max(x.MaxPending-(int(n)+1)*weight, 0)
 			return nil
 		}
 		select {

@@ -65,8 +65,8 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		return st, err
 	}
 	pw := &pendingWriter{x: x, entity: name, limit: int64(x.Pipeline.Spec.BatchSize)}
-	readRange := func(lo, hi *bound) error {
-		n, err := x.pass(ctx, e, template, er, passOptions{ranged: true, lo: lo, hi: hi, digest: true,
+	readRange := func(lo, hi *bound, full bool) error {
+		n, err := x.pass(ctx, e, template, er, passOptions{ranged: true, lo: lo, hi: hi, digest: true, group: full,
 			onRange: func(kr keyRange) error {
 				r := runstate.Range{Hi: kr.Hi, HiParams: kr.HiParams, Count: kr.Count, Target: kr.Target}
 				if kr.Source != nil {
@@ -83,7 +83,7 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		if err := x.Runs.DropCurrentRanges(ctx, q, name); err != nil {
 			return st, err
 		}
-		if err := readRange(nil, nil); err != nil {
+		if err := readRange(nil, nil, true); err != nil {
 			return st, err
 		}
 		return st, pw.finish(ctx)
@@ -148,7 +148,7 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 			if err := x.Runs.MarkRangesDirty(ctx, q, name, base, []int{i}); err != nil {
 				return st, err
 			}
-			if err := readRange(lo, hi); err != nil {
+			if err := readRange(lo, hi, false); err != nil {
 				return st, err
 			}
 		}

@@ -26,7 +26,10 @@ const (
 const PayloadVersion = 1
 
 // compressAbove is the payload size from which batches are gzipped: small
-// batches are not worth the CPU, large ones would weigh on Redis.
+// batches are not worth the CPU, large ones would weigh on Redis. A batch
+// of several batches' worth of rows (Batch.Group) is gzipped above as
+// many times this size: the extractor keeps as many fewer of them
+// pending, so Redis holds no more than with single batches.
 const compressAbove = 256 << 10
 
 // Batch is one batch of an entity's run: rows read in key order covering the
@@ -86,6 +89,10 @@ type Batch struct {
 	// RangeBase is the run whose list of ranges Checks index.
 	RangeBase int64        `json:"rangeBase,omitempty"`
 	Rows      []schema.Row `json:"-"`
+	// Group is how many batches' worth of rows the batch holds (a full
+	// read into ranges the target holds nothing of sends several a batch),
+	// for the encoding only (see compressAbove).
+	Group int `json:"-"`
 
 	// rawRows holds the undecoded rows of DecodeBatchHeader.
 	rawRows []byte
@@ -191,7 +198,7 @@ func EncodeBatch(b *Batch) ([]byte, error) {
 	out = append(out, head[:i+len(`"rows":`)]...)
 	out = appendRows(out, b.Rows, kindsOf(b.Schema, b.KeysOnly))
 	out = append(out, head[i+len(`"rows":[]`):]...)
-	if len(out) > compressAbove {
+	if len(out) > compressAbove*max(b.Group, 1) {
 		return gzipBytes(out)
 	}
 	return out, nil

@@ -13,6 +13,8 @@
 //	    applied:<entity>    batches applied so far (progress; Final is exact)
 //	    written:<entity>    rows written so far (progress)
 //	    unchanged:<entity>  rows left unchanged so far (progress)
+//	    loaded:<entity>     batches loaded in bulk into key ranges the target held nothing of
+//	                        (while most are, the extractor sends several batches' worth a batch)
 //	sisporta:{<queue>}:cursor:<entity>  incremental watermark of the last complete run
 //	sisporta:{<queue>}:verify           HASH: last (ms) a verifying run started, since (runs after it)
 //	sisporta:{<queue>}:ranges:<entity>  HASH, the key ranges of the entity's last complete run (ranges.go):
@@ -392,14 +394,39 @@ func (s *Store) SetFinal(ctx context.Context, queue string, id int64, entity str
 
 // AddProgress counts one applied batch of an entity.
 func (s *Store) AddProgress(ctx context.Context, queue string, id int64, entity string, written, unchanged int64) error {
+	return s.AddBatchProgress(ctx, queue, id, entity, written, unchanged, false)
+}
+
+// AddBatchProgress counts one applied batch of an entity, and whether it
+// was loaded in bulk into a key range the target held nothing of.
+func (s *Store) AddBatchProgress(ctx context.Context, queue string, id int64, entity string, written, unchanged int64, loaded bool) error {
 	key := runKey(queue, id)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HIncrBy(ctx, key, "applied:"+entity, 1)
 		p.HIncrBy(ctx, key, "written:"+entity, written)
 		p.HIncrBy(ctx, key, "unchanged:"+entity, unchanged)
+		if loaded {
+			p.HIncrBy(ctx, key, "loaded:"+entity, 1)
+		}
 		return nil
 	})
 	return err
+}
+
+// Loaded returns how many batches of an entity's run were applied so far,
+// and how many of those were loaded in bulk into key ranges the target
+// held nothing of.
+func (s *Store) Loaded(ctx context.Context, queue string, id int64, entity string) (applied, loaded int64, err error) {
+	vals, err := s.rdb.HMGet(ctx, runKey(queue, id), "applied:"+entity, "loaded:"+entity).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the progress of run %d in Redis: %w", id, err)
+	}
+	num := func(v any) int64 {
+		s, _ := v.(string)
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return n
+	}
+	return num(vals[0]), num(vals[1]), nil
 }
 
 // Get returns one run, or nil when it is not recorded.

@@ -87,6 +87,8 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 		return nil, t.redact(err)
 	}
 	order := orderColumns(sch)
+	// raced: another worker created the table while this one tried to.
+	raced := false
 	for attempt := 0; ; attempt++ {
 		existing, err := t.tableColumns(ctx, s.Table)
 		if err != nil {
@@ -127,6 +129,7 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 		}
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1050 || me.Number == 1060 || me.Number == 1061) && attempt < 3 {
+			raced = raced || len(existing) == 0
 			continue // another worker made the same change first
 		}
 		what := "changing"
@@ -151,6 +154,12 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 		}
 	}
 	info := &tableInfo{order: order, created: created}
+	if raced && !created {
+		// The worker that made the table has not claimed it yet: ask
+		// again next batch rather than take it for someone else's (and
+		// never load into it in bulk).
+		return info, nil
+	}
 	t.ensured.Store(cacheKey, info)
 	return info, nil
 }
