@@ -535,14 +535,14 @@ control_plane_up() {
     --kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
     --authorization-kubeconfig "$STATE/kube-controller-manager.kubeconfig" \
-    --bind-address 127.0.0.1 --leader-elect=false \
+    --authentication-skip-lookup --bind-address 127.0.0.1 --leader-elect=false \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --use-service-account-credentials --service-cluster-ip-range "$SERVICE_RANGE" --profiling=false
   start kube-scheduler "$ASSETS/kube-scheduler" \
     --kubeconfig "$STATE/kube-scheduler.kubeconfig" \
     --authentication-kubeconfig "$STATE/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig "$STATE/kube-scheduler.kubeconfig" \
-    --bind-address 127.0.0.1 --leader-elect=false --profiling=false
+    --authentication-skip-lookup --bind-address 127.0.0.1 --leader-elect=false --profiling=false
 }
 
 node_up() {

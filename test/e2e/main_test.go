@@ -91,7 +91,7 @@ func run(m *testing.M) int {
 	if reused {
 		figure("cluster: reused a running one (%s)", time.Since(start).Round(100*time.Millisecond))
 	} else {
-		figure("cluster up: %s (first on this machine includes building kubelet and friends)", time.Since(start).Round(100*time.Millisecond))
+		figure("hack/cluster.sh up: %s", time.Since(start).Round(100*time.Millisecond))
 	}
 	keep := reused || os.Getenv("E2E_KEEP_CLUSTER") != ""
 	defer func() {

@@ -64,10 +64,12 @@ type scenario struct {
 	rdb   *redis.Client
 	ctx   context.Context
 	watch *scaleWatch
+	// restarts counts each operator pod's restarts seen so far.
+	restarts map[string]int32
 }
 
 func TestSisportaOnARealNode(t *testing.T) {
-	s := &scenario{ctx: context.Background(), rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: redisDB})}
+	s := &scenario{ctx: context.Background(), rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: redisDB}), restarts: map[string]int32{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			diagnose(t, systemNS, appNS)
@@ -94,6 +96,7 @@ func TestSisportaOnARealNode(t *testing.T) {
 		start := time.Now()
 		ok := t.Run(st.name, st.run)
 		figure("step %q: %s", st.name, time.Since(start).Round(time.Second))
+		s.noteOperatorRestarts(t, st.name)
 		if !ok {
 			t.Fatalf("step %q failed; the steps after it depend on it", st.name)
 		}
@@ -106,7 +109,9 @@ func TestSisportaOnARealNode(t *testing.T) {
 
 func (s *scenario) install(t *testing.T) {
 	createRestrictedNamespace(t, systemNS)
-	// The only values overridden: the image, and the default Redis Secret.
+	createRestrictedNamespace(t, appNS)
+	// The only values overridden: the image, and the default Redis (its
+	// Secret, and the namespace whose pipelines may use it).
 	apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata: {name: e2e-redis, namespace: %s}
@@ -116,7 +121,8 @@ stringData: {url: "redis://10.244.0.1:6379/%d"}
 	repoName, tag, _ := strings.Cut(image, ":")
 	helm(t, "install", release, "charts/sisporta", "-n", systemNS,
 		"--set", "image.repository="+repoName, "--set", "image.tag="+tag,
-		"--set", "defaultRedis.existingSecret.name=e2e-redis", "--wait", "--timeout", "4m")
+		"--set", "defaultRedis.existingSecret.name=e2e-redis", "--set", "defaultRedis.namespaces={"+appNS+"}",
+		"--wait", "--timeout", "4m")
 	figure("helm install --wait, operator Ready: %s", time.Since(start).Round(100*time.Millisecond))
 
 	pod := operatorPod(t)
@@ -146,7 +152,6 @@ stringData: {url: "redis://10.244.0.1:6379/%d"}
 
 func (s *scenario) applyPipeline(t *testing.T) {
 	s.erp = seedERP(t)
-	createRestrictedNamespace(t, appNS)
 	apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata: {name: erp-readonly, namespace: %[1]s}
@@ -408,7 +413,9 @@ func (s *scenario) killWorkers(t *testing.T) {
 	value := runNow(t, "kill-workers")
 	eventually(t, 3*time.Minute, "workers applying batches, one of them waiting on the held rows", func() (bool, string) {
 		applied := queryInt(t, e.root, "SELECT COUNT(*) FROM "+auditDB+".writes WHERE id > ?", mark)
-		waiting := queryInt(t, e.root, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+		waiting := queryInt(t, e.root, `SELECT COUNT(*) FROM information_schema.INNODB_TRX t
+			JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+			WHERE t.trx_state = 'LOCK WAIT' AND p.USER = ?`, rwUser)
 		return applied >= 1000 && waiting > 0, fmt.Sprintf("%d rows applied, %d transactions waiting", applied, waiting)
 	})
 	killed := podsMatching(t, workerSelector)
@@ -461,8 +468,29 @@ func (s *scenario) killExtractor(t *testing.T) {
 		return false, fmt.Sprintf("%d source sessions waiting for the lock", waiting)
 	})
 	kubectl(t, "-n", appNS, "delete", "pod", victim.Name, "--grace-period=0", "--force", "--wait=false")
+	// The lock stays until the extractor is surely dead: released earlier,
+	// the extractor could finish its read before the kubelet kills it.
+	end := "gone"
+	eventually(t, time.Minute, "the killed extractor's container stops", func() (bool, string) {
+		var p corev1.Pod
+		err := k8s.Get(s.ctx, client.ObjectKeyFromObject(&victim), &p)
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if term := c.State.Terminated; term != nil {
+				end = fmt.Sprintf("exit code %d (%s)", term.ExitCode, term.Reason)
+				return true, ""
+			}
+		}
+		return false, string(p.Status.Phase)
+	})
+	time.Sleep(3 * time.Second) // a pod removed from the API may still be stopping on the node
 	lock.release()
-	t.Logf("killed extractor pod %s of run-now %q", victim.Name, value)
+	t.Logf("killed extractor pod %s of run-now %q mid-run: %s", victim.Name, value, end)
 
 	// The Job retries in a new pod: what it does is reported, then the
 	// next run must converge.
@@ -479,7 +507,7 @@ func (s *scenario) killExtractor(t *testing.T) {
 		}
 	}
 	t.Logf("the Job's retries after the kill: %v", retries)
-	figure("extractor killed mid-run: the Job retried in %d pod(s): %s", len(retries), strings.Join(retries, "; "))
+	figure("extractor killed mid-run (%s): the Job retried in %d pod(s): %s", end, len(retries), strings.Join(retries, "; "))
 
 	// A killed extractor holds the pipeline's extraction lock until it
 	// expires (30 s); then the next run.
@@ -661,6 +689,30 @@ func (s *scenario) cleanup(t *testing.T) {
 	}
 	s.rdb.SRem(s.ctx, "asynq:queues", queueName)
 	_ = s.rdb.Close()
+}
+
+// noteOperatorRestarts reports a restart of the operator's container and
+// the last words of the run before it. The kubelet restarting the operator
+// is Kubernetes doing its job, so it is reported, not failed on; the steps
+// check that nothing was lost.
+func (s *scenario) noteOperatorRestarts(t *testing.T, step string) {
+	for _, p := range podsIn(t, systemNS, "app.kubernetes.io/name=sisporta,app.kubernetes.io/component=manager") {
+		for _, c := range p.Status.ContainerStatuses {
+			if c.RestartCount <= s.restarts[p.Name] {
+				continue
+			}
+			s.restarts[p.Name] = c.RestartCount
+			prev, _ := kubectlErr("-n", systemNS, "logs", p.Name, "--previous", "--tail=20")
+			last := ""
+			for _, l := range strings.Split(prev, "\n") {
+				if strings.Contains(l, `"level":"error"`) {
+					last = l
+				}
+			}
+			t.Logf("operator pod %s restarted (%d restarts so far); the end of its previous log:\n%s", p.Name, c.RestartCount, prev)
+			figure("operator pod restarted during %q (%d restarts): %s", step, c.RestartCount, last)
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
