@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -229,6 +230,26 @@ func (s *scenario) firstRunBySchedule(t *testing.T) {
 	w.start()
 	defer w.stop()
 
+	// Workers on this small ERP drain the queue as fast as the extractor
+	// fills it, so no depth would ever ask for a second one. The queue is
+	// held paused (asynq's own pause, which workers honour) until the
+	// operator has scaled the workers from its real depth, as it would
+	// behind slow workers; then released.
+	inspector := asynq.NewInspectorFromRedisClient(s.rdb)
+	if err := inspector.PauseQueue(queueName); err != nil {
+		t.Fatalf("pausing queue %s: %v", queueName, err)
+	}
+	paused := true
+	unpause := func() {
+		if paused {
+			paused = false
+			if err := inspector.UnpauseQueue(queueName); err != nil {
+				t.Errorf("unpausing queue %s: %v", queueName, err)
+			}
+		}
+	}
+	defer unpause()
+
 	// The CronJob's own Job, at the scheduled minute.
 	var job batchv1.Job
 	eventually(t, time.Until(w.firstScheduled)+2*time.Minute, "the CronJob starts a Job at "+w.firstScheduled.Format("15:04"), func() (bool, string) {
@@ -249,6 +270,13 @@ func (s *scenario) firstRunBySchedule(t *testing.T) {
 	if c := pod.Spec.Containers[0]; len(c.Args) == 0 || c.Args[0] != "extract" || c.Image != image {
 		t.Errorf("extractor pod runs %s %v, want %s extract ...", c.Image, c.Args, image)
 	}
+	eventually(t, 2*time.Minute, "the operator scales the workers past one from the queue's depth", func() (bool, string) {
+		pending, _ := s.rdb.LLen(s.ctx, queue.AsynqPendingKey(queueName)).Result()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return !w.firstReadyMany.IsZero(), fmt.Sprintf("%d tasks pending, at most %d worker replicas so far", pending, w.maxReplicas)
+	})
+	unpause()
 	p := s.waitRun(t, run, true)
 	s.expectMirror(t)
 	if r := p.Status.LastSuccessfulRun; r.RowsRead != customersTotal*19/20+productsTotal || r.RowsWritten != r.RowsRead {
