@@ -106,6 +106,29 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		checks = nil
 		return nil
 	}
+	// Changed ranges next to each other (up to readAhead of them) are read
+	// together: one statement, its batches cut at batchSize rows, tiling
+	// the span of the ranges exactly.
+	var (
+		spanLo, spanHi *bound
+		span           []int
+	)
+	flushSpan := func() error {
+		if len(span) == 0 {
+			return nil
+		}
+		// Before any batch can change the target's rows of these ranges,
+		// the current list must stop vouching for them: a run that stops
+		// midway, and a source that then goes back to what the list says,
+		// would otherwise leave the target's ranges as this run half
+		// wrote them.
+		if err := x.Runs.MarkRangesDirty(ctx, q, name, base, span); err != nil {
+			return err
+		}
+		err := readRange(spanLo, spanHi, false)
+		span = span[:0]
+		return err
+	}
 	var lo *bound
 	for i, r := range cur.Ranges {
 		var hi *bound
@@ -124,6 +147,9 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 			}
 		}
 		if same {
+			if err := flushSpan(); err != nil {
+				return st, err
+			}
 			st.skippedRows += r.Count
 			st.skippedRanges++
 			if err := pw.add(ctx, r); err != nil {
@@ -140,19 +166,20 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 				}
 			}
 		} else {
-			// Before any batch can change the target's rows of the range,
-			// the current list must stop vouching for it: a run that stops
-			// midway, and a source that then goes back to what the list
-			// says, would otherwise leave the target's range as this run
-			// half wrote it.
-			if err := x.Runs.MarkRangesDirty(ctx, q, name, base, []int{i}); err != nil {
-				return st, err
+			if len(span) == 0 {
+				spanLo = lo
 			}
-			if err := readRange(lo, hi, false); err != nil {
-				return st, err
+			span, spanHi = append(span, i), hi
+			if len(span) == readAhead {
+				if err := flushSpan(); err != nil {
+					return st, err
+				}
 			}
 		}
 		lo = hi
+	}
+	if err := flushSpan(); err != nil {
+		return st, err
 	}
 	if err := flushChecks(); err != nil {
 		return st, err

@@ -221,6 +221,19 @@ func TestRangeDigestsFollowInsertsDeletesAndKeyChanges(t *testing.T) {
 	if s := e.sync(t, p); s.RowsRead != 0 || s.RowsWritten != 0 || s.RowsDeleted != 0 {
 		t.Fatalf("the run after: read %d, wrote %d, deleted %d", s.RowsRead, s.RowsWritten, s.RowsDeleted)
 	}
+	// Changed ranges next to each other are read together, in spans of
+	// up to eight: more than a span of them, with one left alone between
+	// two changed stretches.
+	e.src.Exec(t, "UPDATE items SET label = CONCAT(label, '+') WHERE (id BETWEEN 1 AND 1000 OR id BETWEEN 1101 AND 1300) AND id NOT BETWEEN 701 AND 800")
+	s = e.sync(t, p)
+	mustSucceed(t, s)
+	sameRows(t, e, itemsExact, itemsExact)
+	if s.RowsWritten == 0 || s.RangesSkipped < 6 {
+		t.Fatalf("twelve neighbouring ranges changed: wrote %d rows, skipped %d ranges\n%s", s.RowsWritten, s.RangesSkipped, summaryText(s))
+	}
+	if s := e.sync(t, p); s.RowsRead != 0 || s.RowsWritten != 0 || s.RowsDeleted != 0 {
+		t.Fatalf("the run after the spans: read %d, wrote %d, deleted %d", s.RowsRead, s.RowsWritten, s.RowsDeleted)
+	}
 	// The where filter and the columns are part of the ranges' shape:
 	// changing either reads everything again.
 	e.src.Exec(t, "ALTER TABLE items ADD COLUMN extra INT NOT NULL DEFAULT 7")
