@@ -76,7 +76,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	if b.KeysOnly && b.Spec != nil {
 		opts.Fetch = w.fetcher(b)
 	}
-	res, err := w.Target.ApplyBatch(ctx, b, opts)
+	res, err := w.Target.ApplyBatch(ctx, writerBatch(b), opts)
 	if err != nil {
 		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
 		if failure.IsPermanent(err) {
@@ -117,7 +117,11 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 // to be read again (in the current list of ranges), and the run's own
 // list is marked so that it is not kept.
 func (w *Worker) checkRanges(ctx context.Context, b *queue.Batch) error {
-	res, err := w.Target.CheckRanges(ctx, b, func(idx []int) error {
+	checks := make([]target.RangeCheck, len(b.Checks))
+	for i, c := range b.Checks {
+		checks[i] = target.RangeCheck{Index: c.Index, Lo: c.Lo, Hi: c.Hi, Want: c.Want}
+	}
+	res, err := w.Target.CheckRanges(ctx, writerBatch(b), checks, func(idx []int) error {
 		if err := w.Runs.MarkRangesDirty(ctx, w.Queue, b.Entity, b.RangeBase, idx); err != nil {
 			return err
 		}
@@ -145,6 +149,19 @@ func (w *Worker) checkRanges(ctx context.Context, b *queue.Batch) error {
 	}
 	w.Log.V(1).Info("ranges checked", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "ranges", len(b.Checks), "differ", len(res.Differ))
 	return nil
+}
+
+// writerBatch hands the writer a decoded batch header in its own terms;
+// the rows are decoded only if the writer asks for them.
+func writerBatch(b *queue.Batch) *target.Batch {
+	return &target.Batch{Pipeline: b.Pipeline, Run: b.Run, Epoch: b.Epoch, Entity: b.Entity, Seq: b.Seq,
+		Table: b.Table, Schema: b.Schema, Ranged: b.Ranged, KeysOnly: b.KeysOnly, Lo: b.Lo, Hi: b.Hi,
+		SoftDelete: b.SoftDelete, Verify: b.Verify, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation,
+		Digest: b.Digest, Rows: b.Rows,
+		DecodeRows: func() ([]schema.Row, error) {
+			err := b.LoadRows()
+			return b.Rows, err
+		}}
 }
 
 // fetcher reads rows of a key-scan batch's entity from the source by key,

@@ -7,7 +7,6 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/cleanup"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
@@ -34,7 +33,7 @@ func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 	row := func(i int) schema.Row { return schema.Row{[]byte(fmt.Sprint(i)), []byte(fmt.Sprint(i))} }
 	apply := func(run int64, rows []schema.Row) target.ApplyResult {
 		t.Helper()
-		b := &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, Ranged: true, Rows: rows,
+		b := &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, Ranged: true, Rows: rows,
 			Hi: schema.Row{[]byte("10")}}
 		res, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{})
 		if err != nil {

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
 )
 
-func batch(run int64, rows []schema.Row) *queue.Batch {
+func batch(run int64, rows []schema.Row) *target.Batch {
 	s := schema.Table{Columns: []schema.Column{
 		{Name: "id", Type: "INT", Kind: schema.KindInt, Key: 1},
 		{Name: "label", Type: "VARCHAR(20)", Kind: schema.KindString, Nullable: true},
@@ -22,7 +21,7 @@ func batch(run int64, rows []schema.Row) *queue.Batch {
 		hashes[i] = h.Sum(r)
 	}
 	d := schema.DigestOf(hashes)
-	return &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d}
+	return &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d}
 }
 
 func rows(labels ...string) []schema.Row {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/mysqltype"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
@@ -59,7 +58,7 @@ func applyText(t *testing.T, tg *target.Target, sch schema.Table, run int64, key
 	for _, k := range keys {
 		rows = append(rows, schema.Row{[]byte(k), []byte(k)})
 	}
-	return tg.ApplyBatch(context.Background(), &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
+	return tg.ApplyBatch(context.Background(), &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
 		Ranged: true, Rows: rows}, target.ApplyOptions{})
 }
 
@@ -131,7 +130,7 @@ func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 	sch := textSchema(schema.CompareAccents, "VARCHAR(20)")
 	sch.Columns = append(sch.Columns, schema.Column{Name: "added", Type: "VARCHAR(10)", Kind: schema.KindString, Nullable: true, Compare: schema.CompareAccents})
 	row := func(k string) schema.Row { return schema.Row{[]byte(k), []byte(k), []byte("x")} }
-	res, err := tg.ApplyBatch(ctx, &queue.Batch{Pipeline: "t/p", Run: 2, Entity: "items", Table: "items", Schema: sch, Ranged: true,
+	res, err := tg.ApplyBatch(ctx, &target.Batch{Pipeline: "t/p", Run: 2, Entity: "items", Table: "items", Schema: sch, Ranged: true,
 		Rows: []schema.Row{row("José"), row("Jose"), row("abc")}}, target.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
@@ -50,7 +49,7 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 			}
 			apply := func(run int64, key string) target.ApplyResult {
 				t.Helper()
-				b := &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, SoftDelete: c.soft,
+				b := &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, SoftDelete: c.soft,
 					Ranged: true, Rows: []schema.Row{{[]byte(key), []byte(fmt.Sprint(run))}}}
 				res, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{})
 				if err != nil {
@@ -114,7 +113,7 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 			}
 			apply := func(run int64, rows []schema.Row) target.ApplyResult {
 				t.Helper()
-				res, err := tg.ApplyBatch(ctx, &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
+				res, err := tg.ApplyBatch(ctx, &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
 					SoftDelete: soft, Ranged: true, Rows: rows}, target.ApplyOptions{})
 				if err != nil {
 					t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
@@ -97,14 +96,14 @@ func (g *guidRows) sort() {
 // batches cuts the rows into ranged batches as the extractor does: each
 // holds every row of (previous batch's last key, its own last key], the
 // first starts at nil and the last ends at nil, each with its digest.
-func (g *guidRows) batches(sch schema.Table, run int64, size int, digest bool) []*queue.Batch {
-	var out []*queue.Batch
+func (g *guidRows) batches(sch schema.Table, run int64, size int, digest bool) []*target.Batch {
+	var out []*target.Batch
 	var lo schema.Row
 	h := schema.NewHasher(sch.Columns)
 	for start := 0; start < len(g.rows); start += size {
 		end := min(start+size, len(g.rows))
 		rows := g.rows[start:end]
-		b := &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Seq: len(out) + 1, Schema: sch,
+		b := &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Seq: len(out) + 1, Schema: sch,
 			Ranged: true, Rows: rows, Lo: lo}
 		if end < len(g.rows) {
 			b.Hi = g.key(rows[len(rows)-1])
@@ -133,7 +132,7 @@ func (f runFigures) String() string {
 		f.rangeRows, f.candidates, f.written, f.unchanged, f.digestMatched, f.took.Round(time.Millisecond))
 }
 
-func applyAll(t *testing.T, tg *target.Target, bs []*queue.Batch) runFigures {
+func applyAll(t *testing.T, tg *target.Target, bs []*target.Batch) runFigures {
 	t.Helper()
 	var f runFigures
 	start := time.Now()

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
@@ -80,14 +79,14 @@ func loadRows(n int) []schema.Row {
 	return out
 }
 
-func loadBatch(run int64, seq int, s schema.Table, rows []schema.Row, lo schema.Row) *queue.Batch {
+func loadBatch(run int64, seq int, s schema.Table, rows []schema.Row, lo schema.Row) *target.Batch {
 	hashes := make([]uint64, len(rows))
 	h := schema.NewHasher(s.Columns)
 	for i, r := range rows {
 		hashes[i] = h.Sum(r)
 	}
 	d := schema.DigestOf(hashes)
-	b := &queue.Batch{Pipeline: "t/p", Run: run, Seq: seq, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d, Lo: lo}
+	b := &target.Batch{Pipeline: "t/p", Run: run, Seq: seq, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d, Lo: lo}
 	if len(rows) > 0 {
 		b.Hi = schema.Row{rows[len(rows)-1][0]}
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/failure"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
@@ -29,7 +28,7 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 		t.Cleanup(func() { tg.Close() })
 		return db, tg
 	}
-	withV := func(run int64) *queue.Batch {
+	withV := func(run int64) *target.Batch {
 		b := batch(run, rows("a", "b", "c"))
 		b.Schema.Columns = append(b.Schema.Columns, schema.Column{Name: "v", Type: "INT", Kind: schema.KindInt})
 		for i := range b.Rows {
