@@ -16,7 +16,7 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // shortWait is how long a finalize step waits in place for batches of its
@@ -74,7 +74,7 @@ func (w *Worker) superseded(ctx context.Context, f *queue.Finalize, cur int64) e
 	}
 	msg := fmt.Sprintf("run %d started before this one finished; it covers these rows", cur)
 	var cl *runstate.Cleanup
-	if rec, ok, err := w.Target.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok && rec.RowsDeleted > 0 {
+	if rec, ok, err := w.Target.LoadRun(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok && rec.RowsDeleted > 0 {
 		cl = &runstate.Cleanup{Time: time.Now().UTC(), Result: runstate.CleanupSucceeded, Deleted: rec.RowsDeleted,
 			Message: fmt.Sprintf("%s; stopped when run %d started", cleanup.DeletedMessage(f.Spec.Cleanup.Mode, rec.RowsDeleted), cur)}
 	}
@@ -87,7 +87,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if err := tg.CheckNotTheSource(ctx, f.Table, f.SourceLocation); err != nil {
 		return err
 	}
-	rec, recorded, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity)
+	rec, recorded, err := tg.LoadRun(ctx, f.Pipeline, f.Run, f.Entity)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	}
 
 	resume := recorded && rec.CleanupResult == cleanupDeleting
-	base := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
+	base := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
 		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged + f.RowsSkipped,
 		RowsRepaired: lt.Repaired, Verified: f.Verify, Batches: lt.Batches}
 	// Another pipeline may have taken the table over since the batches
@@ -166,7 +166,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		r.CleanupResult = cleanupDeleting
 		return tg.SaveRun(ctx, r)
 	})
-	if errors.Is(err, target.ErrSuperseded) {
+	if errors.Is(err, writer.ErrSuperseded) {
 		// A newer run registered while this one was deleting: it decides.
 		cur, _, cerr := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
 		if cerr != nil {
@@ -179,7 +179,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	}
 	if cl.Result == runstate.CleanupSucceeded && (resume || cl.Deleted > 0) {
 		// The chunks added their counts to the record as they went.
-		if r, ok, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok {
+		if r, ok, err := tg.LoadRun(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok {
 			cl.Deleted = r.RowsDeleted
 			cl.Message = cleanup.DeletedMessage(f.Spec.Cleanup.Mode, cl.Deleted)
 		}
@@ -239,7 +239,7 @@ func (w *Worker) dropRanges(ctx context.Context, f *queue.Finalize) {
 }
 
 // finish records an entity's result in the target and in Redis.
-func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.LedgerTotals, result, msg string, cl *runstate.Cleanup, warnings ...string) {
+func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt writer.LedgerTotals, result, msg string, cl *runstate.Cleanup, warnings ...string) {
 	now := time.Now().UTC()
 	if result != runstate.ResultSucceeded {
 		w.dropRanges(ctx, f)
@@ -248,7 +248,7 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 	if result == runstate.ResultSucceeded {
 		unchanged += f.RowsSkipped
 	}
-	rec := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
+	rec := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
 		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: unchanged, RowsRepaired: lt.Repaired,
 		Verified: f.Verify, Batches: lt.Batches, Message: msg}
 	if cl != nil {
@@ -284,7 +284,7 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 }
 
 // publish writes a recorded result to the Redis run summary.
-func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec target.RunRecord, warnings ...string) error {
+func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec writer.RunRecord, warnings ...string) error {
 	fin := runstate.Final{Result: rec.Result, RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
 		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, RowsRepaired: rec.RowsRepaired, Error: rec.Message, EndTime: rec.CompletedAt,
 		Warnings: warnings}

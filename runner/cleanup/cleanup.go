@@ -9,7 +9,7 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // chunk is how many rows one delete statement removes: small enough that no
@@ -57,7 +57,7 @@ var ErrStopped = errors.New("stopped before deleting: the process is stopping")
 // candidate the source still has is dropped: it was only ordered
 // differently, or came back), judges the guards, and deletes in chunks.
 // onDecided is called when deleting is allowed, before the first row goes.
-func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided func() error) (runstate.Cleanup, error) {
+func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided func() error) (runstate.Cleanup, error) {
 	soft := j.Spec.Mode == syncv1alpha1.CleanupSoftDelete
 	now := func() runstate.Cleanup { return runstate.Cleanup{Time: time.Now().UTC()} }
 	if j.Spec.Mode == syncv1alpha1.CleanupOff {
@@ -128,7 +128,7 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 }
 
 // verify drops the candidates the source still has.
-func verify(ctx context.Context, tg *target.Target, v Verifier, j Job) error {
+func verify(ctx context.Context, tg *writer.Target, v Verifier, j Job) error {
 	var after []byte
 	for {
 		page, err := tg.PendingPage(ctx, j.Pipeline, j.Entity, j.Run, after, 200)

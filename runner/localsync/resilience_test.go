@@ -16,8 +16,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // parts are the data plane's processes, in this test process: an
@@ -72,7 +72,7 @@ func (ps *parts) extract(t *testing.T, sourceDSN string) *extract.Result {
 // worker starts a worker; stop it with the returned function.
 func (ps *parts) worker(t *testing.T, targetDSN, sourceDSN string) func() {
 	t.Helper()
-	tg, err := target.New(targetDSN, 6)
+	tg, err := writer.New(targetDSN, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := target.Open(context.Background(), e.dst.DSN, 8)
+	tg, err := writer.Open(context.Background(), e.dst.DSN, 8)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -317,7 +317,7 @@ func (s *Store) VerifyDue(ctx context.Context, queue string, everyRuns int, inte
 // epoch only grow, whatever the extractors' clocks say; a Redis that lost
 // its data, or another Redis, starts a new epoch, and the target then
 // orders runs by when it first saw them instead of by comparing IDs of two
-// timelines (see target.RegisterRun).
+// timelines (see writer.Target.RegisterRun).
 var allocScript = redis.NewScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then

@@ -1,8 +1,8 @@
-// Package target writes the MySQL mirror: it creates and extends target
+// Package writer writes the MySQL mirror: it creates and extends target
 // tables, applies batches in single idempotent transactions with
 // change-only writes, keeps Sisporta's state in small _sisporta_* tables of
 // the target database, and deletes in small chunks.
-package target
+package writer
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package target_test
+package writer_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // A source key renamed to a spelling the target's collation calls equal
@@ -34,7 +34,7 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := testutil.NewDB(t, "tgt")
-			tg, err := target.Open(ctx, db.DSN, 4)
+			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,11 +47,11 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 			if c.shown != "" {
 				shown = c.shown
 			}
-			apply := func(run int64, key string) target.ApplyResult {
+			apply := func(run int64, key string) writer.ApplyResult {
 				t.Helper()
-				b := &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, SoftDelete: c.soft,
+				b := &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, SoftDelete: c.soft,
 					Ranged: true, Rows: []schema.Row{{[]byte(key), []byte(fmt.Sprint(run))}}}
-				res, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{})
+				res, err := tg.ApplyBatch(ctx, b, writer.ApplyOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -97,7 +97,7 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 		t.Run(fmt.Sprint("soft=", soft), func(t *testing.T) {
 			ctx := context.Background()
 			db := testutil.NewDB(t, "tgt")
-			tg, err := target.Open(ctx, db.DSN, 4)
+			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,10 +111,10 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 			for i, k := range keys {
 				all = append(all, schema.Row{[]byte(k), []byte(fmt.Sprint("\xfc", i, " "))})
 			}
-			apply := func(run int64, rows []schema.Row) target.ApplyResult {
+			apply := func(run int64, rows []schema.Row) writer.ApplyResult {
 				t.Helper()
-				res, err := tg.ApplyBatch(ctx, &target.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
-					SoftDelete: soft, Ranged: true, Rows: rows}, target.ApplyOptions{})
+				res, err := tg.ApplyBatch(ctx, &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
+					SoftDelete: soft, Ranged: true, Rows: rows}, writer.ApplyOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
