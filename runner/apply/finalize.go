@@ -23,10 +23,6 @@ import (
 // run that are still being applied, before it asks to be retried.
 const shortWait = time.Second
 
-// cleanupDeleting marks a run record whose cleanup passed its guards and
-// is deleting: an interrupted finalize resumes instead of judging again.
-const cleanupDeleting = "Deleting"
-
 // HandleFinalize finishes an entity's run once every batch is applied:
 // cleanup behind guards, watermark, run record. It is idempotent: a
 // finalize delivered again republishes the recorded result.
@@ -137,7 +133,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		return nil
 	}
 
-	resume := recorded && rec.CleanupResult == cleanupDeleting
+	resume := recorded && cleanup.Resumes(rec)
 	base := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
 		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged + f.RowsSkipped,
 		RowsRepaired: lt.Repaired, Verified: f.Verify, Batches: lt.Batches}
@@ -146,11 +142,6 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if err := tg.CheckOwner(ctx, f.Table, f.Pipeline, f.Entity); err != nil {
 		w.finish(ctx, f, lt, runstate.ResultFailed, err.Error(), nil)
 		return nil
-	}
-	if !resume {
-		if err := tg.SaveRun(ctx, base); err != nil {
-			return err
-		}
 	}
 	// The guards judge the rows the source has: those read, and those of
 	// the key ranges skipped because their source digest had not changed.
@@ -161,11 +152,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	job := cleanup.Job{Pipeline: f.Pipeline, Entity: f.Entity, Run: f.Run, Table: f.Table, Schema: &f.Schema,
 		Spec: f.Spec.Cleanup, RowsRead: read, Resume: resume, Stopping: w.Stopping}
 	v := &lazyVerifier{w: w, f: f}
-	cl, err := cleanup.Run(ctx, tg, v, job, func() error {
-		r := base
-		r.CleanupResult = cleanupDeleting
-		return tg.SaveRun(ctx, r)
-	})
+	cl, err := cleanup.RunRecorded(ctx, tg, v, job, base)
 	if errors.Is(err, writer.ErrSuperseded) {
 		// A newer run registered while this one was deleting: it decides.
 		cur, _, cerr := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
@@ -176,13 +163,6 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	}
 	if err != nil {
 		return fmt.Errorf("entity %s: cleanup: %w", f.Entity, err)
-	}
-	if cl.Result == runstate.CleanupSucceeded && (resume || cl.Deleted > 0) {
-		// The chunks added their counts to the record as they went.
-		if r, ok, err := tg.LoadRun(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok {
-			cl.Deleted = r.RowsDeleted
-			cl.Message = cleanup.DeletedMessage(f.Spec.Cleanup.Mode, cl.Deleted)
-		}
 	}
 	if f.Cursor != "" {
 		if err := tg.SetCursor(ctx, f.Pipeline, f.Entity, f.Cursor); err != nil {
@@ -291,7 +271,7 @@ func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec writer.RunR
 	if rec.Result == runstate.ResultSucceeded {
 		fin.RowsSkipped, fin.RangesSkipped = f.RowsSkipped, f.RangesSkipped
 	}
-	if rec.CleanupResult != "" && rec.CleanupResult != cleanupDeleting {
+	if rec.CleanupResult != "" && rec.CleanupResult != cleanup.Deleting {
 		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: rec.CleanupResult, Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
 	}
 	return w.Runs.SetFinal(ctx, w.Queue, f.Run, f.Entity, fin)

@@ -707,7 +707,7 @@ func addPending(ctx context.Context, tx *tx, b *Batch, keys []string) error {
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(?, ?, ?, ?, ?)")
-			k, err := decodeKeyString(ks)
+			k, err := ParseKeyString(ks)
 			if err != nil {
 				return err
 			}

@@ -24,6 +24,33 @@ func batch(run int64, rows []schema.Row) *writer.Batch {
 	return &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d}
 }
 
+// candidates returns the keys of the run's delete candidates that
+// ApplyBatch recorded, in the order the cleanup reads them.
+func candidates(t *testing.T, db *testutil.DB, run int64) []schema.Row {
+	t.Helper()
+	r, err := db.Query("SELECT key_value FROM _sisporta_pending_deletes WHERE pipeline = 't/p' AND entity = 'items' AND run_id = ? ORDER BY key_hash", run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []schema.Row
+	for r.Next() {
+		var kv []byte
+		if err := r.Scan(&kv); err != nil {
+			t.Fatal(err)
+		}
+		k, err := writer.ParseKeyString(string(kv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func rows(labels ...string) []schema.Row {
 	var out []schema.Row
 	for i, l := range labels {
