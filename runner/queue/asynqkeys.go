@@ -5,7 +5,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/runner/rediskit"
 )
 
 // asynq's Redis key layout (since v0.18) is internal to asynq (its base
@@ -29,7 +29,7 @@ func AsynqPendingKey(queue string) string { return AsynqKey(queue, "pending") }
 // processed and failed counters) or refuses to delete (tasks still marked
 // active by workers that were killed).
 func DeleteQueueKeys(ctx context.Context, rdb redis.UniversalClient, queue string) error {
-	if err := runstate.DeleteMatching(ctx, rdb, AsynqKeyPattern(queue)); err != nil {
+	if err := rediskit.DeleteMatching(ctx, rdb, AsynqKeyPattern(queue)); err != nil {
 		return err
 	}
 	return rdb.SRem(ctx, asynqQueuesKey, queue).Err()
