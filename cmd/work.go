@@ -16,7 +16,7 @@ import (
 	"github.com/sisporta/sisporta/runner/metrics"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 func newWorkCommand() *cobra.Command {
@@ -64,7 +64,7 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 			defer rdb.Close()
 			// The target may be down: the pool connects on first use and
 			// batches retry with backoff until it is back.
-			tg, err := target.New(conn.targetDSN, concurrency+2)
+			tg, err := writer.New(conn.targetDSN, concurrency+2)
 			if err != nil {
 				return err
 			}

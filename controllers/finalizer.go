@@ -21,7 +21,6 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/redact"
-	"github.com/sisporta/sisporta/runner/runstate"
 )
 
 // finalize purges a deleted pipeline's queue and run summary from Redis.
@@ -132,13 +131,13 @@ func (r *Reconciler) purgeQueue(ctx context.Context, p *syncv1alpha1.SyncPipelin
 	err = conn.inspector.DeleteQueue(q, true)
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 		// asynq refuses while tasks are active. The workers are gone by now,
-		// so those tasks were orphaned by killed workers: removeQueueKeys
+		// so those tasks were orphaned by killed workers: DeleteQueueKeys
 		// below removes them with the rest of the queue's keys.
 		log.FromContext(ctx).Info("asynq refused to delete the queue; removing its keys", "queue", q, "reason", redact.Err(err, url).Error())
 	}
 	// DeleteQueue leaves the queue's statistics (processed and failed
 	// counters, daily ones too): every key of the queue goes.
-	if err := removeQueueKeys(ctx, conn, q); err != nil {
+	if err := queue.DeleteQueueKeys(ctx, conn.rdb, q); err != nil {
 		r.redis.drop(url)
 		return false, redact.Err(err, url)
 	}
@@ -160,13 +159,4 @@ func (r *Reconciler) redisURLForPurge(ctx context.Context, p *syncv1alpha1.SyncP
 		}
 	}
 	return r.redis.remembered(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
-}
-
-// removeQueueKeys deletes every key of an asynq queue, following asynq's
-// key layout: asynq:{<queue>}:* and the queue's entry in asynq:queues.
-func removeQueueKeys(ctx context.Context, conn *redisConn, q string) error {
-	if err := runstate.DeleteMatching(ctx, conn.rdb, queue.AsynqKeyPattern(q)); err != nil {
-		return err
-	}
-	return conn.rdb.SRem(ctx, "asynq:queues", q).Err()
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
+	"github.com/sisporta/sisporta/runner/queue"
 )
 
 // queueDepth is what the poller compares: the task counts of an asynq
@@ -246,11 +247,11 @@ func (w *queueWatcher) read(ctx context.Context, url string, queues []string) ([
 	cmds := make([][5]*redis.IntCmd, len(queues))
 	for i, q := range queues {
 		cmds[i] = [5]*redis.IntCmd{
-			pipe.LLen(ctx, asynqKey(q, "pending")),
-			pipe.LLen(ctx, asynqKey(q, "active")),
-			pipe.ZCard(ctx, asynqKey(q, "scheduled")),
-			pipe.ZCard(ctx, asynqKey(q, "retry")),
-			pipe.ZCard(ctx, asynqKey(q, "archived")),
+			pipe.LLen(ctx, queue.AsynqKey(q, "pending")),
+			pipe.LLen(ctx, queue.AsynqKey(q, "active")),
+			pipe.ZCard(ctx, queue.AsynqKey(q, "scheduled")),
+			pipe.ZCard(ctx, queue.AsynqKey(q, "retry")),
+			pipe.ZCard(ctx, queue.AsynqKey(q, "archived")),
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -262,8 +263,3 @@ func (w *queueWatcher) read(ctx context.Context, url string, queues []string) ([
 	}
 	return out, nil
 }
-
-// asynqKey names one of asynq's per-queue keys (asynq's base package, which
-// is internal): asynq:{<queue>}:<kind>. queuewatch_test.go holds it to
-// asynq's own counts.
-func asynqKey(queue, kind string) string { return "asynq:{" + queue + "}:" + kind }

@@ -844,8 +844,7 @@ func (b *bench) cleanup() {
 		for _, key := range b.names {
 			q := queue.Name(key.Namespace, key.Name)
 			_ = asynq.NewInspectorFromRedisClient(b.rdb).DeleteQueue(q, true)
-			_ = runstate.DeleteMatching(ctx, b.rdb, queue.AsynqKeyPattern(q))
-			_ = b.rdb.SRem(ctx, "asynq:queues", q).Err()
+			_ = queue.DeleteQueueKeys(ctx, b.rdb, q)
 			_ = runstate.NewStore(b.rdb).Purge(ctx, q)
 		}
 		_ = b.rdb.Close()

@@ -16,16 +16,12 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // shortWait is how long a finalize step waits in place for batches of its
 // run that are still being applied, before it asks to be retried.
 const shortWait = time.Second
-
-// cleanupDeleting marks a run record whose cleanup passed its guards and
-// is deleting: an interrupted finalize resumes instead of judging again.
-const cleanupDeleting = "Deleting"
 
 // HandleFinalize finishes an entity's run once every batch is applied:
 // cleanup behind guards, watermark, run record. It is idempotent: a
@@ -74,7 +70,7 @@ func (w *Worker) superseded(ctx context.Context, f *queue.Finalize, cur int64) e
 	}
 	msg := fmt.Sprintf("run %d started before this one finished; it covers these rows", cur)
 	var cl *runstate.Cleanup
-	if rec, ok, err := w.Target.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok && rec.RowsDeleted > 0 {
+	if rec, ok, err := w.Target.LoadRun(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok && rec.RowsDeleted > 0 {
 		cl = &runstate.Cleanup{Time: time.Now().UTC(), Result: runstate.CleanupSucceeded, Deleted: rec.RowsDeleted,
 			Message: fmt.Sprintf("%s; stopped when run %d started", cleanup.DeletedMessage(f.Spec.Cleanup.Mode, rec.RowsDeleted), cur)}
 	}
@@ -87,7 +83,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if err := tg.CheckNotTheSource(ctx, f.Table, f.SourceLocation); err != nil {
 		return err
 	}
-	rec, recorded, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity)
+	rec, recorded, err := tg.LoadRun(ctx, f.Pipeline, f.Run, f.Entity)
 	if err != nil {
 		return err
 	}
@@ -137,8 +133,8 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		return nil
 	}
 
-	resume := recorded && rec.CleanupResult == cleanupDeleting
-	base := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
+	resume := recorded && cleanup.Resumes(rec)
+	base := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
 		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged + f.RowsSkipped,
 		RowsRepaired: lt.Repaired, Verified: f.Verify, Batches: lt.Batches}
 	// Another pipeline may have taken the table over since the batches
@@ -146,11 +142,6 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if err := tg.CheckOwner(ctx, f.Table, f.Pipeline, f.Entity); err != nil {
 		w.finish(ctx, f, lt, runstate.ResultFailed, err.Error(), nil)
 		return nil
-	}
-	if !resume {
-		if err := tg.SaveRun(ctx, base); err != nil {
-			return err
-		}
 	}
 	// The guards judge the rows the source has: those read, and those of
 	// the key ranges skipped because their source digest had not changed.
@@ -161,12 +152,8 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	job := cleanup.Job{Pipeline: f.Pipeline, Entity: f.Entity, Run: f.Run, Table: f.Table, Schema: &f.Schema,
 		Spec: f.Spec.Cleanup, RowsRead: read, Resume: resume, Stopping: w.Stopping}
 	v := &lazyVerifier{w: w, f: f}
-	cl, err := cleanup.Run(ctx, tg, v, job, func() error {
-		r := base
-		r.CleanupResult = cleanupDeleting
-		return tg.SaveRun(ctx, r)
-	})
-	if errors.Is(err, target.ErrSuperseded) {
+	cl, err := cleanup.RunRecorded(ctx, tg, v, job, base)
+	if errors.Is(err, writer.ErrSuperseded) {
 		// A newer run registered while this one was deleting: it decides.
 		cur, _, cerr := tg.CurrentRun(ctx, f.Pipeline, f.Entity)
 		if cerr != nil {
@@ -176,13 +163,6 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	}
 	if err != nil {
 		return fmt.Errorf("entity %s: cleanup: %w", f.Entity, err)
-	}
-	if cl.Result == runstate.CleanupSucceeded && (resume || cl.Deleted > 0) {
-		// The chunks added their counts to the record as they went.
-		if r, ok, err := tg.Run(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok {
-			cl.Deleted = r.RowsDeleted
-			cl.Message = cleanup.DeletedMessage(f.Spec.Cleanup.Mode, cl.Deleted)
-		}
 	}
 	if f.Cursor != "" {
 		if err := tg.SetCursor(ctx, f.Pipeline, f.Entity, f.Cursor); err != nil {
@@ -239,7 +219,7 @@ func (w *Worker) dropRanges(ctx context.Context, f *queue.Finalize) {
 }
 
 // finish records an entity's result in the target and in Redis.
-func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.LedgerTotals, result, msg string, cl *runstate.Cleanup, warnings ...string) {
+func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt writer.LedgerTotals, result, msg string, cl *runstate.Cleanup, warnings ...string) {
 	now := time.Now().UTC()
 	if result != runstate.ResultSucceeded {
 		w.dropRanges(ctx, f)
@@ -248,7 +228,7 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 	if result == runstate.ResultSucceeded {
 		unchanged += f.RowsSkipped
 	}
-	rec := target.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
+	rec := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
 		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: unchanged, RowsRepaired: lt.Repaired,
 		Verified: f.Verify, Batches: lt.Batches, Message: msg}
 	if cl != nil {
@@ -284,14 +264,14 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt target.Ledger
 }
 
 // publish writes a recorded result to the Redis run summary.
-func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec target.RunRecord, warnings ...string) error {
+func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec writer.RunRecord, warnings ...string) error {
 	fin := runstate.Final{Result: rec.Result, RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
 		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, RowsRepaired: rec.RowsRepaired, Error: rec.Message, EndTime: rec.CompletedAt,
 		Warnings: warnings}
 	if rec.Result == runstate.ResultSucceeded {
 		fin.RowsSkipped, fin.RangesSkipped = f.RowsSkipped, f.RangesSkipped
 	}
-	if rec.CleanupResult != "" && rec.CleanupResult != cleanupDeleting {
+	if rec.CleanupResult != "" && rec.CleanupResult != cleanup.Deleting {
 		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: rec.CleanupResult, Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
 	}
 	return w.Runs.SetFinal(ctx, w.Queue, f.Run, f.Entity, fin)

@@ -19,12 +19,12 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // Worker handles Sisporta's tasks of one queue.
 type Worker struct {
-	Target *target.Target
+	Target *writer.Target
 	Runs   *runstate.Store
 	Queue  string
 	// SourceDSN lets the finalize step verify delete candidates against the
@@ -72,11 +72,11 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	if len(b.Checks) > 0 {
 		return w.checkRanges(ctx, b)
 	}
-	var opts target.ApplyOptions
+	var opts writer.ApplyOptions
 	if b.KeysOnly && b.Spec != nil {
 		opts.Fetch = w.fetcher(b)
 	}
-	res, err := w.Target.ApplyBatch(ctx, b, opts)
+	res, err := w.Target.ApplyBatch(ctx, writerBatch(b), opts)
 	if err != nil {
 		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
 		if failure.IsPermanent(err) {
@@ -117,7 +117,11 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 // to be read again (in the current list of ranges), and the run's own
 // list is marked so that it is not kept.
 func (w *Worker) checkRanges(ctx context.Context, b *queue.Batch) error {
-	res, err := w.Target.CheckRanges(ctx, b, func(idx []int) error {
+	checks := make([]writer.RangeCheck, len(b.Checks))
+	for i, c := range b.Checks {
+		checks[i] = writer.RangeCheck{Index: c.Index, Lo: c.Lo, Hi: c.Hi, Want: c.Want}
+	}
+	res, err := w.Target.CheckRanges(ctx, writerBatch(b), checks, func(idx []int) error {
 		if err := w.Runs.MarkRangesDirty(ctx, w.Queue, b.Entity, b.RangeBase, idx); err != nil {
 			return err
 		}
@@ -147,10 +151,23 @@ func (w *Worker) checkRanges(ctx context.Context, b *queue.Batch) error {
 	return nil
 }
 
+// writerBatch hands the writer a decoded batch header in its own terms;
+// the rows are decoded only if the writer asks for them.
+func writerBatch(b *queue.Batch) *writer.Batch {
+	return &writer.Batch{Pipeline: b.Pipeline, Run: b.Run, Epoch: b.Epoch, Entity: b.Entity, Seq: b.Seq,
+		Table: b.Table, Schema: b.Schema, Ranged: b.Ranged, KeysOnly: b.KeysOnly, Lo: b.Lo, Hi: b.Hi,
+		SoftDelete: b.SoftDelete, Verify: b.Verify, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation,
+		Digest: b.Digest, Rows: b.Rows,
+		DecodeRows: func() ([]schema.Row, error) {
+			err := b.LoadRows()
+			return b.Rows, err
+		}}
+}
+
 // fetcher reads rows of a key-scan batch's entity from the source by key,
 // with the entity resolved once per run and entity (the schema it finds
 // must be the batch's: a source changed under the run cannot be mixed in).
-func (w *Worker) fetcher(b *queue.Batch) target.Fetcher {
+func (w *Worker) fetcher(b *queue.Batch) writer.Fetcher {
 	return func(ctx context.Context, keys []schema.Row) ([]schema.Row, error) {
 		src, err := w.source(ctx, queue.SourceOf(b.Driver, b.Source))
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // chunk is how many rows one delete statement removes: small enough that no
@@ -57,24 +57,25 @@ var ErrStopped = errors.New("stopped before deleting: the process is stopping")
 // candidate the source still has is dropped: it was only ordered
 // differently, or came back), judges the guards, and deletes in chunks.
 // onDecided is called when deleting is allowed, before the first row goes.
-func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided func() error) (runstate.Cleanup, error) {
+func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided func() error) (runstate.Cleanup, error) {
 	soft := j.Spec.Mode == syncv1alpha1.CleanupSoftDelete
+	pending := pendingOf(tg, j)
 	now := func() runstate.Cleanup { return runstate.Cleanup{Time: time.Now().UTC()} }
 	if j.Spec.Mode == syncv1alpha1.CleanupOff {
-		n, err := tg.PendingCount(ctx, j.Pipeline, j.Entity, j.Run)
+		n, err := pending.count(ctx)
 		if err != nil {
 			return runstate.Cleanup{}, err
 		}
 		d := Decide(j.Spec, j.RowsRead, 0, n)
 		c := now()
 		c.Result, c.Message = d.Result, d.Message
-		return c, tg.ClearPending(ctx, j.Pipeline, j.Entity, j.Run)
+		return c, pending.clear(ctx)
 	}
 	if !j.Resume {
-		if err := verify(ctx, tg, v, j); err != nil {
+		if err := verify(ctx, pending, v); err != nil {
 			return runstate.Cleanup{}, err
 		}
-		deletes, err := tg.PendingCount(ctx, j.Pipeline, j.Entity, j.Run)
+		deletes, err := pending.count(ctx)
 		if err != nil {
 			return runstate.Cleanup{}, err
 		}
@@ -94,7 +95,7 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 			if d.Result != runstate.CleanupSucceeded {
 				c.Deleted = deletes // what would have been removed
 			}
-			return c, tg.ClearPending(ctx, j.Pipeline, j.Entity, j.Run)
+			return c, pending.clear(ctx)
 		}
 		if j.Stopping != nil && j.Stopping() {
 			return runstate.Cleanup{}, ErrStopped
@@ -105,7 +106,7 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 	}
 	var deleted int64
 	for {
-		page, err := tg.PendingPage(ctx, j.Pipeline, j.Entity, j.Run, nil, chunk)
+		page, err := pending.page(ctx, nil, chunk)
 		if err != nil {
 			return runstate.Cleanup{}, err
 		}
@@ -115,7 +116,11 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 		if j.Stopping != nil && j.Stopping() {
 			return runstate.Cleanup{}, ErrStopped
 		}
-		n, err := tg.DeleteChunk(ctx, j.Table, j.Schema, soft, j.Pipeline, j.Entity, j.Run, page)
+		keys := make([]schema.Row, len(page))
+		for i, p := range page {
+			keys[i] = p.Key
+		}
+		n, err := tg.DeleteKeys(ctx, j.Table, j.Schema, soft, j.Pipeline, j.Entity, j.Run, keys)
 		if err != nil {
 			return runstate.Cleanup{}, err
 		}
@@ -128,10 +133,10 @@ func Run(ctx context.Context, tg *target.Target, v Verifier, j Job, onDecided fu
 }
 
 // verify drops the candidates the source still has.
-func verify(ctx context.Context, tg *target.Target, v Verifier, j Job) error {
+func verify(ctx context.Context, pending pendingDeletes, v Verifier) error {
 	var after []byte
 	for {
-		page, err := tg.PendingPage(ctx, j.Pipeline, j.Entity, j.Run, after, 200)
+		page, err := pending.page(ctx, after, 200)
 		if err != nil || len(page) == 0 {
 			return err
 		}
@@ -149,7 +154,7 @@ func verify(ctx context.Context, tg *target.Target, v Verifier, j Job) error {
 				keep = append(keep, page[i].Hash)
 			}
 		}
-		if err := tg.DropPending(ctx, j.Pipeline, j.Entity, j.Run, keep); err != nil {
+		if err := pending.drop(ctx, keep); err != nil {
 			return err
 		}
 		after = page[len(page)-1].Hash

@@ -7,12 +7,11 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/cleanup"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // A delete candidate is a target row in a batch's key range that the
@@ -25,18 +24,18 @@ func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 	ctx := context.Background()
 	src, dst := testutil.NewDB(t, "src"), testutil.NewDB(t, "dst")
 	src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)", "INSERT INTO items VALUES (1,1),(2,2),(3,3),(5,5),(6,6),(7,7),(8,8),(9,9),(10,10)")
-	tg, err := target.Open(ctx, dst.DSN, 4)
+	tg, err := writer.Open(ctx, dst.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
 	sch := schema.Table{Columns: []schema.Column{{Name: "id", Type: "int", Kind: schema.KindInt, Key: 1}, {Name: "v", Type: "int", Kind: schema.KindInt, Nullable: true}}}
 	row := func(i int) schema.Row { return schema.Row{[]byte(fmt.Sprint(i)), []byte(fmt.Sprint(i))} }
-	apply := func(run int64, rows []schema.Row) target.ApplyResult {
+	apply := func(run int64, rows []schema.Row) writer.ApplyResult {
 		t.Helper()
-		b := &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, Ranged: true, Rows: rows,
+		b := &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, Ranged: true, Rows: rows,
 			Hi: schema.Row{[]byte("10")}}
-		res, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{})
+		res, err := tg.ApplyBatch(ctx, b, writer.ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +62,7 @@ func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pct := int32(100)
-	if err := tg.SaveRun(ctx, target.RunRecord{Pipeline: "t/p", Run: 2, Entity: "items", Result: runstate.ResultRunning}); err != nil {
+	if err := tg.SaveRun(ctx, writer.RunRecord{Pipeline: "t/p", Run: 2, Entity: "items", Result: runstate.ResultRunning}); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := cleanup.Run(ctx, tg, cleanup.SourceVerifier{Source: s, Entity: e}, cleanup.Job{Pipeline: "t/p", Entity: "items", Run: 2, Table: "items",

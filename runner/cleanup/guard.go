@@ -1,5 +1,10 @@
 // Package cleanup removes target rows that left the source, after a
 // complete run only, behind guards that never let a bad run empty a table.
+// It reads the run's delete candidates that the writer recorded
+// (pending.go), drops those the source still has, judges the guards
+// (guard.go), and deletes in chunks (cleanup.go) whose progress the run
+// record keeps, so an interrupted finalize step resumes (resume.go). The
+// statements against target tables are the writer's.
 package cleanup
 
 import (

@@ -8,8 +8,8 @@ import (
 
 	"github.com/sisporta/sisporta/runner/localsync"
 	"github.com/sisporta/sisporta/runner/runstate"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 func TestMissingTableOrColumnFailsOnlyThatEntity(t *testing.T) {
@@ -138,12 +138,12 @@ func TestTargetDownIsReportedAsUnreachable(t *testing.T) {
 	t.Parallel()
 	proxy := testutil.NewProxy(t, testutil.MySQLAddr()) // not up: connections are refused
 	db := testutil.NewDB(t, "dst")
-	tg, err := target.New(db.DSNVia(proxy.Addr), 2)
+	tg, err := writer.New(db.DSNVia(proxy.Addr), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	_, _, err = tg.Run(context.Background(), "t/p", 1, "items")
+	_, _, err = tg.LoadRun(context.Background(), "t/p", 1, "items")
 	if err == nil || !strings.Contains(err.Error(), "cannot reach the target MySQL") || strings.Contains(err.Error(), "login needs") {
 		t.Fatalf("target down: %v", err)
 	}

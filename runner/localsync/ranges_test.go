@@ -17,8 +17,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // seedRange fills items (id, label, n) with ids from, from+step, ... to.
@@ -330,7 +330,7 @@ func TestRunStoppedAfterApplyingAChangedRangeIsRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	tg, err := target.Open(ctx, e.dst.DSN, 2)
+	tg, err := writer.Open(ctx, e.dst.DSN, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

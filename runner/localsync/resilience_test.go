@@ -16,8 +16,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // parts are the data plane's processes, in this test process: an
@@ -72,7 +72,7 @@ func (ps *parts) extract(t *testing.T, sourceDSN string) *extract.Result {
 // worker starts a worker; stop it with the returned function.
 func (ps *parts) worker(t *testing.T, targetDSN, sourceDSN string) func() {
 	t.Helper()
-	tg, err := target.New(targetDSN, 6)
+	tg, err := writer.New(targetDSN, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,13 +261,13 @@ func TestBatchDeliveredTwiceAppliesOnce(t *testing.T) {
 }
 
 // Two deliveries of one batch applying at the same moment: one commits,
-// the other finds the ledger row and changes nothing.
+// the others find the ledger row and change nothing.
 func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 100)
 	ps := newParts(t, itemsPipeline(t, 100, 3))
-	ps.extract(t, e.src.DSN)
+	res := ps.extract(t, e.src.DSN)
 	pending, err := ps.insp.ListPendingTasks(ps.queue)
 	if err != nil || len(pending) == 0 {
 		t.Fatalf("no batch queued: %v", err)
@@ -276,33 +276,29 @@ func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := target.Open(context.Background(), e.dst.DSN, 8)
+	tg, err := writer.Open(context.Background(), e.dst.DSN, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	results := make(chan target.ApplyResult, 6)
+	w := &apply.Worker{Target: tg, Runs: ps.runs, Queue: ps.queue, Log: quietLog(t)}
 	errs := make(chan error, 6)
 	for i := 0; i < 6; i++ {
 		go func() {
-			r, err := tg.ApplyBatch(context.Background(), b, target.ApplyOptions{})
-			results <- r
-			errs <- err
+			errs <- w.HandleBatch(context.Background(), asynq.NewTask(queue.TypeApplyBatch, pending[0].Payload))
 		}()
 	}
-	applied := 0
 	for i := 0; i < 6; i++ {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-		if r := <-results; r.Skipped == "" {
-			applied++
-		} else if r.Skipped != target.SkipDuplicate {
-			t.Errorf("skipped as %q", r.Skipped)
-		}
 	}
-	if applied != 1 {
-		t.Fatalf("%d deliveries applied, want exactly 1", applied)
+	// The worker counts progress for applied batches only, not skipped ones.
+	if applied, _, err := ps.runs.Loaded(context.Background(), ps.queue, res.RunID, b.Entity); err != nil || applied != 1 {
+		t.Fatalf("%d deliveries applied (%v), want exactly 1", applied, err)
+	}
+	if n := e.dst.Count(t, "_sisporta_ledger", fmt.Sprintf("run_id = %d AND seq = %d", b.Run, b.Seq)); n != 1 {
+		t.Fatalf("%d ledger rows for the batch, want 1", n)
 	}
 	if n := e.dst.Count(t, "items", ""); n != 100 {
 		t.Fatalf("%d rows, want 100", n)

@@ -24,7 +24,7 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/target"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // Options of a local run.
@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := notTheSource(ctx, src, o.TargetDSN); err != nil {
 		return nil, err
 	}
-	tg, err := target.Open(ctx, o.TargetDSN, concurrency+2)
+	tg, err := writer.Open(ctx, o.TargetDSN, concurrency+2)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 // what happened and what to do. An entity without a result stops before
 // its cleanup's next chunk: the target's run record says how many rows
 // its chunks had deleted by then.
-func stopped(ctx context.Context, o Options, runs *runstate.Store, tg *target.Target, p *syncv1alpha1.SyncPipeline, qname string, res *extract.Result, err error) error {
+func stopped(ctx context.Context, o Options, runs *runstate.Store, tg *writer.Target, p *syncv1alpha1.SyncPipeline, qname string, res *extract.Result, err error) error {
 	if ctx.Err() == nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func stopped(ctx context.Context, o Options, runs *runstate.Store, tg *target.Ta
 					done = append(done, fmt.Sprintf("%s (%s, %d deleted)", e.Name, f.Result, f.RowsDeleted))
 					continue
 				}
-				rec, ok, _ := tg.Run(c, queue.PipelineID(p.Namespace, p.Name), res.RunID, e.Name)
+				rec, ok, _ := tg.LoadRun(c, queue.PipelineID(p.Namespace, p.Name), res.RunID, e.Name)
 				if ok && rec.RowsDeleted > 0 {
 					partial = append(partial, fmt.Sprintf("%s (%d deleted before it stopped; the next run finishes its cleanup)", e.Name, rec.RowsDeleted))
 				} else {
@@ -212,7 +212,7 @@ func deadTasks(insp *asynq.Inspector, qname string, run int64, embedded bool) er
 // seedCursors gives a fresh Redis (the embedded one starts empty every
 // time) the incremental watermarks the target keeps, so a local run reads
 // only what changed since the last one.
-func seedCursors(ctx context.Context, p *syncv1alpha1.SyncPipeline, tg *target.Target, runs *runstate.Store, qname string) error {
+func seedCursors(ctx context.Context, p *syncv1alpha1.SyncPipeline, tg *writer.Target, runs *runstate.Store, qname string) error {
 	id := queue.PipelineID(p.Namespace, p.Name)
 	for _, e := range p.Spec.Entities {
 		if e.Source.Cursor == nil {
@@ -241,7 +241,7 @@ func notTheSource(ctx context.Context, src *source.Source, targetDSN string) err
 	if err != nil || loc == "" {
 		return err
 	}
-	tg, err := target.New(targetDSN, 1)
+	tg, err := writer.New(targetDSN, 1)
 	if err != nil {
 		return err
 	}

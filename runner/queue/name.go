@@ -12,13 +12,6 @@ func Name(namespace, name string) string {
 	return "sisporta." + namespace + "." + name
 }
 
-// AsynqKeyPattern matches every Redis key asynq keeps for a queue (its
-// layout since v0.18: asynq:{<queue>}:...).
-func AsynqKeyPattern(queue string) string { return "asynq:{" + queue + "}:*" }
-
-// AsynqPendingKey is the list of a queue's pending tasks.
-func AsynqPendingKey(queue string) string { return "asynq:{" + queue + "}:pending" }
-
 // PipelineID returns the "<namespace>/<name>" form used in target state tables
 // and logs.
 func PipelineID(namespace, name string) string {

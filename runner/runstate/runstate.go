@@ -47,6 +47,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sisporta/sisporta/runner/rediskit"
 )
 
 // Results of a run and of an entity within it.
@@ -317,7 +319,7 @@ func (s *Store) VerifyDue(ctx context.Context, queue string, everyRuns int, inte
 // epoch only grow, whatever the extractors' clocks say; a Redis that lost
 // its data, or another Redis, starts a new epoch, and the target then
 // orders runs by when it first saw them instead of by comparing IDs of two
-// timelines (see target.RegisterRun).
+// timelines (see writer.Target.RegisterRun).
 var allocScript = redis.NewScript(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -547,28 +549,8 @@ func (s *Store) SetCursor(ctx context.Context, queue, entity, value string) erro
 // Purge removes every key this package keeps for a queue (the tasks
 // themselves are asynq's: delete the queue with its Inspector).
 func (s *Store) Purge(ctx context.Context, queue string) error {
-	if err := DeleteMatching(ctx, s.rdb, keyPrefix(queue)+"*"); err != nil {
+	if err := rediskit.DeleteMatching(ctx, s.rdb, keyPrefix(queue)+"*"); err != nil {
 		return fmt.Errorf("deleting the run summary in Redis: %w", err)
-	}
-	return nil
-}
-
-// DeleteMatching deletes every key matching a SCAN pattern, 500 at a time.
-func DeleteMatching(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
-	iter := rdb.Scan(ctx, 0, pattern, 500).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-			return err
-		}
-		keys = keys[n:]
 	}
 	return nil
 }

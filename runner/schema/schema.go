@@ -133,7 +133,7 @@ func (t *Table) Fingerprint() string {
 // OrderSafe reports whether the source and MySQL order the key the same
 // way for every value: numbers, dates and times do; strings depend on
 // collations, and SQL Server orders GUIDs by their last bytes (the target
-// compares those through an order column of their own, see runner/target's
+// compares those through an order column of their own, see runner/writer's
 // order.go, and treats them as ordered once it has it). When it is false
 // the worker also looks up a batch's keys outside the batch's range; the
 // finalize step verifies every delete with the source either way.

@@ -1,14 +1,13 @@
-package target_test
+package writer_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // A source key renamed to a spelling the target's collation calls equal
@@ -35,7 +34,7 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := testutil.NewDB(t, "tgt")
-			tg, err := target.Open(ctx, db.DSN, 4)
+			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,11 +47,11 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 			if c.shown != "" {
 				shown = c.shown
 			}
-			apply := func(run int64, key string) target.ApplyResult {
+			apply := func(run int64, key string) writer.ApplyResult {
 				t.Helper()
-				b := &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, SoftDelete: c.soft,
+				b := &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch, SoftDelete: c.soft,
 					Ranged: true, Rows: []schema.Row{{[]byte(key), []byte(fmt.Sprint(run))}}}
-				res, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{})
+				res, err := tg.ApplyBatch(ctx, b, writer.ApplyOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -65,12 +64,12 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 			if got := fmt.Sprint(db.Rows(t, "SELECT k, v FROM items")); got != fmt.Sprintf("[%q|\"2\"]", shown) {
 				t.Fatalf("after the rename the target holds %s", got)
 			}
-			page, err := tg.PendingPage(ctx, "t/p", "items", 2, nil, 100)
-			if err != nil || len(page) != 1 || string(page[0].Key[0]) != c.before {
-				t.Fatalf("candidates %+v %v, want the old spelling %q", page, err, c.before)
+			keys := candidates(t, db, 2)
+			if len(keys) != 1 || string(keys[0][0]) != c.before {
+				t.Fatalf("candidates %q, want the old spelling %q", keys, c.before)
 			}
 			// The source, asked exactly, no longer has the old spelling.
-			n, err := tg.DeleteChunk(ctx, "items", &sch, c.soft, "t/p", "items", 2, page)
+			n, err := tg.DeleteKeys(ctx, "items", &sch, c.soft, "t/p", "items", 2, keys)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,8 +83,8 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 			if got := fmt.Sprint(db.Rows(t, live)); got != fmt.Sprintf("[%q|\"2\"]", shown) {
 				t.Errorf("after the delete the target holds %s, want the renamed row", got)
 			}
-			if n, err := tg.PendingCount(ctx, "t/p", "items", 2); err != nil || n != 0 {
-				t.Errorf("pending after the chunk: %d %v", n, err)
+			if n := len(candidates(t, db, 2)); n != 0 {
+				t.Errorf("%d candidates left after the chunk", n)
 			}
 		})
 	}
@@ -98,7 +97,7 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 		t.Run(fmt.Sprint("soft=", soft), func(t *testing.T) {
 			ctx := context.Background()
 			db := testutil.NewDB(t, "tgt")
-			tg, err := target.Open(ctx, db.DSN, 4)
+			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,10 +111,10 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 			for i, k := range keys {
 				all = append(all, schema.Row{[]byte(k), []byte(fmt.Sprint("\xfc", i, " "))})
 			}
-			apply := func(run int64, rows []schema.Row) target.ApplyResult {
+			apply := func(run int64, rows []schema.Row) writer.ApplyResult {
 				t.Helper()
-				res, err := tg.ApplyBatch(ctx, &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
-					SoftDelete: soft, Ranged: true, Rows: rows}, target.ApplyOptions{})
+				res, err := tg.ApplyBatch(ctx, &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
+					SoftDelete: soft, Ranged: true, Rows: rows}, writer.ApplyOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,11 +124,7 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 			if res := apply(2, nil); res.Candidates != len(keys) {
 				t.Fatalf("empty range: %+v, want every row a candidate", res)
 			}
-			page, err := tg.PendingPage(ctx, "t/p", "items", 2, nil, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := tg.DeleteChunk(ctx, "items", &sch, soft, "t/p", "items", 2, page)
+			n, err := tg.DeleteKeys(ctx, "items", &sch, soft, "t/p", "items", 2, candidates(t, db, 2))
 			if err != nil || n != int64(len(keys)) {
 				t.Fatalf("deleted %d %v, want %d", n, err, len(keys))
 			}

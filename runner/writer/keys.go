@@ -1,31 +1,12 @@
-package target
+package writer
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
 )
-
-// decodeKeyString reverses KeyString.
-func decodeKeyString(s string) (schema.Row, error) {
-	var out schema.Row
-	for len(s) > 0 {
-		n, rest, ok := strings.Cut(s, ":")
-		if !ok {
-			return nil, fmt.Errorf("malformed stored key")
-		}
-		l, err := strconv.Atoi(n)
-		if err != nil || l < 0 || l > len(rest) {
-			return nil, fmt.Errorf("malformed stored key")
-		}
-		out = append(out, []byte(rest[:l]))
-		s = rest[l:]
-	}
-	return out, nil
-}
 
 // whereBuilder renders conditions on key columns with their arguments,
 // each compared in the column's own order (package mysqltype).

@@ -1,4 +1,4 @@
-package target_test
+package writer_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // The first batches of a run race to make the table: the one that made it
@@ -27,7 +27,7 @@ func TestConcurrentFirstBatchesRecordTheTableAsSisportas(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				tg, err := target.Open(ctx, db.DSN, 2)
+				tg, err := writer.Open(ctx, db.DSN, 2)
 				if err != nil {
 					errs <- err
 					return
@@ -42,7 +42,7 @@ func TestConcurrentFirstBatchesRecordTheTableAsSisportas(t *testing.T) {
 					b.Lo = schema.Row{[]byte(fmt.Sprint(w * 10))}
 				}
 				b.Hi = schema.Row{[]byte(fmt.Sprint(w*10 + 2))}
-				if _, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{}); err != nil {
+				if _, err := tg.ApplyBatch(ctx, b, writer.ApplyOptions{}); err != nil {
 					errs <- err
 				}
 			}()

@@ -1,8 +1,8 @@
-// Package target writes the MySQL mirror: it creates and extends target
+// Package writer writes the MySQL mirror: it creates and extends target
 // tables, applies batches in single idempotent transactions with
 // change-only writes, keeps Sisporta's state in small _sisporta_* tables of
 // the target database, and deletes in small chunks.
-package target
+package writer
 
 import (
 	"context"
@@ -218,10 +218,14 @@ func targetDSN(dsn string) (string, error) {
 // Close closes the pool.
 func (t *Target) Close() error { return t.db.Close() }
 
-// DB exposes the pool, for tests and benchmarks.
+// DB exposes the pool: to the cleanup's store of delete candidates, to
+// tests and benchmarks.
 func (t *Target) DB() *sql.DB { return t.db }
 
-func (t *Target) redact(err error) error { return redact.Err(err, t.dsn) }
+// Redact removes the DSN's secrets from an error of the pool.
+func (t *Target) Redact(err error) error { return redact.Err(err, t.dsn) }
+
+func (t *Target) redact(err error) error { return t.Redact(err) }
 
 // quote quotes a MySQL identifier.
 func quote(ident string) string { return "`" + strings.ReplaceAll(ident, "`", "``") + "`" }

@@ -1,4 +1,4 @@
-package target
+package writer
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/sisporta/sisporta/runner/failure"
-	"github.com/sisporta/sisporta/runner/queue"
 )
 
 // CheckResult is what a range check found.
@@ -16,7 +15,7 @@ type CheckResult struct {
 	// Skipped is a skip reason of ApplyBatch (a duplicate delivery, a run
 	// superseded), or "".
 	Skipped string
-	// Differ are the indexes (queue.RangeCheck.Index) of the ranges whose
+	// Differ are the indexes (RangeCheck.Index) of the ranges whose
 	// target rows differ from what Sisporta wrote there.
 	Differ []int
 }
@@ -24,8 +23,8 @@ type CheckResult struct {
 // checksPerStatement bounds the ranges one statement aggregates.
 const checksPerStatement = 32
 
-// CheckRanges compares each range of a range-check batch (key ranges the
-// run skipped because their source digest had not changed) with the
+// CheckRanges compares each of a range-check batch's checks (key ranges
+// the run skipped because their source digest had not changed) with the
 // target's digest of the range: count, count of hashed rows, BIT_XOR and
 // SUM of the row hashes of its live rows (soft-deleted rows are the
 // source's deletes). A range that differs holds rows someone deleted,
@@ -33,7 +32,7 @@ const checksPerStatement = 32
 // and made again): onDiffer is told of those before the batch is
 // recorded in the ledger, in its transaction, so a failure there retries
 // the whole check. Nothing is written to the table.
-func (t *Target) CheckRanges(ctx context.Context, b *queue.Batch, onDiffer func(idx []int) error) (CheckResult, error) {
+func (t *Target) CheckRanges(ctx context.Context, b *Batch, checks []RangeCheck, onDiffer func(idx []int) error) (CheckResult, error) {
 	if err := t.CheckNotTheSource(ctx, "", b.SourceLocation); err != nil {
 		return CheckResult{}, err
 	}
@@ -72,8 +71,8 @@ func (t *Target) CheckRanges(ctx context.Context, b *queue.Batch, onDiffer func(
 			res.Skipped = SkipDuplicate
 			return nil
 		}
-		for start := 0; start < len(b.Checks); start += checksPerStatement {
-			chunk := b.Checks[start:min(start+checksPerStatement, len(b.Checks))]
+		for start := 0; start < len(checks); start += checksPerStatement {
+			chunk := checks[start:min(start+checksPerStatement, len(checks))]
 			differ, err := checkChunk(ctx, tx, b, sh, info.order, chunk)
 			if err != nil {
 				return err
@@ -101,7 +100,7 @@ func (t *Target) CheckRanges(ctx context.Context, b *queue.Batch, onDiffer func(
 
 // checkChunk aggregates each range of chunk in one statement and returns
 // the indexes of those whose digest is not the one wanted.
-func checkChunk(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, order []string, chunk []queue.RangeCheck) ([]int, error) {
+func checkChunk(ctx context.Context, tx *tx, b *Batch, sh *shape, order []string, chunk []RangeCheck) ([]int, error) {
 	h := quote(HashColumn)
 	live := ""
 	if b.SoftDelete {

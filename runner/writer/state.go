@@ -1,4 +1,4 @@
-package target
+package writer
 
 import (
 	"context"
@@ -327,8 +327,8 @@ ON DUPLICATE KEY UPDATE result = VALUES(result), snapshot_time = VALUES(snapshot
 	return t.redact(err)
 }
 
-// Run reads a run record; ok is false when there is none.
-func (t *Target) Run(ctx context.Context, pipeline string, run int64, entity string) (r RunRecord, ok bool, err error) {
+// LoadRun reads a run record; ok is false when there is none.
+func (t *Target) LoadRun(ctx context.Context, pipeline string, run int64, entity string) (r RunRecord, ok bool, err error) {
 	if err := t.ensureReady(ctx); err != nil {
 		return r, false, err
 	}

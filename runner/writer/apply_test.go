@@ -1,17 +1,16 @@
-package target_test
+package writer_test
 
 import (
 	"context"
 	"fmt"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
-func batch(run int64, rows []schema.Row) *queue.Batch {
+func batch(run int64, rows []schema.Row) *writer.Batch {
 	s := schema.Table{Columns: []schema.Column{
 		{Name: "id", Type: "INT", Kind: schema.KindInt, Key: 1},
 		{Name: "label", Type: "VARCHAR(20)", Kind: schema.KindString, Nullable: true},
@@ -22,7 +21,34 @@ func batch(run int64, rows []schema.Row) *queue.Batch {
 		hashes[i] = h.Sum(r)
 	}
 	d := schema.DigestOf(hashes)
-	return &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d}
+	return &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d}
+}
+
+// candidates returns the keys of the run's delete candidates that
+// ApplyBatch recorded, in the order the cleanup reads them.
+func candidates(t *testing.T, db *testutil.DB, run int64) []schema.Row {
+	t.Helper()
+	r, err := db.Query("SELECT key_value FROM _sisporta_pending_deletes WHERE pipeline = 't/p' AND entity = 'items' AND run_id = ? ORDER BY key_hash", run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []schema.Row
+	for r.Next() {
+		var kv []byte
+		if err := r.Scan(&kv); err != nil {
+			t.Fatal(err)
+		}
+		k, err := writer.ParseKeyString(string(kv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func rows(labels ...string) []schema.Row {
@@ -40,46 +66,46 @@ func rows(labels ...string) []schema.Row {
 func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 	ctx := context.Background()
 	db := testutil.NewDB(t, "tgt")
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
 
-	first, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "<NULL>", "")), target.ApplyOptions{})
+	first, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "<NULL>", "")), writer.ApplyOptions{})
 	if err != nil || first.Written != 4 || first.DigestMatched {
 		t.Fatalf("first apply: %+v %v", first, err)
 	}
 	// The same rows in a later run, applied by another worker (this one has
 	// just seen a digest differ, and checks digests less often for a
 	// while): the digest alone says unchanged.
-	other, err := target.Open(ctx, db.DSN, 4)
+	other, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	same, err := other.ApplyBatch(ctx, batch(2, rows("a", "b", "<NULL>", "")), target.ApplyOptions{})
+	same, err := other.ApplyBatch(ctx, batch(2, rows("a", "b", "<NULL>", "")), writer.ApplyOptions{})
 	if err != nil || !same.DigestMatched || same.Unchanged != 4 || same.Written != 0 {
 		t.Fatalf("unchanged apply: %+v %v", same, err)
 	}
 	// One value changed (NULL to ''): the digest differs, rows are compared.
-	changed, err := tg.ApplyBatch(ctx, batch(3, rows("a", "b", "", "")), target.ApplyOptions{})
+	changed, err := tg.ApplyBatch(ctx, batch(3, rows("a", "b", "", "")), writer.ApplyOptions{})
 	if err != nil || changed.DigestMatched || changed.Written != 1 || changed.Unchanged != 3 {
 		t.Fatalf("changed apply: %+v %v", changed, err)
 	}
 	// A row gone: the digest differs, the row becomes a delete candidate.
-	gone, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")), target.ApplyOptions{})
+	gone, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")), writer.ApplyOptions{})
 	if err != nil || gone.DigestMatched || gone.Candidates != 1 {
 		t.Fatalf("apply with a row gone: %+v %v", gone, err)
 	}
 	// Delivered again: the ledger says so.
-	again, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")), target.ApplyOptions{})
-	if err != nil || again.Skipped != target.SkipDuplicate {
+	again, err := tg.ApplyBatch(ctx, batch(4, rows("a", "b", "")), writer.ApplyOptions{})
+	if err != nil || again.Skipped != writer.SkipDuplicate {
 		t.Fatalf("second delivery: %+v %v", again, err)
 	}
 	// An older run's batch after a newer one started: skipped.
-	old, err := tg.ApplyBatch(ctx, batch(2, rows("x")), target.ApplyOptions{})
-	if err != nil || old.Skipped != target.SkipSuperseded {
+	old, err := tg.ApplyBatch(ctx, batch(2, rows("x")), writer.ApplyOptions{})
+	if err != nil || old.Skipped != writer.SkipSuperseded {
 		t.Fatalf("stale batch: %+v %v", old, err)
 	}
 	if got := db.Rows(t, "SELECT id, label FROM items"); fmt.Sprint(got) != `["1"|"a" "2"|"b" "3"|"" "4"|""]` {
@@ -90,14 +116,14 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
 	ctx := context.Background()
 	db := testutil.NewDB(t, "tgt")
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
 	// Every run changes the rows: digests keep differing.
 	for run := int64(1); run <= 17; run++ {
-		r, err := tg.ApplyBatch(ctx, batch(run, rows(fmt.Sprint("v", run))), target.ApplyOptions{})
+		r, err := tg.ApplyBatch(ctx, batch(run, rows(fmt.Sprint("v", run))), writer.ApplyOptions{})
 		if err != nil || r.Written != 1 {
 			t.Fatalf("run %d: %+v %v", run, r, err)
 		}
@@ -109,7 +135,7 @@ func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
 	// from then on settles each batch by digest.
 	matched := 0
 	for run := int64(18); run <= 30; run++ {
-		r, err := tg.ApplyBatch(ctx, batch(run, rows("v17")), target.ApplyOptions{})
+		r, err := tg.ApplyBatch(ctx, batch(run, rows("v17")), writer.ApplyOptions{})
 		if err != nil || r.Written != 0 || r.Unchanged != 1 {
 			t.Fatalf("run %d: %+v %v", run, r, err)
 		}

@@ -1,4 +1,4 @@
-package target
+package writer
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/sisporta/sisporta/runner/mysqltype"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -68,7 +67,7 @@ func (t *Target) canLoad(info *tableInfo, sh *shape, rows int) bool {
 // (MySQL 8's default local_infile=OFF) refuses the statement before it
 // does anything: that is remembered, the server is never asked again,
 // and load reports false.
-func (t *Target) load(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, rows []schema.Row, hashes []uint64) (bool, error) {
+func (t *Target) load(ctx context.Context, tx *tx, b *Batch, sh *shape, rows []schema.Row, hashes []uint64) (bool, error) {
 	data := encodeLoad(sh, rows, hashes)
 	name := fmt.Sprintf("sisporta-load-%d", loadSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })

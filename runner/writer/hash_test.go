@@ -1,4 +1,4 @@
-package target
+package writer
 
 import (
 	"testing"
@@ -35,7 +35,7 @@ func TestRowHashTellsApartWhatMirrorsConfuse(t *testing.T) {
 
 func TestKeyStringRoundTrip(t *testing.T) {
 	k := schema.Row{[]byte("a:b"), []byte(""), []byte("12")}
-	got, err := decodeKeyString(KeyString(k))
+	got, err := ParseKeyString(KeyString(k))
 	if err != nil || len(got) != 3 || string(got[0]) != "a:b" || len(got[1]) != 0 || string(got[2]) != "12" {
 		t.Fatalf("%q %v", got, err)
 	}

@@ -1,4 +1,4 @@
-package target_test
+package writer_test
 
 import (
 	"context"
@@ -6,10 +6,9 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/failure"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // Rules of the target that refuse writes whatever the values are fail the
@@ -20,16 +19,16 @@ import (
 func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	open := func(t *testing.T) (*testutil.DB, *target.Target) {
+	open := func(t *testing.T) (*testutil.DB, *writer.Target) {
 		db := testutil.NewDB(t, "rules")
-		tg, err := target.Open(ctx, db.DSN, 4)
+		tg, err := writer.Open(ctx, db.DSN, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { tg.Close() })
 		return db, tg
 	}
-	withV := func(run int64) *queue.Batch {
+	withV := func(run int64) *writer.Batch {
 		b := batch(run, rows("a", "b", "c"))
 		b.Schema.Columns = append(b.Schema.Columns, schema.Column{Name: "v", Type: "INT", Kind: schema.KindInt})
 		for i := range b.Rows {
@@ -40,12 +39,12 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 
 	t.Run("a column the source dropped", func(t *testing.T) {
 		db, tg := open(t)
-		if _, err := tg.ApplyBatch(ctx, withV(1), target.ApplyOptions{}); err != nil {
+		if _, err := tg.ApplyBatch(ctx, withV(1), writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// v is NOT NULL without a default in the table Sisporta made; the
 		// source has dropped it and row 4 is new.
-		res, err := tg.ApplyBatch(ctx, batch(2, rows("a", "b", "c", "d")), target.ApplyOptions{})
+		res, err := tg.ApplyBatch(ctx, batch(2, rows("a", "b", "c", "d")), writer.ApplyOptions{})
 		if err != nil || res.Written != 4 {
 			t.Fatalf("after the drop: %+v %v", res, err)
 		}
@@ -57,7 +56,7 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	t.Run("such a column in a table someone made", func(t *testing.T) {
 		db, tg := open(t)
 		db.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20) NULL, owner_id INT NOT NULL)")
-		_, err := tg.ApplyBatch(ctx, batch(1, rows("a")), target.ApplyOptions{})
+		_, err := tg.ApplyBatch(ctx, batch(1, rows("a")), writer.ApplyOptions{})
 		if err == nil || !failure.IsPermanent(err) || !strings.Contains(err.Error(), "NOT NULL without a default (owner_id)") || !strings.Contains(err.Error(), "MODIFY `owner_id` int(11) NULL") {
 			t.Fatalf("want a permanent error saying what to do, got %v", err)
 		}
@@ -65,11 +64,11 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 
 	t.Run("a CHECK constraint", func(t *testing.T) {
 		db, tg := open(t)
-		if _, err := tg.ApplyBatch(ctx, batch(1, rows("a")), target.ApplyOptions{}); err != nil {
+		if _, err := tg.ApplyBatch(ctx, batch(1, rows("a")), writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		db.Exec(t, "ALTER TABLE items ADD CONSTRAINT no_bad CHECK (label <> 'bad')")
-		_, err := tg.ApplyBatch(ctx, batch(2, rows("bad")), target.ApplyOptions{})
+		_, err := tg.ApplyBatch(ctx, batch(2, rows("bad")), writer.ApplyOptions{})
 		if err == nil || !failure.IsPermanent(err) || !strings.Contains(err.Error(), "a CHECK constraint of target table items") {
 			t.Fatalf("want a permanent error naming the constraint's table, got %v", err)
 		}
@@ -77,20 +76,20 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 
 	t.Run("a foreign key that refuses a delete", func(t *testing.T) {
 		db, tg := open(t)
-		if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c")), target.ApplyOptions{}); err != nil {
+		if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c")), writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		db.Exec(t, "CREATE TABLE child (id INT PRIMARY KEY, item_id INT NOT NULL, FOREIGN KEY (item_id) REFERENCES items (id))",
 			"INSERT INTO child VALUES (1, 3)")
 		b := batch(2, rows("a", "b"))
-		if _, err := tg.ApplyBatch(ctx, b, target.ApplyOptions{}); err != nil {
+		if _, err := tg.ApplyBatch(ctx, b, writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		page, err := tg.PendingPage(ctx, "t/p", "items", 2, nil, 10)
-		if err != nil || len(page) != 1 {
-			t.Fatalf("pending %v %v", page, err)
+		keys := candidates(t, db, 2)
+		if len(keys) != 1 {
+			t.Fatalf("candidates %q, want 1", keys)
 		}
-		_, err = tg.DeleteChunk(ctx, "items", &b.Schema, false, "t/p", "items", 2, page)
+		_, err := tg.DeleteKeys(ctx, "items", &b.Schema, false, "t/p", "items", 2, keys)
 		if err == nil || !failure.IsPermanent(err) || !strings.Contains(err.Error(), "a foreign key on target table items") {
 			t.Fatalf("want a permanent error about the foreign key, got %v", err)
 		}

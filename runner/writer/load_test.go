@@ -1,4 +1,4 @@
-package target_test
+package writer_test
 
 import (
 	"context"
@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // loadSchema has a column of every type LOAD DATA could read otherwise
@@ -80,14 +79,14 @@ func loadRows(n int) []schema.Row {
 	return out
 }
 
-func loadBatch(run int64, seq int, s schema.Table, rows []schema.Row, lo schema.Row) *queue.Batch {
+func loadBatch(run int64, seq int, s schema.Table, rows []schema.Row, lo schema.Row) *writer.Batch {
 	hashes := make([]uint64, len(rows))
 	h := schema.NewHasher(s.Columns)
 	for i, r := range rows {
 		hashes[i] = h.Sum(r)
 	}
 	d := schema.DigestOf(hashes)
-	b := &queue.Batch{Pipeline: "t/p", Run: run, Seq: seq, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d, Lo: lo}
+	b := &writer.Batch{Pipeline: "t/p", Run: run, Seq: seq, Entity: "items", Table: "items", Schema: s, Ranged: true, Rows: rows, Digest: &d, Lo: lo}
 	if len(rows) > 0 {
 		b.Hi = schema.Row{rows[len(rows)-1][0]}
 	}
@@ -113,19 +112,19 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 	all := loadRows(200)
 
 	bulkDB := testutil.NewDB(t, "bulk")
-	bulk, err := target.Open(ctx, bulkDB.DSN, 4)
+	bulk, err := writer.Open(ctx, bulkDB.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bulk.Close()
-	res, err := bulk.ApplyBatch(ctx, loadBatch(1, 1, s, all, nil), target.ApplyOptions{})
+	res, err := bulk.ApplyBatch(ctx, loadBatch(1, 1, s, all, nil), writer.ApplyOptions{})
 	if err != nil || !res.Loaded || res.Written != len(all) {
 		t.Fatalf("bulk apply: %+v %v", res, err)
 	}
 
 	// The same rows in batches too small for LOAD DATA: the upsert path.
 	upsertDB := testutil.NewDB(t, "upsert")
-	up, err := target.Open(ctx, upsertDB.DSN, 4)
+	up, err := writer.Open(ctx, upsertDB.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +132,7 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 	var lo schema.Row
 	for i, seq := 0, 1; i < len(all); i, seq = i+20, seq+1 {
 		part := all[i:min(i+20, len(all))]
-		res, err := up.ApplyBatch(ctx, loadBatch(1, seq, s, part, lo), target.ApplyOptions{})
+		res, err := up.ApplyBatch(ctx, loadBatch(1, seq, s, part, lo), writer.ApplyOptions{})
 		if err != nil || res.Loaded || res.Written != len(part) {
 			t.Fatalf("upsert apply %d: %+v %v", seq, res, err)
 		}
@@ -150,7 +149,7 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 		}
 	}
 	// And a re-run finds every row unchanged by its hash.
-	again, err := bulk.ApplyBatch(ctx, loadBatch(2, 1, s, all, nil), target.ApplyOptions{})
+	again, err := bulk.ApplyBatch(ctx, loadBatch(2, 1, s, all, nil), writer.ApplyOptions{})
 	if err != nil || again.Unchanged != len(all) || again.Written != 0 {
 		t.Fatalf("re-run: %+v %v", again, err)
 	}
@@ -163,7 +162,7 @@ func TestBulkLoadFallsBackOnWarnings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testutil.NewDB(t, "bulkdup")
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +176,7 @@ func TestBulkLoadFallsBackOnWarnings(t *testing.T) {
 		rows = append(rows, schema.Row{[]byte(fmt.Sprintf("k%02d", i)), []byte(fmt.Sprint(i))})
 	}
 	rows[39] = schema.Row{[]byte("K38"), []byte("39")} // 'k38' to a case-insensitive key
-	res, err := tg.ApplyBatch(ctx, loadBatch(1, 1, s, rows, nil), target.ApplyOptions{})
+	res, err := tg.ApplyBatch(ctx, loadBatch(1, 1, s, rows, nil), writer.ApplyOptions{})
 	if err != nil || res.Loaded || res.Written != 40 {
 		t.Fatalf("apply: %+v %v", res, err)
 	}
@@ -197,19 +196,19 @@ func TestBulkLoadRefusedByTheServer(t *testing.T) {
 	}
 	db.Exec(t, "SET GLOBAL local_infile = 0")
 	t.Cleanup(func() { _, _ = db.DB.Exec("SET GLOBAL local_infile = " + was) })
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
 	s := loadSchema()
 	all := loadRows(100)
-	res, err := tg.ApplyBatch(ctx, loadBatch(1, 1, s, all[:50], nil), target.ApplyOptions{})
+	res, err := tg.ApplyBatch(ctx, loadBatch(1, 1, s, all[:50], nil), writer.ApplyOptions{})
 	if err != nil || res.Loaded || res.Written != 50 {
 		t.Fatalf("apply with local_infile off: %+v %v", res, err)
 	}
 	db.Exec(t, "SET GLOBAL local_infile = "+was)
-	res, err = tg.ApplyBatch(ctx, loadBatch(1, 2, s, all[50:], schema.Row{all[49][0]}), target.ApplyOptions{})
+	res, err = tg.ApplyBatch(ctx, loadBatch(1, 2, s, all[50:], schema.Row{all[49][0]}), writer.ApplyOptions{})
 	if err != nil || res.Loaded || res.Written != 50 {
 		t.Fatalf("the next batch asked again: %+v %v", res, err)
 	}

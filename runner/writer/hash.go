@@ -1,8 +1,10 @@
-package target
+package writer
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/sisporta/sisporta/runner/schema"
 )
@@ -15,7 +17,8 @@ const HashColumn = "_sisporta_hash"
 // DeletedColumn marks rows removed by a SoftDelete cleanup.
 const DeletedColumn = "_sisporta_deleted_at"
 
-// KeyString renders a key (canonical values in key order) as a map key.
+// KeyString renders a key (canonical values in key order) as a string:
+// a map key, and the form a delete candidate is stored in.
 func KeyString(k schema.Row) string {
 	n := 0
 	for _, v := range k {
@@ -28,6 +31,24 @@ func KeyString(k schema.Row) string {
 		b = append(b, v...)
 	}
 	return string(b)
+}
+
+// ParseKeyString reverses KeyString.
+func ParseKeyString(s string) (schema.Row, error) {
+	var out schema.Row
+	for len(s) > 0 {
+		n, rest, ok := strings.Cut(s, ":")
+		if !ok {
+			return nil, fmt.Errorf("malformed stored key")
+		}
+		l, err := strconv.Atoi(n)
+		if err != nil || l < 0 || l > len(rest) {
+			return nil, fmt.Errorf("malformed stored key")
+		}
+		out = append(out, []byte(rest[:l]))
+		s = rest[l:]
+	}
+	return out, nil
 }
 
 // keyHash identifies a pending delete.

@@ -1,4 +1,4 @@
-package target_test
+package writer_test
 
 import (
 	"context"
@@ -7,10 +7,9 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/mysqltype"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // wantCollation is the collation a column of comparison c gets on the
@@ -53,14 +52,14 @@ func textSchema(cmp schema.TextCompare, keyType string) schema.Table {
 	}}
 }
 
-func applyText(t *testing.T, tg *target.Target, sch schema.Table, run int64, keys ...string) (target.ApplyResult, error) {
+func applyText(t *testing.T, tg *writer.Target, sch schema.Table, run int64, keys ...string) (writer.ApplyResult, error) {
 	t.Helper()
 	var rows []schema.Row
 	for _, k := range keys {
 		rows = append(rows, schema.Row{[]byte(k), []byte(k)})
 	}
-	return tg.ApplyBatch(context.Background(), &queue.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
-		Ranged: true, Rows: rows}, target.ApplyOptions{})
+	return tg.ApplyBatch(context.Background(), &writer.Batch{Pipeline: "t/p", Run: run, Entity: "items", Table: "items", Schema: sch,
+		Ranged: true, Rows: rows}, writer.ApplyOptions{})
 }
 
 // A created table's text columns get the collation their source's
@@ -80,7 +79,7 @@ func TestCreatedTableComparesTextAsTheSource(t *testing.T) {
 		t.Run(string(c.cmp), func(t *testing.T) {
 			ctx := context.Background()
 			db := testutil.NewDB(t, "tgt")
-			tg, err := target.Open(ctx, db.DSN, 4)
+			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +114,7 @@ func TestCreatedTableComparesTextAsTheSource(t *testing.T) {
 func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 	ctx := context.Background()
 	db := testutil.NewDB(t, "tgt")
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +130,8 @@ func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 	sch := textSchema(schema.CompareAccents, "VARCHAR(20)")
 	sch.Columns = append(sch.Columns, schema.Column{Name: "added", Type: "VARCHAR(10)", Kind: schema.KindString, Nullable: true, Compare: schema.CompareAccents})
 	row := func(k string) schema.Row { return schema.Row{[]byte(k), []byte(k), []byte("x")} }
-	res, err := tg.ApplyBatch(ctx, &queue.Batch{Pipeline: "t/p", Run: 2, Entity: "items", Table: "items", Schema: sch, Ranged: true,
-		Rows: []schema.Row{row("José"), row("Jose"), row("abc")}}, target.ApplyOptions{})
+	res, err := tg.ApplyBatch(ctx, &writer.Batch{Pipeline: "t/p", Run: 2, Entity: "items", Table: "items", Schema: sch, Ranged: true,
+		Rows: []schema.Row{row("José"), row("Jose"), row("abc")}}, writer.ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +154,7 @@ func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 func TestCreatedTableFinerKeyCollationIsKept(t *testing.T) {
 	ctx := context.Background()
 	db := testutil.NewDB(t, "tgt")
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +198,7 @@ func TestForeignTableKeyCollation(t *testing.T) {
 			}
 			cs, _, _ := strings.Cut(c.coll, "_")
 			db.Exec(t, fmt.Sprintf("CREATE TABLE items (k VARCHAR(20) CHARACTER SET %s COLLATE %s NOT NULL PRIMARY KEY, note VARCHAR(20) NULL)", cs, c.coll))
-			tg, err := target.Open(ctx, db.DSN, 4)
+			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package target
+package writer
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/mysqltype"
-	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/schema"
 )
 
@@ -89,7 +88,7 @@ func (r targetRow) unchanged(h uint64, verify bool) bool {
 // row hashes with the target for the batch's key range; writes only new and
 // changed rows; records target rows of the range that the batch lacks as
 // pending deletes; and writes the ledger row, all or nothing.
-func (t *Target) ApplyBatch(ctx context.Context, b *queue.Batch, o ApplyOptions) (ApplyResult, error) {
+func (t *Target) ApplyBatch(ctx context.Context, b *Batch, o ApplyOptions) (ApplyResult, error) {
 	// Before anything is created: the state tables would go into the
 	// source's database if the target were it.
 	if err := t.CheckNotTheSource(ctx, "", b.SourceLocation); err != nil {
@@ -169,7 +168,7 @@ func (t *Target) shapeOf(s *schema.Table) (*shape, error) {
 // second delivery fails on the ledger's key (errLedgerDup), and its
 // transaction, whatever it wrote, is rolled back. Asking the ledger first
 // would cost every batch a statement for what happens rarely.
-func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, info *tableInfo, o ApplyOptions, load bool, res *ApplyResult) error {
+func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, info *tableInfo, o ApplyOptions, load bool, res *ApplyResult) error {
 	cur, epoch, err := currentRunShared(ctx, tx, b.Pipeline, b.Entity)
 	if err != nil {
 		return err
@@ -193,7 +192,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 			return writeLedger(ctx, tx, b, b.Digest.Count, res)
 		}
 	}
-	if err := b.LoadRows(); err != nil {
+	if err := b.loadRows(); err != nil {
 		return err
 	}
 	keyOf := func(r schema.Row) schema.Row {
@@ -303,7 +302,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *queue.Batch, sh *shap
 
 // fetchMissing completes a key-scan batch: keys the source has and the
 // target lacks (or holds soft-deleted) are read from the source and written.
-func (t *Target) fetchMissing(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, fetch Fetcher, keyStrings []string, existing map[string]targetRow, res *ApplyResult) error {
+func (t *Target) fetchMissing(ctx context.Context, tx *tx, b *Batch, sh *shape, fetch Fetcher, keyStrings []string, existing map[string]targetRow, res *ApplyResult) error {
 	var need []schema.Row
 	for i, ks := range keyStrings {
 		if cur, ok := existing[ks]; !ok || cur.deleted {
@@ -334,7 +333,7 @@ func (t *Target) fetchMissing(ctx context.Context, tx *tx, b *queue.Batch, sh *s
 }
 
 // writeLedger records the batch as applied, in its transaction.
-func writeLedger(ctx context.Context, tx *tx, b *queue.Batch, rows int, res *ApplyResult) error {
+func writeLedger(ctx context.Context, tx *tx, b *Batch, rows int, res *ApplyResult) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO _sisporta_ledger (pipeline, entity, run_id, seq, rows_in, rows_written, rows_unchanged, candidates, rows_repaired, applied_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.Run, b.Seq, rows, res.Written, res.Unchanged, res.Candidates, res.Repaired)
 	var me *mysql.MySQLError
@@ -348,7 +347,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, b.Pipeline, b.Entity, b.R
 // count, count of hashed rows, BIT_XOR and SUM of the hashes, soft-deleted
 // rows) and compares it with the batch's: equal means every row of the
 // range is the batch's and unchanged (odds of a false match: 2^-128).
-func rangeMatches(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, order []string) (bool, int, error) {
+func rangeMatches(ctx context.Context, tx *tx, b *Batch, sh *shape, order []string) (bool, int, error) {
 	w := newRangeWhere(sh.keyCols, sh.keyCodecs, order)
 	cond := w.rangeCond(b.Lo, b.Hi)
 	if w.err != nil {
@@ -381,7 +380,7 @@ var errLedgerDup = errors.New("batch already in the ledger")
 // are read through the columns' codecs, so they are in canonical form.
 // With full, every column is read and the row's actual hash recomputed
 // from its values (a verifying batch).
-func readTargetRows(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, full bool, cond string, args []any, existing map[string]targetRow) ([]string, error) {
+func readTargetRows(ctx context.Context, tx *tx, b *Batch, sh *shape, full bool, cond string, args []any, existing map[string]targetRow) ([]string, error) {
 	cols, codecs, keyPos := sh.keyCols, sh.keyCodecs, make([]int, len(sh.keyCols))
 	for i := range keyPos {
 		keyPos[i] = i
@@ -515,7 +514,7 @@ func appendDriverValue(b []byte, v driver.Value) []byte {
 // source changed to a spelling its collation calls equal ('abc' to 'ABC',
 // 'x ' to 'x') finds the old row as a duplicate, and only updating the key
 // carries the new spelling.
-func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, rows []schema.Row, hashes []uint64) error {
+func (t *Target) upsert(ctx context.Context, tx *tx, b *Batch, sh *shape, rows []schema.Row, hashes []uint64) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -588,7 +587,7 @@ func (t *Target) upsert(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, 
 // upsertLarge writes one row through a prepared statement: its values
 // travel unescaped. A row larger than a packet even so cannot be written
 // at all: that is permanent, and says what to change.
-func (t *Target) upsertLarge(ctx context.Context, tx *tx, b *queue.Batch, sh *shape, head, tail string, r schema.Row, hash uint64, packet int) error {
+func (t *Target) upsertLarge(ctx context.Context, tx *tx, b *Batch, sh *shape, head, tail string, r schema.Row, hash uint64, packet int) error {
 	raw := 0
 	ph := make([]string, len(r)+1)
 	args := make([]any, 0, len(r)+1)
@@ -672,7 +671,7 @@ func constraintRefused(me *mysql.MySQLError, table string) string {
 
 // describeWriteError names the row MySQL refused, where its message gives
 // the row number within the statement; a refused value is permanent.
-func (t *Target) describeWriteError(err error, b *queue.Batch, sh *shape, rows []schema.Row) error {
+func (t *Target) describeWriteError(err error, b *Batch, sh *shape, rows []schema.Row) error {
 	var me *mysql.MySQLError
 	if errors.Is(err, mysql.ErrPktTooLarge) || (errors.As(err, &me) && me.Number == 1153) {
 		return failure.Permanent(fmt.Errorf("a statement was larger than the target's max_allowed_packet (%w): raise max_allowed_packet on the target server", err))
@@ -697,7 +696,7 @@ func (t *Target) describeWriteError(err error, b *queue.Batch, sh *shape, rows [
 	return failure.Permanent(fmt.Errorf("the row with key %s cannot be stored as it is (the target refused it; nothing of the batch was written; %s): %w", describeKey(sh, rows[n-1]), fix, err))
 }
 
-func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) error {
+func addPending(ctx context.Context, tx *tx, b *Batch, keys []string) error {
 	for start := 0; start < len(keys); start += lookupChunk {
 		chunk := keys[start:min(start+lookupChunk, len(keys))]
 		var sb strings.Builder
@@ -708,7 +707,7 @@ func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) erro
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(?, ?, ?, ?, ?)")
-			k, err := decodeKeyString(ks)
+			k, err := ParseKeyString(ks)
 			if err != nil {
 				return err
 			}
@@ -726,14 +725,14 @@ func addPending(ctx context.Context, tx *tx, b *queue.Batch, keys []string) erro
 // the check is a second range read for nothing.
 const digestEvery = 8
 
-func (t *Target) digestMisses(b *queue.Batch) *atomic.Int32 {
+func (t *Target) digestMisses(b *Batch) *atomic.Int32 {
 	v, _ := t.misses.LoadOrStore(b.Pipeline+"\x00"+b.Entity, new(atomic.Int32))
 	return v.(*atomic.Int32)
 }
 
 // tryDigest says whether to compare this batch's digest: always while
 // digests match, every digestEvery-th batch while they do not.
-func (t *Target) tryDigest(b *queue.Batch) bool {
+func (t *Target) tryDigest(b *Batch) bool {
 	m := t.digestMisses(b)
 	n := m.Load()
 	if n == 0 || n%digestEvery == 0 {
@@ -743,7 +742,7 @@ func (t *Target) tryDigest(b *queue.Batch) bool {
 	return false
 }
 
-func (t *Target) digestResult(b *queue.Batch, matched bool) {
+func (t *Target) digestResult(b *Batch, matched bool) {
 	if matched {
 		t.digestMisses(b).Store(0)
 	} else {

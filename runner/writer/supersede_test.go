@@ -1,12 +1,12 @@
-package target_test
+package writer_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/target"
 	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // An old run's cleanup stops once a newer run of the entity has started:
@@ -17,29 +17,29 @@ func TestCleanupOfAnOvertakenRunDeletesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := testutil.NewDB(t, "tgt")
-	tg, err := target.Open(ctx, db.DSN, 4)
+	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c")), target.ApplyOptions{}); err != nil {
+	if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c")), writer.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Run 2 finds row 3 gone: a candidate.
 	b2 := batch(2, rows("a", "b"))
-	if r, err := tg.ApplyBatch(ctx, b2, target.ApplyOptions{}); err != nil || r.Candidates != 1 {
+	if r, err := tg.ApplyBatch(ctx, b2, writer.ApplyOptions{}); err != nil || r.Candidates != 1 {
 		t.Fatalf("run 2: %+v %v", r, err)
 	}
-	page, err := tg.PendingPage(ctx, "t/p", "items", 2, nil, 10)
-	if err != nil || len(page) != 1 {
-		t.Fatalf("pending %v %v", page, err)
+	keys := candidates(t, db, 2)
+	if len(keys) != 1 {
+		t.Fatalf("candidates %q, want 1", keys)
 	}
 	// Row 3 is back, and run 3 has written it before run 2's cleanup goes on.
-	if _, err := tg.ApplyBatch(ctx, batch(3, rows("a", "b", "c")), target.ApplyOptions{}); err != nil {
+	if _, err := tg.ApplyBatch(ctx, batch(3, rows("a", "b", "c")), writer.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := tg.DeleteChunk(ctx, "items", &b2.Schema, false, "t/p", "items", 2, page)
-	if !errors.Is(err, target.ErrSuperseded) || n != 0 {
+	n, err := tg.DeleteKeys(ctx, "items", &b2.Schema, false, "t/p", "items", 2, keys)
+	if !errors.Is(err, writer.ErrSuperseded) || n != 0 {
 		t.Fatalf("run 2's delete after run 3 started: %d deleted, %v", n, err)
 	}
 	if c := db.Count(t, "items", ""); c != 3 {
