@@ -12,6 +12,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 func newExtractCommand() *cobra.Command {
@@ -39,7 +41,7 @@ others are still queued).`,
 				return err
 			}
 			if trigger == "" {
-				trigger = envOr("SISPORTA_TRIGGER", "schedule")
+				trigger = envOr("SISPORTA_TRIGGER", syncv1alpha1.TriggerSchedule)
 			}
 			ctx := cmd.Context()
 			rdb, _, err := queue.Connect(ctx, conn.redisURL)

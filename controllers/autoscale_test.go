@@ -37,7 +37,7 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 		if w := p.Status.Workers; w == nil || w.Desired != 3 {
 			return errorf("workers %+v, want 3 desired", w)
 		}
-		return conditionIs(p, syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
+		return conditionIs(p, syncv1alpha1.ConditionProgressing, "True", syncv1alpha1.ReasonRunInProgress)
 	})
 	id := queue.PipelineID(ns, "erp")
 	if got := testutil.ToFloat64(queueTasks.WithLabelValues(id, "pending")); got != 120 {
@@ -91,7 +91,7 @@ func TestOneWorkerIsPrewarmedWhileExtracting(t *testing.T) {
 
 	job := startExtractionJob(t, ns, "erp", "erp-extract-29000000")
 	waitReplicas(t, ns, 1)
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", syncv1alpha1.ReasonRunInProgress)
 
 	finishJob(t, job, false)
 	waitReplicas(t, ns, 0)

@@ -68,7 +68,7 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 		r.note(p, corev1.EventTypeWarning, "RunFailed", "Run", fmt.Sprintf("run %s failed%s (entities %v): %s", cur.ID, took, cur.FailedEntities, cur.Message), secrets...)
 	}
 	for _, e := range run.Entities {
-		if c := entityCleanup(e); c != nil && c.Result == runstate.CleanupGuardTripped {
+		if c := entityCleanup(e); c != nil && c.Result == syncv1alpha1.CleanupGuardTripped {
 			r.note(p, corev1.EventTypeWarning, "CleanupGuardTripped", "Cleanup", fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing: %s", cur.ID, e.Name, safeMessage(c.Message)), secrets...)
 		}
 	}

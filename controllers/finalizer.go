@@ -31,7 +31,7 @@ import (
 // queue with tasks in hand. When Redis stays unreachable the pipeline is
 // let go after FinalizerTimeout with a Warning: deleting must not hang.
 func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(p, finalizerPurge) {
+	if !controllerutil.ContainsFinalizer(p, syncv1alpha1.FinalizerPurgeQueue) {
 		return ctrl.Result{}, nil
 	}
 	deleting := time.Since(p.DeletionTimestamp.Time)
@@ -62,7 +62,7 @@ func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline)
 	}
 	forgetMetrics(p)
 	patch := client.MergeFrom(p.DeepCopy())
-	controllerutil.RemoveFinalizer(p, finalizerPurge)
+	controllerutil.RemoveFinalizer(p, syncv1alpha1.FinalizerPurgeQueue)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, p, patch))
 }
 

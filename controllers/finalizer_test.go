@@ -27,7 +27,7 @@ func TestDeletingThePipelinePurgesItsQueue(t *testing.T) {
 	q := queue.Name(ns, "erp")
 	p := createPipeline(t, newPipeline(ns, "erp"))
 	eventually(t, "finalizer added", func() error {
-		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), finalizerPurge) {
+		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), syncv1alpha1.FinalizerPurgeQueue) {
 			return errorf("no finalizer yet")
 		}
 		return nil
@@ -103,7 +103,7 @@ func TestPurgeRemovesTheQueuesStatistics(t *testing.T) {
 	q := queue.Name(ns, "erp")
 	p := createPipeline(t, newPipeline(ns, "erp"))
 	eventually(t, "finalizer added", func() error {
-		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), finalizerPurge) {
+		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), syncv1alpha1.FinalizerPurgeQueue) {
 			return errorf("no finalizer yet")
 		}
 		return nil

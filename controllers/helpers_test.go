@@ -278,7 +278,7 @@ func cleanupQueue(t *testing.T, rdb redis.UniversalClient, ns, name string) {
 // extractionJob is a Job as the CronJob would create it, running.
 func startExtractionJob(t *testing.T, ns, pipeline, name string) *batchv1.Job {
 	t.Helper()
-	labels := map[string]string{LabelPipeline: pipeline, labelComponent: componentExtractor, labelManagedBy: managedBy, LabelTrigger: triggerSchedule}
+	labels := map[string]string{syncv1alpha1.LabelPipeline: pipeline, syncv1alpha1.LabelComponent: syncv1alpha1.ComponentExtractor, syncv1alpha1.LabelManagedBy: syncv1alpha1.ManagedByOperator, syncv1alpha1.LabelTrigger: syncv1alpha1.TriggerSchedule}
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{

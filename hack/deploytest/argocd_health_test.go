@@ -7,7 +7,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/sisporta/sisporta/controllers"
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // pipeline builds a SyncPipeline object at generation 3 with a status.
@@ -22,18 +22,18 @@ func cond(typ, status, reason, msg string, gen int) string {
 
 // The reasons the health check names are the operator's own constants.
 var (
-	synced      = controllers.ReasonSynced
-	awaiting    = controllers.ReasonAwaitingFirstRun
-	suspended   = controllers.ReasonSuspended
-	rollingOut  = controllers.ReasonRollingOut
-	runInProg   = controllers.ReasonRunInProgress
-	idle        = controllers.ReasonIdle
-	noProblems  = controllers.ReasonNoProblems
-	secretMiss  = controllers.ReasonSecretMissing
-	guard       = controllers.ReasonCleanupGuardTripped
-	deadTasks   = controllers.ReasonDeadTasks
-	invalidSpec = controllers.ReasonInvalidSpec
-	redisDown   = controllers.ReasonRedisUnreachable
+	synced      = syncv1alpha1.ReasonSynced
+	awaiting    = syncv1alpha1.ReasonAwaitingFirstRun
+	suspended   = syncv1alpha1.ReasonSuspended
+	rollingOut  = syncv1alpha1.ReasonRollingOut
+	runInProg   = syncv1alpha1.ReasonRunInProgress
+	idle        = syncv1alpha1.ReasonIdle
+	noProblems  = syncv1alpha1.ReasonNoProblems
+	secretMiss  = syncv1alpha1.ReasonSecretMissing
+	guard       = syncv1alpha1.ReasonCleanupGuardTripped
+	deadTasks   = syncv1alpha1.ReasonDeadTasks
+	invalidSpec = syncv1alpha1.ReasonInvalidSpec
+	redisDown   = syncv1alpha1.ReasonRedisUnreachable
 )
 
 func TestArgoCDHealth(t *testing.T) {
