@@ -46,7 +46,7 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 	getObject(t, ns, "erp-worker", &policyv1.PodDisruptionBudget{})
 	// The operator may look while the 120 tasks are still being enqueued
 	// and scale in two steps (0 to 2, then 2 to 3): only the last is certain.
-	waitEvent(t, ns, "erp", "Scaled", " to 3:")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventScaled, " to 3:")
 
 	enqueue(t, rdb, ns, "erp", 200)
 	waitReplicas(t, ns, 4) // capped at maxReplicas
@@ -75,7 +75,7 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 		}
 		return errorf("still there (%v)", err)
 	})
-	waitEvent(t, ns, "erp", "Scaled", "from 4 to 0")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventScaled, "from 4 to 0")
 }
 
 // TestOneWorkerIsPrewarmedWhileExtracting: batches are about to arrive.

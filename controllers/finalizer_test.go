@@ -71,7 +71,7 @@ func TestDeletingThePipelinePurgesItsQueue(t *testing.T) {
 	if keys, err := rdb.Keys(context.Background(), "sisporta:{"+q+"}:*").Result(); err != nil || len(keys) > 0 {
 		t.Errorf("summary keys left: %v (%v)", keys, err)
 	}
-	waitEvent(t, ns, "erp", "QueuePurged", q)
+	waitEvent(t, ns, "erp", syncv1alpha1.EventQueuePurged, q)
 
 	// There is no garbage collector in envtest: what the finalizer did to
 	// the owned objects is still visible.

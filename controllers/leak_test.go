@@ -38,7 +38,7 @@ func TestNoSecretValueLeaves(t *testing.T) {
 		Cleanup: &runstate.Cleanup{Time: time.Now(), Result: syncv1alpha1.CleanupFailed, Message: "lost " + sourceDSN}})
 	poke(t, ns, "erp")
 	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonRunFailed)
-	waitEvent(t, ns, "erp", "RunFailed", "cannot connect")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRunFailed, "cannot connect")
 
 	// Now a Redis whose URL has a password, and which does not answer.
 	createSecret(t, ns, "redis", map[string]string{"url": badRedisURL})

@@ -70,7 +70,7 @@ func TestRunNowStartsOneJobPerValue(t *testing.T) {
 		t.Error("run-now Job without ttlSecondsAfterFinished: nothing would clean it up")
 	}
 	waitHandledRunNow(t, ns, "first")
-	if note := waitEvent(t, ns, "erp", "RunNowStarted", "first"); strings.Contains(note, "suspended") {
+	if note := waitEvent(t, ns, "erp", syncv1alpha1.EventRunNowStarted, "first"); strings.Contains(note, "suspended") {
 		t.Errorf("event %q speaks of suspension; the pipeline is not suspended", note)
 	}
 	// While it runs the schedule pauses (Forbid does not see a Job the
@@ -126,7 +126,7 @@ func TestRunNowOnASuspendedPipelineIsSaid(t *testing.T) {
 
 	setRunNow(t, p, "once")
 	job := waitRunNowJob(t, p, "once")
-	note := waitEvent(t, ns, "erp", "RunNowStarted", job.Name)
+	note := waitEvent(t, ns, "erp", syncv1alpha1.EventRunNowStarted, job.Name)
 	for _, want := range []string{"suspended", "this one run was started anyway", "spec.suspend"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("event %q does not say %q", note, want)

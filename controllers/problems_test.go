@@ -52,7 +52,7 @@ func TestSecretDeletedDegradesAndRecreatedRecovers(t *testing.T) {
 	update(t, sec, func(s *corev1.Secret) { s.Data = map[string][]byte{dsnKey: []byte(targetDSN)} })
 	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", "")
 	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", syncv1alpha1.ReasonNoProblems)
-	waitEvent(t, ns, "erp", "Recovered", "no known problem")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRecovered, "no known problem")
 }
 
 func TestUnreachableRedisDegradesAndRecovers(t *testing.T) {

@@ -172,7 +172,7 @@ func TestTasksPutOnAnIdleQueueByHandScaleTheWorkers(t *testing.T) {
 	if limit := suitePollInterval + 5*time.Second; took > limit {
 		t.Errorf("workers scaled %s after the tasks arrived, want within the poll interval %s and a few seconds", took, suitePollInterval)
 	}
-	waitEvent(t, ns, "erp", "Scaled", "from 0 to 4")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventScaled, "from 0 to 4")
 }
 
 // TestRedisStopShorterThanTheGraceKeepsReady stops the pipeline's Redis
@@ -222,7 +222,7 @@ func TestRedisStopShorterThanTheGraceKeepsReady(t *testing.T) {
 	if r := findCondition(p, syncv1alpha1.ConditionReady); r.Status != metav1.ConditionTrue || !r.LastTransitionTime.Equal(&readySince) {
 		t.Errorf("after Redis came back, Ready %s since %s, want True since %s", r.Status, r.LastTransitionTime, readySince)
 	}
-	waitEvent(t, ns, "erp", "Recovered", "no known problem")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRecovered, "no known problem")
 }
 
 // TestRedisOutageLongerThanTheGraceSetsReadyFalse runs the queue step and

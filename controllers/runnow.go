@@ -59,6 +59,6 @@ func (r *Reconciler) reconcileRunNow(ctx context.Context, st *pipelineState) err
 		// Allowed on purpose (a one-off run of a paused pipeline), and said.
 		note = fmt.Sprintf("the pipeline is suspended (spec.suspend: true), and this one run was started anyway: extraction Job %s for %s=%q; no scheduled run follows until the pipeline is resumed", job.Name, syncv1alpha1.AnnotationRunNow, value)
 	}
-	r.note(st.p, corev1.EventTypeNormal, "RunNowStarted", "RunNow", note)
+	r.note(st.p, corev1.EventTypeNormal, syncv1alpha1.EventRunNowStarted, "RunNow", note)
 	return nil
 }

@@ -124,12 +124,13 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	if ts := testutil.ToFloat64(lastSuccess.WithLabelValues(id)); ts != float64(snap.Unix()) {
 		t.Errorf("last success snapshot metric %v, want %d", ts, snap.Unix())
 	}
-	waitEvent(t, ns, "erp", "RunStarted", "run "+run1.ID()+" started")
-	waitEvent(t, ns, "erp", "RunSucceeded", "110 rows read")
-	waitEvent(t, ns, "erp", "CleanupGuardTripped", "dealers")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRunStarted, "run "+run1.ID()+" started")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRunSucceeded, "110 rows read")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonCleanupGuardTripped, "cleanup of entity dealers was refused")
+	onlyOneWarning(t, ns, "erp", "cleanup of entity dealers")
 	// A source login that can write is advice: a Warning event, the run's
 	// warnings and Ready's message say so; nothing fails.
-	waitEvent(t, ns, "erp", "SourceLoginCanWrite", canWrite)
+	waitEvent(t, ns, "erp", syncv1alpha1.EventSourceLoginCanWrite, canWrite)
 	if len(s.LastRun.Warnings) != 1 || s.LastRun.Warnings[0] != canWrite {
 		t.Errorf("lastRun.warnings %v", s.LastRun.Warnings)
 	}
@@ -175,7 +176,8 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	if p.Status.LastRun.Result != syncv1alpha1.RunPartiallyFailed || len(p.Status.LastRun.FailedEntities) != 1 {
 		t.Errorf("lastRun %+v", p.Status.LastRun)
 	}
-	waitEvent(t, ns, "erp", "RunPartiallyFailed", "products")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRunFailed, "run "+run2.ID()+" partially failed (entities [products])")
+	onlyOneWarning(t, ns, "erp", "run "+run2.ID()+" ")
 
 	// Run 3 succeeds: Ready again.
 	run3 := startRun(t, rdb, ns, "erp", time.Now().UTC().Truncate(time.Second))

@@ -1,6 +1,8 @@
 package deploytest
 
 import (
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,12 +93,44 @@ func TestArgoCDHealth(t *testing.T) {
 	}
 }
 
-// TestArgoCDHealthNamesTheOperatorsReasons: the reasons the script treats
-// specially exist in the operator (a rename there must show here).
+// TestArgoCDHealthNamesTheOperatorsReasons: the health check refers to
+// condition types and reasons through tables generated from api/v1alpha1
+// (make manifests), so a type or reason renamed or dropped there must show
+// here: every name the script uses is in the tables, and the tables are
+// the API's lists.
 func TestArgoCDHealthNamesTheOperatorsReasons(t *testing.T) {
 	scripts := loadArgoScripts(t)
+	for _, c := range []struct {
+		table string
+		api   []string
+	}{{"conditionType", syncv1alpha1.ConditionTypes}, {"reason", syncv1alpha1.ConditionReasons}} {
+		entries := regexp.MustCompile(`(?ms)^local ` + c.table + ` = \{\n(.*?)^\}`).FindStringSubmatch(scripts.health)
+		if entries == nil {
+			t.Fatalf("health.lua has no generated table %s (make manifests)", c.table)
+		}
+		var listed []string
+		for _, m := range regexp.MustCompile(`(?m)^  (\w+) = "(\w+)",$`).FindAllStringSubmatch(entries[1], -1) {
+			if m[1] != m[2] {
+				t.Errorf("health.lua: %s.%s is %q", c.table, m[1], m[2])
+			}
+			listed = append(listed, m[2])
+		}
+		if want := slices.Sorted(slices.Values(c.api)); !slices.Equal(listed, want) {
+			t.Errorf("health.lua's table %s is %v, api/v1alpha1's list %v: run make manifests", c.table, listed, want)
+		}
+		used := regexp.MustCompile(`\b`+c.table+`\.(\w+)`).FindAllStringSubmatch(scripts.health, -1)
+		if len(used) == 0 {
+			t.Errorf("health.lua names no %s through its table", c.table)
+		}
+		for _, u := range used {
+			if !slices.Contains(c.api, u[1]) {
+				t.Errorf("health.lua names %s.%s, which the operator does not have (api/v1alpha1)", c.table, u[1])
+			}
+		}
+	}
+	// The reasons the script treats specially are named through the table.
 	for _, r := range []string{suspended, rollingOut, redisDown} {
-		if !strings.Contains(scripts.health, `"`+r+`"`) {
+		if !strings.Contains(scripts.health, "reason."+r) {
 			t.Errorf("health.lua does not name the operator's reason %q", r)
 		}
 	}
