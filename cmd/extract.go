@@ -22,7 +22,7 @@ func newExtractCommand() *cobra.Command {
 		conn       connFlags
 		trigger    string
 		maxPending int
-		verbose    bool
+		logs       *logFlags
 	)
 	c := &cobra.Command{
 		Use:   "extract",
@@ -34,7 +34,7 @@ others are still queued).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
-			log := newLogger(verbose)
+			log := logs.logger(runnerLogs)
 			tuneGC()
 			p, err := loadPipeline(config)
 			if err != nil {
@@ -77,6 +77,6 @@ others are still queued).`,
 	conn.bind(f, true, false, true)
 	f.StringVar(&trigger, "trigger", "", "what started the run, recorded in the summary (env SISPORTA_TRIGGER; default schedule)")
 	f.IntVar(&maxPending, "max-pending", extract.DefaultMaxPending, "pause reading while this many batches are pending in the queue")
-	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	logs = bindLogFlags(f)
 	return c
 }
