@@ -85,7 +85,7 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("sisporta-operator"),
+		Recorder:  mgr.GetEventRecorder(syncv1alpha1.EventReportingController),
 		Options:   o,
 		secrets:   newSecretReader(mgr.GetClient(), mgr.GetAPIReader()),
 		redis:     pool,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from Go module sources (release downloads are
-# unreachable here; DESIGN.md §9) into a per-user cache keyed by version, and
+# unreachable here) into a per-user cache keyed by version, and
 # prints the directory holding them on its last line. Idempotent: a second run
 # only checks that the binaries are there.
 #

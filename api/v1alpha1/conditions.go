@@ -61,6 +61,10 @@ var ConditionReasons = []string{
 // ConditionTypes lists the condition types above.
 var ConditionTypes = []string{ConditionReady, ConditionProgressing, ConditionDegraded}
 
+// EventReportingController is the controller events on SyncPipelines are
+// reported by (kubectl events shows it as their source).
+const EventReportingController = "sisporta-operator"
+
 // Reasons of the events the operator records on a SyncPipeline, besides
 // the condition reasons of problems (each new problem is a Warning event
 // with its condition reason).

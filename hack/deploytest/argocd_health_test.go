@@ -40,44 +40,44 @@ var (
 
 func TestArgoCDHealth(t *testing.T) {
 	scripts := loadArgoScripts(t)
-	healthy := cond("Degraded", "False", noProblems, "no known problem", 3)
-	notProgressing := cond("Progressing", "False", idle, "idle", 3)
+	healthy := cond(syncv1alpha1.ConditionDegraded, "False", noProblems, "no known problem", 3)
+	notProgressing := cond(syncv1alpha1.ConditionProgressing, "False", idle, "idle", 3)
 	cases := []struct {
 		name, obj, status, message string
 	}{
 		{"no status yet", pipeline("{}", ""), "Progressing", "report a status"},
 		{"empty status", pipeline("{}", "status: {}"), "Progressing", "generation 3"},
 		{"status of an older generation", pipeline("{}", "status:\n  observedGeneration: 2\n  conditions:\n"+
-			cond("Ready", "True", synced, "ok", 2)), "Progressing", "reconcile generation 3"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "ok", 2)), "Progressing", "reconcile generation 3"},
 		{"Ready of an older generation", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", synced, "ok", 2)), "Progressing", "Ready condition of generation 3"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "ok", 2)), "Progressing", "Ready condition of generation 3"},
 		{"no Ready condition", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+healthy), "Progressing", "Ready"},
 		{"synced", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", synced, "the last complete run succeeded", 3)+notProgressing+healthy), "Healthy", "Synced: the last complete run succeeded"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "the last complete run succeeded", 3)+notProgressing+healthy), "Healthy", synced + ": the last complete run succeeded"},
 		{"awaiting the first run", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", awaiting, "no run has completed yet", 3)+notProgressing+healthy), "Healthy", awaiting},
+			cond(syncv1alpha1.ConditionReady, "True", awaiting, "no run has completed yet", 3)+notProgressing+healthy), "Healthy", awaiting},
 		{"a run in progress stays healthy", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", synced, "ok", 3)+cond("Progressing", "True", runInProg, "run r-42 applies batches", 3)+healthy), "Healthy", "run r-42"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "ok", 3)+cond(syncv1alpha1.ConditionProgressing, "True", runInProg, "run r-42 applies batches", 3)+healthy), "Healthy", "run r-42"},
 		{"workers rolling out", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", synced, "ok", 3)+cond("Progressing", "True", rollingOut, "Deployment erp-worker is rolling out", 3)+healthy), "Progressing", "RollingOut: Deployment erp-worker"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "ok", 3)+cond(syncv1alpha1.ConditionProgressing, "True", rollingOut, "Deployment erp-worker is rolling out", 3)+healthy), "Progressing", rollingOut + ": Deployment erp-worker"},
 		{"a Secret is missing", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "False", secretMiss, "Secret quotes-db not found", 3)+cond("Degraded", "True", secretMiss, "Secret quotes-db not found", 3)), "Degraded", "SecretMissing: Secret quotes-db not found"},
+			cond(syncv1alpha1.ConditionReady, "False", secretMiss, "Secret quotes-db not found", 3)+cond(syncv1alpha1.ConditionDegraded, "True", secretMiss, "Secret quotes-db not found", 3)), "Degraded", secretMiss + ": Secret quotes-db not found"},
 		{"ready but the cleanup guard tripped", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", synced, "ok", 3)+notProgressing+cond("Degraded", "True", guard, "cleanup of products would delete 40%", 3)), "Degraded", "CleanupGuardTripped"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "ok", 3)+notProgressing+cond(syncv1alpha1.ConditionDegraded, "True", guard, "cleanup of products would delete 40%", 3)), "Degraded", guard},
 		{"suspended", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", suspended, "spec.suspend is true", 3)+notProgressing+healthy), "Suspended", "spec.suspend is true"},
+			cond(syncv1alpha1.ConditionReady, "True", suspended, "spec.suspend is true", 3)+notProgressing+healthy), "Suspended", "spec.suspend is true"},
 		{"suspended with dead tasks", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", suspended, "spec.suspend is true", 3)+cond("Degraded", "True", deadTasks, "4 dead tasks", 3)), "Degraded", "DeadTasks"},
+			cond(syncv1alpha1.ConditionReady, "True", suspended, "spec.suspend is true", 3)+cond(syncv1alpha1.ConditionDegraded, "True", deadTasks, "4 dead tasks", 3)), "Degraded", deadTasks},
 		{"suspended but invalid", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "False", invalidSpec, "batchSize too large", 3)), "Degraded", "InvalidSpec"},
+			cond(syncv1alpha1.ConditionReady, "False", invalidSpec, "batchSize too large", 3)), "Degraded", invalidSpec},
 		{"a Redis outage within the operator's grace period stays healthy", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", synced, "ok", 3)+notProgressing+cond("Degraded", "True", redisDown, "cannot read the queue (since 2026-12-01T10:00:00Z)", 3)), "Healthy", "RedisUnreachable: cannot read the queue"},
+			cond(syncv1alpha1.ConditionReady, "True", synced, "ok", 3)+notProgressing+cond(syncv1alpha1.ConditionDegraded, "True", redisDown, "cannot read the queue (since 2026-12-01T10:00:00Z)", 3)), "Healthy", redisDown + ": cannot read the queue"},
 		{"a Redis outage past the grace period", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "False", redisDown, "cannot read the queue", 3)+cond("Degraded", "True", redisDown, "cannot read the queue", 3)), "Degraded", "RedisUnreachable"},
+			cond(syncv1alpha1.ConditionReady, "False", redisDown, "cannot read the queue", 3)+cond(syncv1alpha1.ConditionDegraded, "True", redisDown, "cannot read the queue", 3)), "Degraded", redisDown},
 		{"Redis unreachable on a suspended pipeline", pipeline("{suspend: true}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "True", suspended, "spec.suspend is true", 3)+notProgressing+cond("Degraded", "True", redisDown, "cannot read the queue", 3)), "Suspended", "spec.suspend is true"},
+			cond(syncv1alpha1.ConditionReady, "True", suspended, "spec.suspend is true", 3)+notProgressing+cond(syncv1alpha1.ConditionDegraded, "True", redisDown, "cannot read the queue", 3)), "Suspended", "spec.suspend is true"},
 		{"Ready unknown", pipeline("{}", "status:\n  observedGeneration: 3\n  conditions:\n"+
-			cond("Ready", "Unknown", "Reconciling", "starting", 3)), "Progressing", "Reconciling"},
+			cond(syncv1alpha1.ConditionReady, "Unknown", "Reconciling", "starting", 3)), "Progressing", "Reconciling"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
