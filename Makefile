@@ -50,7 +50,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC into config/ and the c
 
 GENERATED = api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml \
 	charts/sisporta/templates/_manager-rules.tpl $(wildcard charts/sisporta/templates/crd-*.yaml) \
-	config/argocd/argocd-cm.yaml
+	config/argocd/health.lua config/argocd/argocd-cm.yaml
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated files are not what the generators make of the sources.

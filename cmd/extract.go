@@ -12,6 +12,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 func newExtractCommand() *cobra.Command {
@@ -20,7 +22,7 @@ func newExtractCommand() *cobra.Command {
 		conn       connFlags
 		trigger    string
 		maxPending int
-		verbose    bool
+		logs       *logFlags
 	)
 	c := &cobra.Command{
 		Use:   "extract",
@@ -32,14 +34,14 @@ others are still queued).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
-			log := newLogger(verbose)
+			log := logs.logger(runnerLogs)
 			tuneGC()
 			p, err := loadPipeline(config)
 			if err != nil {
 				return err
 			}
 			if trigger == "" {
-				trigger = envOr("SISPORTA_TRIGGER", "schedule")
+				trigger = envOr("SISPORTA_TRIGGER", syncv1alpha1.TriggerSchedule)
 			}
 			ctx := cmd.Context()
 			rdb, _, err := queue.Connect(ctx, conn.redisURL)
@@ -75,6 +77,6 @@ others are still queued).`,
 	conn.bind(f, true, false, true)
 	f.StringVar(&trigger, "trigger", "", "what started the run, recorded in the summary (env SISPORTA_TRIGGER; default schedule)")
 	f.IntVar(&maxPending, "max-pending", extract.DefaultMaxPending, "pause reading while this many batches are pending in the queue")
-	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	logs = bindLogFlags(f)
 	return c
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -15,7 +14,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
@@ -40,11 +38,11 @@ type managerOptions struct {
 	maxConcurrentReconciles int
 	queuePollInterval       time.Duration
 	redisOutageGrace        time.Duration
-	zap                     zap.Options
+	logs                    *logFlags
 }
 
 func newManagerCommand() *cobra.Command {
-	o := &managerOptions{zap: zap.Options{Development: false}}
+	o := &managerOptions{}
 	c := &cobra.Command{
 		Use:   "manager",
 		Short: "Run the operator that reconciles SyncPipelines",
@@ -67,9 +65,7 @@ lets only one replica act at a time.`,
 	f.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "SyncPipelines reconciled at once")
 	f.DurationVar(&o.queuePollInterval, "queue-poll-interval", controllers.DefaultQueuePollInterval, "how often the depth of every pipeline's queue is read (one round trip per Redis); tasks reaching an idle pipeline's queue scale its workers within this")
 	f.DurationVar(&o.redisOutageGrace, "redis-outage-grace-period", controllers.DefaultRedisOutageGrace, "how long a pipeline's Redis may be unreachable before Ready turns False; a shorter outage sets Degraded only (0: Ready=False at once)")
-	logFlags := flag.NewFlagSet("log", flag.ContinueOnError)
-	o.zap.BindFlags(logFlags)
-	f.AddGoFlagSet(logFlags)
+	o.logs = bindLogFlags(f)
 	return c
 }
 
@@ -81,7 +77,7 @@ func newScheme() *runtime.Scheme {
 }
 
 func runManager(cmd *cobra.Command, o *managerOptions) error {
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	ctrl.SetLogger(o.logs.logger(managerLogs))
 	log := ctrl.Log.WithName("setup")
 
 	if err := o.validate(); err != nil {

@@ -24,7 +24,7 @@ func Execute() int {
 	if err := root.ExecuteContext(ctx); err != nil {
 		if c, _, ferr := root.Find(os.Args[1:]); ferr == nil && structuredLogs[c.Name()] && !term.IsTerminal(int(os.Stderr.Fd())) {
 			// Processes of the cluster log JSON only: their last word too.
-			loggerAt(zapcore.ErrorLevel).Error(err, "exiting")
+			(&logFlags{}).logger(logDefaults{level: zapcore.ErrorLevel, stacktrace: zapcore.PanicLevel}).Error(err, "exiting")
 		} else {
 			fmt.Fprintln(os.Stderr, "sisporta:", err)
 		}

@@ -5,11 +5,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap/zapcore"
-	"golang.org/x/term"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/pipeline"
@@ -55,29 +51,6 @@ func loadPipeline(path string) (*syncv1alpha1.SyncPipeline, error) {
 		return nil, fmt.Errorf("no pipeline file: give --config (or -f) pipeline.yaml, a SyncPipeline manifest")
 	}
 	return pipeline.Load(path)
-}
-
-// newLogger logs JSON in a cluster and readable lines on a terminal, at
-// info level (debug when verbose).
-func newLogger(verbose bool) logr.Logger { return loggerAt(levelFor(verbose, zapcore.InfoLevel)) }
-
-// newQuietLogger shows only errors unless verbose: an interactive
-// command's outcome is its summary.
-func newQuietLogger(verbose bool) logr.Logger { return loggerAt(levelFor(verbose, zapcore.ErrorLevel)) }
-
-func levelFor(verbose bool, quiet zapcore.Level) zapcore.Level {
-	if verbose {
-		return zapcore.DebugLevel
-	}
-	return quiet
-}
-
-func loggerAt(level zapcore.Level) logr.Logger {
-	opts := []zap.Opts{zap.UseDevMode(false), zap.StacktraceLevel(zapcore.PanicLevel), zap.Level(level)}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		opts = append(opts, zap.ConsoleEncoder())
-	}
-	return zap.New(opts...)
 }
 
 // tuneGC trades a little memory for less collector work in the data-plane

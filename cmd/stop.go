@@ -24,6 +24,7 @@ func newStopCommand() *cobra.Command {
 	var (
 		namespace, deployment string
 		timeout               time.Duration
+		logs                  *logFlags
 	)
 	c := &cobra.Command{
 		Use:    "stop-operator",
@@ -31,7 +32,7 @@ func newStopCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := newLogger(false)
+			log := logs.logger(runnerLogs)
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
 				return err
@@ -75,6 +76,7 @@ func newStopCommand() *cobra.Command {
 	f.StringVar(&namespace, "namespace", "", "namespace of the operator Deployment")
 	f.StringVar(&deployment, "deployment", "", "name of the operator Deployment")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for its pods to stop")
+	logs = bindLogFlags(f)
 	_ = c.MarkFlagRequired("namespace")
 	_ = c.MarkFlagRequired("deployment")
 	return c

@@ -26,7 +26,7 @@ func newSyncCommand() *cobra.Command {
 		conn    connFlags
 		output  string
 		timeout time.Duration
-		verbose bool
+		logs    *logFlags
 		verify  bool
 	)
 	c := &cobra.Command{
@@ -59,7 +59,7 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 				progress = os.Stderr
 			}
 			sum, err := localsync.Run(cmd.Context(), localsync.Options{Pipeline: p, SourceDSN: conn.sourceDSN,
-				TargetDSN: conn.targetDSN, RedisURL: conn.redisURL, Progress: progress, Log: newQuietLogger(verbose), Timeout: timeout, Verify: verify})
+				TargetDSN: conn.targetDSN, RedisURL: conn.redisURL, Progress: progress, Log: logs.logger(quietLogs), Timeout: timeout, Verify: verify})
 			if err != nil {
 				return err
 			}
@@ -90,7 +90,7 @@ Exit codes: 0 success; 1 an entity failed (or the run could not start);
 	conn.bind(f, true, true, true)
 	f.StringVarP(&output, "output", "o", "text", "summary format: text or json")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	logs = bindLogFlags(f)
 	f.BoolVar(&verify, "verify", false, "check every target row's values against the source instead of trusting stored row hashes, and repair what differs (reads every row of both sides)")
 	return c
 }

@@ -28,7 +28,7 @@ func newWorkCommand() *cobra.Command {
 		probeAddr       string
 		metricsAddr     string
 		shutdownTimeout time.Duration
-		verbose         bool
+		logs            *logFlags
 	)
 	c := &cobra.Command{
 		Use:   "work",
@@ -42,7 +42,7 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
-			log := newLogger(verbose)
+			log := logs.logger(runnerLogs)
 			tuneGC()
 			if queueName == "" || concurrency == 0 {
 				p, err := loadPipeline(config)
@@ -126,7 +126,7 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of /metrics; \"0\" disables it")
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 60*time.Second, "on SIGTERM, how long in-flight batches may take to finish")
-	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs")
+	logs = bindLogFlags(f)
 	return c
 }
 

@@ -30,7 +30,7 @@ func assertOwnedBy(t *testing.T, o client.Object, p *syncv1alpha1.SyncPipeline) 
 		t.Errorf("%T %s: controller reference %+v, want the pipeline %s", o, o.GetName(), ref, p.Name)
 	}
 	l := o.GetLabels()
-	if l[LabelPipeline] != p.Name || l[labelManagedBy] != managedBy {
+	if l[syncv1alpha1.LabelPipeline] != p.Name || l[syncv1alpha1.LabelManagedBy] != syncv1alpha1.ManagedByOperator {
 		t.Errorf("%T %s: labels %v, want pipeline and managed-by", o, o.GetName(), l)
 	}
 }

@@ -37,7 +37,7 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 		if w := p.Status.Workers; w == nil || w.Desired != 3 {
 			return errorf("workers %+v, want 3 desired", w)
 		}
-		return conditionIs(p, syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
+		return conditionIs(p, syncv1alpha1.ConditionProgressing, "True", syncv1alpha1.ReasonRunInProgress)
 	})
 	id := queue.PipelineID(ns, "erp")
 	if got := testutil.ToFloat64(queueTasks.WithLabelValues(id, "pending")); got != 120 {
@@ -46,7 +46,7 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 	getObject(t, ns, "erp-worker", &policyv1.PodDisruptionBudget{})
 	// The operator may look while the 120 tasks are still being enqueued
 	// and scale in two steps (0 to 2, then 2 to 3): only the last is certain.
-	waitEvent(t, ns, "erp", "Scaled", " to 3:")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventScaled, " to 3:")
 
 	enqueue(t, rdb, ns, "erp", 200)
 	waitReplicas(t, ns, 4) // capped at maxReplicas
@@ -75,7 +75,7 @@ func TestWorkersScaleWithQueueDepth(t *testing.T) {
 		}
 		return errorf("still there (%v)", err)
 	})
-	waitEvent(t, ns, "erp", "Scaled", "from 4 to 0")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventScaled, "from 4 to 0")
 }
 
 // TestOneWorkerIsPrewarmedWhileExtracting: batches are about to arrive.
@@ -91,7 +91,7 @@ func TestOneWorkerIsPrewarmedWhileExtracting(t *testing.T) {
 
 	job := startExtractionJob(t, ns, "erp", "erp-extract-29000000")
 	waitReplicas(t, ns, 1)
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", syncv1alpha1.ReasonRunInProgress)
 
 	finishJob(t, job, false)
 	waitReplicas(t, ns, 0)

@@ -11,12 +11,12 @@ import (
 // cleanupSeverity orders cleanup results so the pipeline's lastCleanup
 // shows the one needing attention: a tripped guard is never hidden behind
 // another entity's success.
-var cleanupSeverity = map[string]int{
-	runstate.CleanupSkipped:      1,
-	runstate.CleanupSucceeded:    2,
-	runstate.CleanupDryRun:       3,
-	runstate.CleanupFailed:       4,
-	runstate.CleanupGuardTripped: 5,
+var cleanupSeverity = map[syncv1alpha1.CleanupResult]int{
+	syncv1alpha1.CleanupSkipped:      1,
+	syncv1alpha1.CleanupSucceeded:    2,
+	syncv1alpha1.CleanupDryRun:       3,
+	syncv1alpha1.CleanupFailed:       4,
+	syncv1alpha1.CleanupGuardTripped: 5,
 }
 
 // summarizeCleanups reports the worst cleanup result of a run, with the
@@ -38,7 +38,7 @@ func summarizeCleanups(run *runstate.Run) *syncv1alpha1.CleanupStatus {
 			msg = e.Name + ": " + cs.Message
 		}
 		switch {
-		case out == nil || cleanupSeverity[string(cs.Result)] > cleanupSeverity[string(out.Result)]:
+		case out == nil || cleanupSeverity[cs.Result] > cleanupSeverity[out.Result]:
 			out = &syncv1alpha1.CleanupStatus{Result: cs.Result, Deleted: cs.Deleted, Message: msg}
 		case cs.Result == out.Result:
 			out.Deleted += cs.Deleted
@@ -62,12 +62,12 @@ func entityCleanup(e runstate.EntityRun) *runstate.Cleanup {
 }
 
 func cleanupStatus(c *runstate.Cleanup) *syncv1alpha1.CleanupStatus {
-	cs := &syncv1alpha1.CleanupStatus{Time: statusTime(c.Time), Result: syncv1alpha1.CleanupResult(c.Result), Deleted: c.Deleted, Message: safeMessage(c.Message)}
+	cs := &syncv1alpha1.CleanupStatus{Time: statusTime(c.Time), Result: c.Result, Deleted: c.Deleted, Message: safeMessage(c.Message)}
 	if _, known := cleanupSeverity[c.Result]; !known {
 		// The CRD accepts only the known results: an unknown one would make
 		// every status write fail.
 		cs.Result = syncv1alpha1.CleanupFailed
-		cs.Message = safeMessage("unknown cleanup result " + strconv.Quote(c.Result) + ": " + c.Message)
+		cs.Message = safeMessage("unknown cleanup result " + strconv.Quote(string(c.Result)) + ": " + c.Message)
 	}
 	return cs
 }

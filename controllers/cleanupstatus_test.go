@@ -13,13 +13,13 @@ import (
 // there, the ones that deleted included.
 func TestCleanupSummarySaysWhatEveryEntityDid(t *testing.T) {
 	now := time.Now()
-	final := func(result, msg string, deleted int64) *runstate.Final {
-		return &runstate.Final{Result: runstate.ResultSucceeded, Cleanup: &runstate.Cleanup{Time: now, Result: result, Message: msg, Deleted: deleted}}
+	final := func(result syncv1alpha1.CleanupResult, msg string, deleted int64) *runstate.Final {
+		return &runstate.Final{Result: syncv1alpha1.RunSucceeded, Cleanup: &runstate.Cleanup{Time: now, Result: result, Message: msg, Deleted: deleted}}
 	}
 	run := &runstate.Run{Entities: []runstate.EntityRun{
-		{Name: "products", Final: final(runstate.CleanupSucceeded, "deleted 2 rows no longer in the source", 2)},
-		{Name: "price-lists", Final: final(runstate.CleanupSucceeded, "no rows left the source", 0)},
-		{Name: "dealers", Final: final(runstate.CleanupSucceeded, "marked 1 row deleted (no longer in the source)", 1)},
+		{Name: "products", Final: final(syncv1alpha1.CleanupSucceeded, "deleted 2 rows no longer in the source", 2)},
+		{Name: "price-lists", Final: final(syncv1alpha1.CleanupSucceeded, "no rows left the source", 0)},
+		{Name: "dealers", Final: final(syncv1alpha1.CleanupSucceeded, "marked 1 row deleted (no longer in the source)", 1)},
 	}}
 	got := summarizeCleanups(run)
 	want := "products: deleted 2 rows no longer in the source; price-lists: no rows left the source; dealers: marked 1 row deleted (no longer in the source)"
@@ -27,7 +27,7 @@ func TestCleanupSummarySaysWhatEveryEntityDid(t *testing.T) {
 		t.Fatalf("summary %+v, want 3 deleted and %q", got, want)
 	}
 	// A tripped guard is what shows, with its entity's message.
-	run.Entities[1].Final = final(runstate.CleanupGuardTripped, "guard: cleanup would delete 9 of 10 rows", 9)
+	run.Entities[1].Final = final(syncv1alpha1.CleanupGuardTripped, "guard: cleanup would delete 9 of 10 rows", 9)
 	if got := summarizeCleanups(run); got.Result != syncv1alpha1.CleanupGuardTripped || got.Message != "price-lists: guard: cleanup would delete 9 of 10 rows" {
 		t.Fatalf("summary %+v", got)
 	}

@@ -10,37 +10,6 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
-// Condition reasons. Problems set Degraded=True with their reason; those
-// that keep the pipeline from producing a current mirror also set
-// Ready=False. Runs in flight, scaling and rollouts only touch Progressing,
-// so GitOps tools never see Ready flicker while a healthy pipeline works.
-const (
-	ReasonInvalidSpec        = "InvalidSpec"
-	ReasonInvalidSchedule    = "InvalidSchedule"
-	ReasonSecretMissing      = "SecretMissing"
-	ReasonRedisNotConfigured = "RedisNotConfigured"
-	ReasonInvalidRedisURL    = "InvalidRedisURL"
-	ReasonRedisUnreachable   = "RedisUnreachable"
-	ReasonNameConflict       = "NameConflict"
-	ReasonExtractionFailed   = "ExtractionFailed"
-	ReasonRunFailed          = "RunFailed"
-
-	ReasonCleanupGuardTripped  = "CleanupGuardTripped"
-	ReasonRunSummaryUnreadable = "RunSummaryUnreadable"
-	ReasonDeadTasks            = "DeadTasks"
-	ReasonWorkersUnavailable   = "WorkersUnavailable"
-
-	ReasonSynced           = "Synced"
-	ReasonAwaitingFirstRun = "AwaitingFirstRun"
-	ReasonSuspended        = "Suspended"
-
-	ReasonRunInProgress = "RunInProgress"
-	ReasonRollingOut    = "RollingOut"
-	ReasonIdle          = "Idle"
-
-	ReasonNoProblems = "NoProblems"
-)
-
 // problem is something wrong that a person must see: a Degraded reason, a
 // Warning event, and for blocking ones Ready=False. Messages say what is
 // wrong and what to do, and never hold a secret value.
@@ -76,7 +45,7 @@ func setConditions(st *pipelineState) {
 	switch b := firstBlocking(st.problems); {
 	case b != nil:
 		set(syncv1alpha1.ConditionReady, false, b.reason, b.message)
-	case st.holdReady && old != nil && !st.p.Spec.Suspend && old.Reason != ReasonSuspended:
+	case st.holdReady && old != nil && !st.p.Spec.Suspend && old.Reason != syncv1alpha1.ReasonSuspended:
 		// Redis is briefly unreachable: what Ready depends on is unknown,
 		// so it stays as it was (Degraded says why), at this generation.
 		set(syncv1alpha1.ConditionReady, old.Status == metav1.ConditionTrue, old.Reason, old.Message)
@@ -88,7 +57,7 @@ func setConditions(st *pipelineState) {
 	if len(st.progress) > 0 {
 		set(syncv1alpha1.ConditionProgressing, true, st.progressReason, strings.Join(st.progress, "; "))
 	} else {
-		set(syncv1alpha1.ConditionProgressing, false, ReasonIdle, idleMessage(st))
+		set(syncv1alpha1.ConditionProgressing, false, syncv1alpha1.ReasonIdle, idleMessage(st))
 	}
 
 	if len(st.problems) > 0 {
@@ -98,7 +67,7 @@ func setConditions(st *pipelineState) {
 		}
 		set(syncv1alpha1.ConditionDegraded, true, st.problems[0].reason, strings.Join(msgs, "; "))
 	} else {
-		set(syncv1alpha1.ConditionDegraded, false, ReasonNoProblems, "the pipeline has no known problem")
+		set(syncv1alpha1.ConditionDegraded, false, syncv1alpha1.ReasonNoProblems, "the pipeline has no known problem")
 	}
 }
 
@@ -115,15 +84,15 @@ func readyReason(st *pipelineState) (string, string) {
 	s := &st.status
 	switch {
 	case st.p.Spec.Suspend:
-		return ReasonSuspended, "spec.suspend is true: no run is scheduled and the workers drain the queue down to minReplicas"
+		return syncv1alpha1.ReasonSuspended, "spec.suspend is true: no run is scheduled and the workers drain the queue down to minReplicas"
 	case s.LastSuccessfulRun != nil:
 		msg := "the last complete run succeeded (run " + s.LastSuccessfulRun.ID + ")"
 		if s.LastRun != nil && len(s.LastRun.Warnings) > 0 {
 			msg += "; warning: " + strings.Join(s.LastRun.Warnings, "; ")
 		}
-		return ReasonSynced, msg
+		return syncv1alpha1.ReasonSynced, msg
 	default:
-		return ReasonAwaitingFirstRun, "the extractor CronJob and the workers are in place; no run has completed yet"
+		return syncv1alpha1.ReasonAwaitingFirstRun, "the extractor CronJob and the workers are in place; no run has completed yet"
 	}
 }
 

@@ -69,7 +69,7 @@ func (r *Reconciler) reconcileConfig(ctx context.Context, st *pipelineState) err
 		return err
 	}
 	want := &corev1.ConfigMap{
-		ObjectMeta: objectMeta(st.p, configMapName(st.p), componentConfig),
+		ObjectMeta: objectMeta(st.p, configMapName(st.p), syncv1alpha1.ComponentConfig),
 		Data:       map[string]string{configKey: doc},
 	}
 	_, err = ensureObject(ctx, r, st, "ConfigMap", want, func() *corev1.ConfigMap { return &corev1.ConfigMap{} },

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/utils/ptr"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // Extractor Job settings.
@@ -21,8 +23,8 @@ const (
 // extractJobTemplate is the Job both the CronJob and run-now start.
 func (r *Reconciler) extractJobTemplate(st *pipelineState, trigger string) batchv1.JobTemplateSpec {
 	p := st.p
-	labels := objectLabels(p, componentExtractor)
-	labels[LabelTrigger] = trigger
+	labels := objectLabels(p, syncv1alpha1.ComponentExtractor)
+	labels[syncv1alpha1.LabelTrigger] = trigger
 	env := []corev1.EnvVar{
 		secretEnv(envSourceDSN, p.Spec.Source.DSNSecretRef),
 		redisEnv(p),
@@ -48,7 +50,7 @@ func (r *Reconciler) desiredCronJob(st *pipelineState) *batchv1.CronJob {
 		tz = ptr.To(*p.Spec.TimeZone)
 	}
 	return &batchv1.CronJob{
-		ObjectMeta: objectMeta(p, cronJobName(p), componentExtractor),
+		ObjectMeta: objectMeta(p, cronJobName(p), syncv1alpha1.ComponentExtractor),
 		Spec: batchv1.CronJobSpec{
 			Schedule: p.Spec.Schedule,
 			TimeZone: tz,
@@ -59,7 +61,7 @@ func (r *Reconciler) desiredCronJob(st *pipelineState) *batchv1.CronJob {
 			StartingDeadlineSeconds:    ptr.To(int64(startingDeadlineSeconds)),
 			SuccessfulJobsHistoryLimit: ptr.To(int32(jobHistoryLimit)),
 			FailedJobsHistoryLimit:     ptr.To(int32(jobHistoryLimit)),
-			JobTemplate:                r.extractJobTemplate(st, triggerSchedule),
+			JobTemplate:                r.extractJobTemplate(st, syncv1alpha1.TriggerSchedule),
 		},
 	}
 }

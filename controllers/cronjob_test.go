@@ -38,7 +38,7 @@ func TestCronJobIsOwnedAndConfigured(t *testing.T) {
 		t.Error("no backoffLimit on the extraction Job")
 	}
 	for _, l := range []map[string]string{s.JobTemplate.Labels, job.Template.Labels} {
-		if l[LabelPipeline] != "erp" || l[labelComponent] != componentExtractor || l[labelManagedBy] != managedBy || l[LabelTrigger] != triggerSchedule {
+		if l[syncv1alpha1.LabelPipeline] != "erp" || l[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentExtractor || l[syncv1alpha1.LabelManagedBy] != syncv1alpha1.ManagedByOperator || l[syncv1alpha1.LabelTrigger] != syncv1alpha1.TriggerSchedule {
 			t.Errorf("labels %v: want pipeline, component, managed-by and trigger", l)
 		}
 	}

@@ -64,10 +64,10 @@ func (r *Reconciler) checkOwnership(st *pipelineState, live client.Object, kind 
 	if metav1IsControlledBy(live, st.p) {
 		return nil
 	}
-	if ref := metav1.GetControllerOf(live); ref == nil && live.GetLabels()[LabelPipeline] == st.p.Name {
+	if ref := metav1.GetControllerOf(live); ref == nil && live.GetLabels()[syncv1alpha1.LabelPipeline] == st.p.Name {
 		return nil
 	}
-	return st.fail(ReasonNameConflict, fmt.Sprintf("%s %q already exists in namespace %q and does not belong to this pipeline: delete or rename it, or give the pipeline another name", kind, live.GetName(), live.GetNamespace()), false)
+	return st.fail(syncv1alpha1.ReasonNameConflict, fmt.Sprintf("%s %q already exists in namespace %q and does not belong to this pipeline: delete or rename it, or give the pipeline another name", kind, live.GetName(), live.GetNamespace()), false)
 }
 
 func metav1IsControlledBy(o client.Object, p *syncv1alpha1.SyncPipeline) bool {

@@ -14,7 +14,9 @@ import (
 
 // emitEvents tells, once each, what changed since the stored status: new
 // problems, recovery, and runs starting and finishing. The stored status
-// is the memory, so a restarted operator does not repeat itself.
+// is the memory, so a restarted operator does not repeat itself. A run that
+// failed, or whose cleanup guard tripped, is told once, by the Warning event
+// of its problem (RunFailed, CleanupGuardTripped), which also says what to do.
 func (r *Reconciler) emitEvents(st *pipelineState, runs *runView) {
 	p := st.p
 	oldDegraded := meta.FindStatusCondition(p.Status.Conditions, syncv1alpha1.ConditionDegraded)
@@ -26,7 +28,7 @@ func (r *Reconciler) emitEvents(st *pipelineState, runs *runView) {
 		r.note(p, corev1.EventTypeWarning, pr.reason, "Reconcile", pr.message, st.secretValues...)
 	}
 	if wasDegraded && len(st.problems) == 0 {
-		r.note(p, corev1.EventTypeNormal, "Recovered", "Reconcile", "the pipeline has no known problem any more")
+		r.note(p, corev1.EventTypeNormal, syncv1alpha1.EventRecovered, "Reconcile", "the pipeline has no known problem any more")
 	}
 	if runs != nil && runs.last != nil {
 		r.runEvents(p, p.Status.LastRun, runs.last, st.secretValues)
@@ -42,9 +44,9 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 		if trigger == "" {
 			trigger = "unknown"
 		}
-		r.note(p, corev1.EventTypeNormal, "RunStarted", "Run", fmt.Sprintf("run %s started (trigger: %s) reading the source as of %s", cur.ID, trigger, run.Meta.SnapshotTime.UTC().Format("2006-01-02T15:04:05Z")), secrets...)
+		r.note(p, corev1.EventTypeNormal, syncv1alpha1.EventRunStarted, "Run", fmt.Sprintf("run %s started (trigger: %s) reading the source as of %s", cur.ID, trigger, run.Meta.SnapshotTime.UTC().Format("2006-01-02T15:04:05Z")), secrets...)
 		for _, w := range cur.Warnings {
-			r.note(p, corev1.EventTypeWarning, "SourceLoginCanWrite", "Run", "run "+cur.ID+": "+w, secrets...)
+			r.note(p, corev1.EventTypeWarning, syncv1alpha1.EventSourceLoginCanWrite, "Run", "run "+cur.ID+": "+w, secrets...)
 		}
 	}
 	wasDone := !isNew && old.Result != "" && old.Result != syncv1alpha1.RunRunning
@@ -57,19 +59,11 @@ func (r *Reconciler) runEvents(p *syncv1alpha1.SyncPipeline, old *syncv1alpha1.R
 	}
 	counts := fmt.Sprintf("%d rows read, %d written, %d unchanged, %d deleted", cur.RowsRead, cur.RowsWritten, cur.RowsUnchanged, cur.RowsDeleted)
 	if cur.RowsRepaired > 0 {
-		r.note(p, corev1.EventTypeWarning, "RowsRepaired", "Verify", fmt.Sprintf("run %s verified every row and repaired %d whose values in the target no longer matched the source (changed behind Sisporta's back: hand edits, another writer, damage)", cur.ID, cur.RowsRepaired), secrets...)
+		r.note(p, corev1.EventTypeWarning, syncv1alpha1.EventRowsRepaired, "Verify", fmt.Sprintf("run %s verified every row and repaired %d whose values in the target no longer matched the source (changed behind Sisporta's back: hand edits, another writer, damage)", cur.ID, cur.RowsRepaired), secrets...)
 	}
-	switch cur.Result {
-	case syncv1alpha1.RunSucceeded:
-		r.note(p, corev1.EventTypeNormal, "RunSucceeded", "Run", fmt.Sprintf("run %s succeeded%s: %s", cur.ID, took, counts), secrets...)
-	case syncv1alpha1.RunPartiallyFailed:
-		r.note(p, corev1.EventTypeWarning, "RunPartiallyFailed", "Run", fmt.Sprintf("run %s partially failed%s (entities %v): %s; %s", cur.ID, took, cur.FailedEntities, cur.Message, counts), secrets...)
-	default:
-		r.note(p, corev1.EventTypeWarning, "RunFailed", "Run", fmt.Sprintf("run %s failed%s (entities %v): %s", cur.ID, took, cur.FailedEntities, cur.Message), secrets...)
-	}
-	for _, e := range run.Entities {
-		if c := entityCleanup(e); c != nil && c.Result == runstate.CleanupGuardTripped {
-			r.note(p, corev1.EventTypeWarning, "CleanupGuardTripped", "Cleanup", fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing: %s", cur.ID, e.Name, safeMessage(c.Message)), secrets...)
-		}
+	// A failed run and a tripped cleanup guard are problems: emitEvents
+	// tells them (observeRunProblems words them).
+	if cur.Result == syncv1alpha1.RunSucceeded {
+		r.note(p, corev1.EventTypeNormal, syncv1alpha1.EventRunSucceeded, "Run", fmt.Sprintf("run %s succeeded%s: %s", cur.ID, took, counts), secrets...)
 	}
 }

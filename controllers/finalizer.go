@@ -30,7 +30,7 @@ import (
 // queue with tasks in hand. When Redis stays unreachable the pipeline is
 // let go after FinalizerTimeout with a Warning: deleting must not hang.
 func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(p, finalizerPurge) {
+	if !controllerutil.ContainsFinalizer(p, syncv1alpha1.FinalizerPurgeQueue) {
 		return ctrl.Result{}, nil
 	}
 	deleting := time.Since(p.DeletionTimestamp.Time)
@@ -45,12 +45,12 @@ func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline)
 	q := queue.Name(p.Namespace, p.Name)
 	if purged, err := r.purgeQueue(ctx, p, q); err != nil {
 		if deleting < r.FinalizerTimeout {
-			r.note(p, corev1.EventTypeWarning, "QueueNotPurged", "Purge", fmt.Sprintf("cannot purge queue %s yet: %v; retrying", q, err))
+			r.note(p, corev1.EventTypeWarning, syncv1alpha1.EventQueueNotPurged, "Purge", fmt.Sprintf("cannot purge queue %s yet: %v; retrying", q, err))
 			return ctrl.Result{}, err
 		}
-		r.note(p, corev1.EventTypeWarning, "QueueNotPurged", "Purge", fmt.Sprintf("gave up purging queue %s after %s: %v; its tasks and the keys asynq:{%s}:* and sisporta:{%s}:* remain in Redis until removed by hand", q, r.FinalizerTimeout, err, q, q))
+		r.note(p, corev1.EventTypeWarning, syncv1alpha1.EventQueueNotPurged, "Purge", fmt.Sprintf("gave up purging queue %s after %s: %v; its tasks and the keys asynq:{%s}:* and sisporta:{%s}:* remain in Redis until removed by hand", q, r.FinalizerTimeout, err, q, q))
 	} else if purged {
-		r.note(p, corev1.EventTypeNormal, "QueuePurged", "Purge", fmt.Sprintf("purged queue %s and its run summary from Redis", q))
+		r.note(p, corev1.EventTypeNormal, syncv1alpha1.EventQueuePurged, "Purge", fmt.Sprintf("purged queue %s and its run summary from Redis", q))
 	}
 	r.redis.forgetPipeline(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
 	r.queues.forget(types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
@@ -61,7 +61,7 @@ func (r *Reconciler) finalize(ctx context.Context, p *syncv1alpha1.SyncPipeline)
 	}
 	forgetMetrics(p)
 	patch := client.MergeFrom(p.DeepCopy())
-	controllerutil.RemoveFinalizer(p, finalizerPurge)
+	controllerutil.RemoveFinalizer(p, syncv1alpha1.FinalizerPurgeQueue)
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, p, patch))
 }
 

@@ -27,7 +27,7 @@ func TestDeletingThePipelinePurgesItsQueue(t *testing.T) {
 	q := queue.Name(ns, "erp")
 	p := createPipeline(t, newPipeline(ns, "erp"))
 	eventually(t, "finalizer added", func() error {
-		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), finalizerPurge) {
+		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), syncv1alpha1.FinalizerPurgeQueue) {
 			return errorf("no finalizer yet")
 		}
 		return nil
@@ -71,7 +71,7 @@ func TestDeletingThePipelinePurgesItsQueue(t *testing.T) {
 	if keys, err := rdb.Keys(context.Background(), "sisporta:{"+q+"}:*").Result(); err != nil || len(keys) > 0 {
 		t.Errorf("summary keys left: %v (%v)", keys, err)
 	}
-	waitEvent(t, ns, "erp", "QueuePurged", q)
+	waitEvent(t, ns, "erp", syncv1alpha1.EventQueuePurged, q)
 
 	// There is no garbage collector in envtest: what the finalizer did to
 	// the owned objects is still visible.
@@ -103,7 +103,7 @@ func TestPurgeRemovesTheQueuesStatistics(t *testing.T) {
 	q := queue.Name(ns, "erp")
 	p := createPipeline(t, newPipeline(ns, "erp"))
 	eventually(t, "finalizer added", func() error {
-		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), finalizerPurge) {
+		if !controllerutil.ContainsFinalizer(getPipeline(t, ns, "erp"), syncv1alpha1.FinalizerPurgeQueue) {
 			return errorf("no finalizer yet")
 		}
 		return nil

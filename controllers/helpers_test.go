@@ -230,6 +230,27 @@ func pipelineEvents(t *testing.T, ns, name string) map[string][]string {
 	return out
 }
 
+// onlyOneWarning checks, for a moment, that exactly one Warning event on
+// the pipeline mentions what: one thing going wrong is told once.
+func onlyOneWarning(t *testing.T, ns, name, what string) {
+	t.Helper()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		var list eventsv1.EventList
+		if err := k8s().List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Regarding.Kind == "SyncPipeline" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Note, what) {
+				got = append(got, e.Reason+": "+e.Note)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("%d Warning events mention %q, want one: %q", len(got), what, got)
+		}
+	}
+}
+
 func waitEvent(t *testing.T, ns, name, reason, contains string) string {
 	t.Helper()
 	var note string
@@ -278,7 +299,7 @@ func cleanupQueue(t *testing.T, rdb redis.UniversalClient, ns, name string) {
 // extractionJob is a Job as the CronJob would create it, running.
 func startExtractionJob(t *testing.T, ns, pipeline, name string) *batchv1.Job {
 	t.Helper()
-	labels := map[string]string{LabelPipeline: pipeline, labelComponent: componentExtractor, labelManagedBy: managedBy, LabelTrigger: triggerSchedule}
+	labels := map[string]string{syncv1alpha1.LabelPipeline: pipeline, syncv1alpha1.LabelComponent: syncv1alpha1.ComponentExtractor, syncv1alpha1.LabelManagedBy: syncv1alpha1.ManagedByOperator, syncv1alpha1.LabelTrigger: syncv1alpha1.TriggerSchedule}
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{

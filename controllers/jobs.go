@@ -16,7 +16,7 @@ type extractionJobs []batchv1.Job
 
 func (r *Reconciler) listExtractionJobs(ctx context.Context, p *syncv1alpha1.SyncPipeline) (extractionJobs, error) {
 	var list batchv1.JobList
-	err := r.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingLabels{LabelPipeline: p.Name, labelComponent: componentExtractor})
+	err := r.List(ctx, &list, client.InNamespace(p.Namespace), client.MatchingLabels{syncv1alpha1.LabelPipeline: p.Name, syncv1alpha1.LabelComponent: syncv1alpha1.ComponentExtractor})
 	return list.Items, err
 }
 
@@ -49,7 +49,7 @@ func (js extractionJobs) running() *batchv1.Job {
 
 func (js extractionJobs) runNowRunning() bool {
 	for i := range js {
-		if done, _, _ := jobFinished(&js[i]); !done && js[i].DeletionTimestamp.IsZero() && js[i].Labels[LabelTrigger] == triggerRunNow {
+		if done, _, _ := jobFinished(&js[i]); !done && js[i].DeletionTimestamp.IsZero() && js[i].Labels[syncv1alpha1.LabelTrigger] == syncv1alpha1.TriggerRunNow {
 			return true
 		}
 	}
@@ -82,7 +82,7 @@ func createdAfter(a, b *batchv1.Job) bool {
 // withRunNowValue finds the Job started for a run-now annotation value.
 func (js extractionJobs) withRunNowValue(value string) *batchv1.Job {
 	for i := range js {
-		if js[i].Annotations[AnnotationRunNow] == value && js[i].Labels[LabelTrigger] == triggerRunNow {
+		if js[i].Annotations[syncv1alpha1.AnnotationRunNow] == value && js[i].Labels[syncv1alpha1.LabelTrigger] == syncv1alpha1.TriggerRunNow {
 			return &js[i]
 		}
 	}

@@ -32,13 +32,13 @@ func TestNoSecretValueLeaves(t *testing.T) {
 	setRunNow(t, p, "now")
 	waitRunNowJob(t, p, "now")
 	run := startRun(t, rdb, ns, "erp", time.Now())
-	run.final("products", runstate.Final{Result: runstate.ResultFailed, EndTime: time.Now(),
+	run.final("products", runstate.Final{Result: syncv1alpha1.RunFailed, EndTime: time.Now(),
 		Error: "cannot connect with " + sourceDSN + " nor write with " + targetDSN})
-	run.final("dealers", runstate.Final{Result: runstate.ResultFailed, EndTime: time.Now(), Error: "password " + targetPassword + " refused",
-		Cleanup: &runstate.Cleanup{Time: time.Now(), Result: runstate.CleanupFailed, Message: "lost " + sourceDSN}})
+	run.final("dealers", runstate.Final{Result: syncv1alpha1.RunFailed, EndTime: time.Now(), Error: "password " + targetPassword + " refused",
+		Cleanup: &runstate.Cleanup{Time: time.Now(), Result: syncv1alpha1.CleanupFailed, Message: "lost " + sourceDSN}})
 	poke(t, ns, "erp")
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonRunFailed)
-	waitEvent(t, ns, "erp", "RunFailed", "cannot connect")
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonRunFailed)
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRunFailed, "cannot connect")
 
 	// Now a Redis whose URL has a password, and which does not answer.
 	createSecret(t, ns, "redis", map[string]string{"url": badRedisURL})
@@ -47,8 +47,8 @@ func TestNoSecretValueLeaves(t *testing.T) {
 	})
 	// Within the outage grace period Ready keeps its value (RunFailed);
 	// Degraded carries the Redis error.
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", ReasonRedisUnreachable)
-	waitEvent(t, ns, "erp", ReasonRedisUnreachable, "127.0.0.1:1")
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", syncv1alpha1.ReasonRedisUnreachable)
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRedisUnreachable, "127.0.0.1:1")
 
 	var written []client.Object
 	written = append(written, getPipeline(t, ns, "erp"))

@@ -28,7 +28,7 @@ func TestSuspendStopsTheScheduleAndDrainsToMin(t *testing.T) {
 
 	update(t, p, func(p *syncv1alpha1.SyncPipeline) { p.Spec.Suspend = true })
 	waitCronJobSuspended(t, ns, true)
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonSuspended)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonSuspended)
 	if p.Status.NextScheduleTime != nil {
 		t.Errorf("nextScheduleTime %s while suspended", p.Status.NextScheduleTime)
 	}
@@ -41,7 +41,7 @@ func TestSuspendStopsTheScheduleAndDrainsToMin(t *testing.T) {
 
 	update(t, p, func(p *syncv1alpha1.SyncPipeline) { p.Spec.Suspend = false })
 	waitCronJobSuspended(t, ns, false)
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonAwaitingFirstRun)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonAwaitingFirstRun)
 	if p.Status.NextScheduleTime == nil {
 		t.Error("no nextScheduleTime after resuming")
 	}
@@ -70,7 +70,7 @@ func TestRunNowStartsOneJobPerValue(t *testing.T) {
 		t.Error("run-now Job without ttlSecondsAfterFinished: nothing would clean it up")
 	}
 	waitHandledRunNow(t, ns, "first")
-	if note := waitEvent(t, ns, "erp", "RunNowStarted", "first"); strings.Contains(note, "suspended") {
+	if note := waitEvent(t, ns, "erp", syncv1alpha1.EventRunNowStarted, "first"); strings.Contains(note, "suspended") {
 		t.Errorf("event %q speaks of suspension; the pipeline is not suspended", note)
 	}
 	// While it runs the schedule pauses (Forbid does not see a Job the
@@ -87,7 +87,7 @@ func TestRunNowStartsOneJobPerValue(t *testing.T) {
 	if got := getPipeline(t, ns, "erp").Status.LastHandledRunNow; got != "first" {
 		t.Fatalf("lastHandledRunNow %q before the second run started", got)
 	}
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", syncv1alpha1.ReasonRunInProgress)
 
 	finishJob(t, first, false)
 	second := waitRunNowJob(t, p, "second")
@@ -122,11 +122,11 @@ func TestRunNowOnASuspendedPipelineIsSaid(t *testing.T) {
 	cleanupQueue(t, rdb, ns, "erp")
 	p := createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) { p.Spec.Suspend = true }))
 	waitCronJobSuspended(t, ns, true)
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonSuspended)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonSuspended)
 
 	setRunNow(t, p, "once")
 	job := waitRunNowJob(t, p, "once")
-	note := waitEvent(t, ns, "erp", "RunNowStarted", job.Name)
+	note := waitEvent(t, ns, "erp", syncv1alpha1.EventRunNowStarted, job.Name)
 	for _, want := range []string{"suspended", "this one run was started anyway", "spec.suspend"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("event %q does not say %q", note, want)
@@ -153,7 +153,7 @@ func setRunNow(t *testing.T, p *syncv1alpha1.SyncPipeline, value string) {
 		if p.Annotations == nil {
 			p.Annotations = map[string]string{}
 		}
-		p.Annotations[AnnotationRunNow] = value
+		p.Annotations[syncv1alpha1.AnnotationRunNow] = value
 	})
 }
 
@@ -174,16 +174,16 @@ func waitRunNowJob(t *testing.T, p *syncv1alpha1.SyncPipeline, value string) *ba
 func runNowJobs(t *testing.T, ns string) map[string]*batchv1.Job {
 	t.Helper()
 	var list batchv1.JobList
-	if err := k8s().List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{LabelTrigger: triggerRunNow}); err != nil {
+	if err := k8s().List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{syncv1alpha1.LabelTrigger: syncv1alpha1.TriggerRunNow}); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]*batchv1.Job{}
 	for i := range list.Items {
 		j := &list.Items[i]
-		if out[j.Annotations[AnnotationRunNow]] != nil {
-			t.Fatalf("two Jobs for run-now value %q", j.Annotations[AnnotationRunNow])
+		if out[j.Annotations[syncv1alpha1.AnnotationRunNow]] != nil {
+			t.Fatalf("two Jobs for run-now value %q", j.Annotations[syncv1alpha1.AnnotationRunNow])
 		}
-		out[j.Annotations[AnnotationRunNow]] = j
+		out[j.Annotations[syncv1alpha1.AnnotationRunNow]] = j
 	}
 	return out
 }

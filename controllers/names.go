@@ -9,42 +9,9 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
-// Labels and annotations the operator puts on what it creates.
-const (
-	labelName      = "app.kubernetes.io/name"
-	labelInstance  = "app.kubernetes.io/instance"
-	labelComponent = "app.kubernetes.io/component"
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	// LabelPipeline names the SyncPipeline an object belongs to; the Jobs a
-	// CronJob creates inherit it, which is how the operator finds them.
-	LabelPipeline = "sync.sisporta.io/pipeline"
-	// LabelTrigger says what started an extraction Job: schedule or run-now.
-	LabelTrigger = "sync.sisporta.io/trigger"
-
-	// AnnotationRunNow on a SyncPipeline starts one run for each new value.
-	AnnotationRunNow = "sync.sisporta.io/run-now"
-	// annotationConfigHash on the worker pod template rolls the workers when
-	// what they read at start changes.
-	annotationConfigHash = "sync.sisporta.io/config-hash"
-	// annotationSecretsVersion on the worker pod template rolls the workers
-	// when a referenced Secret changes (env from Secrets is read at start).
-	// It holds resourceVersions, never values.
-	annotationSecretsVersion = "sync.sisporta.io/secrets-version"
-
-	managedBy      = "sisporta-operator"
-	finalizerPurge = "sync.sisporta.io/purge-queue"
-
-	componentExtractor = "extractor"
-	componentWorker    = "worker"
-	componentConfig    = "config"
-
-	triggerSchedule = "schedule"
-	triggerRunNow   = "run-now"
-
-	// maxPipelineNameLength keeps derived names valid: Kubernetes limits
-	// CronJob names to 52 characters, and "-extract" takes 8 of them.
-	maxPipelineNameLength = 52 - len("-extract")
-)
+// maxPipelineNameLength keeps derived names valid: Kubernetes limits
+// CronJob names to 52 characters, and "-extract" takes 8 of them.
+const maxPipelineNameLength = 52 - len("-extract")
 
 // Names of the objects a pipeline owns.
 func configMapName(p *syncv1alpha1.SyncPipeline) string { return p.Name + "-sisporta" }
@@ -66,9 +33,9 @@ func shortHash(s string) string {
 // change, as Deployment selectors are immutable.
 func selectorLabels(p *syncv1alpha1.SyncPipeline, component string) map[string]string {
 	return map[string]string{
-		labelName:      "sisporta",
-		labelInstance:  p.Name,
-		labelComponent: component,
+		syncv1alpha1.LabelName:      syncv1alpha1.AppName,
+		syncv1alpha1.LabelInstance:  p.Name,
+		syncv1alpha1.LabelComponent: component,
 	}
 }
 
@@ -76,8 +43,8 @@ func selectorLabels(p *syncv1alpha1.SyncPipeline, component string) map[string]s
 // caches only hold objects carrying managed-by.
 func objectLabels(p *syncv1alpha1.SyncPipeline, component string) map[string]string {
 	l := selectorLabels(p, component)
-	l[labelManagedBy] = managedBy
-	l[LabelPipeline] = p.Name
+	l[syncv1alpha1.LabelManagedBy] = syncv1alpha1.ManagedByOperator
+	l[syncv1alpha1.LabelPipeline] = p.Name
 	return l
 }
 

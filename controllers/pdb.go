@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // reconcilePDB keeps a PodDisruptionBudget while more than one worker runs,
@@ -34,10 +36,10 @@ func (r *Reconciler) reconcilePDB(ctx context.Context, st *pipelineState) error 
 		return client.IgnoreNotFound(r.Delete(ctx, live, client.Preconditions{UID: &live.UID}))
 	}
 	want := &policyv1.PodDisruptionBudget{
-		ObjectMeta: objectMeta(p, workerName(p), componentWorker),
+		ObjectMeta: objectMeta(p, workerName(p), syncv1alpha1.ComponentWorker),
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
-			Selector:       &metav1.LabelSelector{MatchLabels: selectorLabels(p, componentWorker)},
+			Selector:       &metav1.LabelSelector{MatchLabels: selectorLabels(p, syncv1alpha1.ComponentWorker)},
 		},
 	}
 	_, err := ensureObject(ctx, r, st, "PodDisruptionBudget", want, func() *policyv1.PodDisruptionBudget { return &policyv1.PodDisruptionBudget{} },

@@ -8,6 +8,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // pipelineChanged ignores updates that change only the status: the operator
@@ -32,8 +34,8 @@ func (pipelineChanged) Update(e event.UpdateEvent) bool {
 }
 
 func onlyGainedOurFinalizer(o, n client.Object) bool {
-	return !slices.Contains(o.GetFinalizers(), finalizerPurge) &&
-		slices.Equal(slices.DeleteFunc(slices.Clone(n.GetFinalizers()), func(f string) bool { return f == finalizerPurge }), o.GetFinalizers())
+	return !slices.Contains(o.GetFinalizers(), syncv1alpha1.FinalizerPurgeQueue) &&
+		slices.Equal(slices.DeleteFunc(slices.Clone(n.GetFinalizers()), func(f string) bool { return f == syncv1alpha1.FinalizerPurgeQueue }), o.GetFinalizers())
 }
 
 // ownedChanged filters the events of the objects the operator creates

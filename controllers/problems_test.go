@@ -27,8 +27,8 @@ func TestSecretDeletedDegradesAndRecreatedRecovers(t *testing.T) {
 	if err := k8s().Delete(context.Background(), sec); err != nil {
 		t.Fatal(err)
 	}
-	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", ReasonSecretMissing)
-	if err := conditionIs(p, syncv1alpha1.ConditionReady, "False", ReasonSecretMissing); err != nil {
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", syncv1alpha1.ReasonSecretMissing)
+	if err := conditionIs(p, syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonSecretMissing); err != nil {
 		t.Error(err)
 	}
 	msg := findCondition(p, syncv1alpha1.ConditionReady).Message
@@ -37,7 +37,7 @@ func TestSecretDeletedDegradesAndRecreatedRecovers(t *testing.T) {
 			t.Errorf("message %q does not say %q", msg, want)
 		}
 	}
-	waitEvent(t, ns, "erp", ReasonSecretMissing, "quotes-db")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonSecretMissing, "quotes-db")
 
 	// Recreated with the wrong key: still missing, and the message lists the keys it has.
 	createSecret(t, ns, targetSecret, map[string]string{"url": targetDSN})
@@ -51,8 +51,8 @@ func TestSecretDeletedDegradesAndRecreatedRecovers(t *testing.T) {
 
 	update(t, sec, func(s *corev1.Secret) { s.Data = map[string][]byte{dsnKey: []byte(targetDSN)} })
 	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", "")
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", ReasonNoProblems)
-	waitEvent(t, ns, "erp", "Recovered", "no known problem")
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", syncv1alpha1.ReasonNoProblems)
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRecovered, "no known problem")
 }
 
 func TestUnreachableRedisDegradesAndRecovers(t *testing.T) {
@@ -63,12 +63,12 @@ func TestUnreachableRedisDegradesAndRecovers(t *testing.T) {
 	createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) {
 		p.Spec.Queue.RedisSecretRef = &syncv1alpha1.SecretKeySelector{Name: "redis", Key: "url"}
 	}))
-	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonRedisUnreachable)
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonRedisUnreachable)
 	msg := findCondition(p, syncv1alpha1.ConditionReady).Message
 	if !strings.Contains(msg, "127.0.0.1:1") || !strings.Contains(msg, `Secret "redis"`) {
 		t.Errorf("message %q: want the address and where the URL comes from", msg)
 	}
-	waitEvent(t, ns, "erp", ReasonRedisUnreachable, "127.0.0.1:1")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRedisUnreachable, "127.0.0.1:1")
 
 	// Retried with a growing delay, not in a loop: over the next several
 	// seconds a handful of looks, where a hot loop would make thousands.
@@ -97,11 +97,11 @@ func TestInvalidScheduleIsReportedAndNothingIsCreated(t *testing.T) {
 	ns := newNamespace(t)
 	createDSNSecrets(t, ns)
 	p := createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) { p.Spec.Schedule = "61 * * * *" }))
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonInvalidSchedule)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonInvalidSchedule)
 	if msg := findCondition(p, syncv1alpha1.ConditionReady).Message; !strings.Contains(msg, `"61 * * * *" is not a valid cron expression`) {
 		t.Errorf("message %q", msg)
 	}
-	waitEvent(t, ns, "erp", ReasonInvalidSchedule, "61 * * * *")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonInvalidSchedule, "61 * * * *")
 	if err := k8s().Get(context.Background(), keyOf(ns, "erp-extract"), &batchv1.CronJob{}); !isNotFound(err) {
 		t.Errorf("a CronJob exists for an invalid schedule (%v)", err)
 	}
@@ -110,7 +110,7 @@ func TestInvalidScheduleIsReportedAndNothingIsCreated(t *testing.T) {
 		p.Spec.Schedule = "0 3 * * *"
 		p.Spec.TimeZone = ptr.To("Mars/Olympus_Mons")
 	})
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonInvalidSchedule)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonInvalidSchedule)
 	if msg := findCondition(p, syncv1alpha1.ConditionReady).Message; !strings.Contains(msg, "not a known IANA time zone") {
 		t.Errorf("message %q", msg)
 	}
@@ -127,14 +127,14 @@ func TestInvalidSpecIsReported(t *testing.T) {
 	createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) {
 		p.Spec.Entities[0].Columns = []syncv1alpha1.ColumnMapping{{Source: "CodProduto", Target: "id"}, {Source: "Codigo", Target: "id"}}
 	}))
-	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonInvalidSpec)
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonInvalidSpec)
 	if msg := findCondition(p, syncv1alpha1.ConditionReady).Message; !strings.Contains(msg, `target column "id" appears twice`) {
 		t.Errorf("message %q", msg)
 	}
 
 	long := strings.Repeat("a", maxPipelineNameLength+1)
 	createPipeline(t, newPipeline(ns, long))
-	p = waitCondition(t, ns, long, syncv1alpha1.ConditionReady, "False", ReasonInvalidSpec)
+	p = waitCondition(t, ns, long, syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonInvalidSpec)
 	if msg := findCondition(p, syncv1alpha1.ConditionReady).Message; !strings.Contains(msg, "at most 44") {
 		t.Errorf("message %q", msg)
 	}
@@ -150,8 +150,8 @@ func TestWithoutAnyRedisTheStepSaysWhatToSet(t *testing.T) {
 		secrets: newSecretReader(k8s(), k8s()), redis: newRedisPool()}
 	st := newPipelineState(getPipeline(t, ns, p.Name), time.Now())
 	var pr *problem
-	if err := r.reconcileSecrets(context.Background(), st); !errors.As(err, &pr) || pr.reason != ReasonRedisNotConfigured {
-		t.Fatalf("got %v, want %s", err, ReasonRedisNotConfigured)
+	if err := r.reconcileSecrets(context.Background(), st); !errors.As(err, &pr) || pr.reason != syncv1alpha1.ReasonRedisNotConfigured {
+		t.Fatalf("got %v, want %s", err, syncv1alpha1.ReasonRedisNotConfigured)
 	}
 	if !strings.Contains(pr.message, "--default-redis-url") || !strings.Contains(pr.message, "spec.queue.redisSecretRef") {
 		t.Errorf("message %q does not say what to set", pr.message)
@@ -168,7 +168,7 @@ func TestFailedExtractionAndDeadTasksAreReported(t *testing.T) {
 
 	job := startExtractionJob(t, ns, "erp", "erp-extract-29100000")
 	finishJobAt(t, job, true, time.Now().Add(-time.Minute))
-	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonExtractionFailed)
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonExtractionFailed)
 	if msg := findCondition(p, syncv1alpha1.ConditionReady).Message; !strings.Contains(msg, "kubectl logs job/erp-extract-29100000") {
 		t.Errorf("message %q: want where to look", msg)
 	}
@@ -181,7 +181,7 @@ func TestFailedExtractionAndDeadTasksAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	poke(t, ns, "erp")
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", ReasonDeadTasks)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", syncv1alpha1.ReasonDeadTasks)
 	if p.Status.Queue.Dead != 2 {
 		t.Errorf("queue %+v, want 2 dead", p.Status.Queue)
 	}
@@ -192,5 +192,5 @@ func TestFailedExtractionAndDeadTasksAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	poke(t, ns, "erp")
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", ReasonNoProblems)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", syncv1alpha1.ReasonNoProblems)
 }

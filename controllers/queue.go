@@ -50,7 +50,7 @@ func (r *Reconciler) observeQueue(ctx context.Context, st *pipelineState) {
 		st.recheckWithin(left)
 	}
 	st.problems = append(st.problems, &problem{
-		reason:      ReasonRedisUnreachable,
+		reason:      syncv1alpha1.ReasonRedisUnreachable,
 		message:     msg,
 		blocksReady: !hold,
 		retry:       true,
@@ -69,7 +69,7 @@ func readyHoldable(st *pipelineState) bool {
 		return false
 	}
 	switch c.Reason {
-	case ReasonSynced, ReasonAwaitingFirstRun, ReasonSuspended, ReasonRunFailed, ReasonExtractionFailed:
+	case syncv1alpha1.ReasonSynced, syncv1alpha1.ReasonAwaitingFirstRun, syncv1alpha1.ReasonSuspended, syncv1alpha1.ReasonRunFailed, syncv1alpha1.ReasonExtractionFailed:
 		return true
 	}
 	return false

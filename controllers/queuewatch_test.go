@@ -159,8 +159,8 @@ func TestTasksPutOnAnIdleQueueByHandScaleTheWorkers(t *testing.T) {
 	rdb, _ := testRedis(t)
 	cleanupQueue(t, rdb, ns, "erp")
 	createPipeline(t, newPipeline(ns, "erp"))
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonAwaitingFirstRun)
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "False", ReasonIdle)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonAwaitingFirstRun)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "False", syncv1alpha1.ReasonIdle)
 	waitReplicas(t, ns, 0)
 	settle(t, ns, "erp")
 
@@ -172,7 +172,7 @@ func TestTasksPutOnAnIdleQueueByHandScaleTheWorkers(t *testing.T) {
 	if limit := suitePollInterval + 5*time.Second; took > limit {
 		t.Errorf("workers scaled %s after the tasks arrived, want within the poll interval %s and a few seconds", took, suitePollInterval)
 	}
-	waitEvent(t, ns, "erp", "Scaled", "from 0 to 4")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventScaled, "from 0 to 4")
 }
 
 // TestRedisStopShorterThanTheGraceKeepsReady stops the pipeline's Redis
@@ -190,7 +190,7 @@ func TestRedisStopShorterThanTheGraceKeepsReady(t *testing.T) {
 	createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) {
 		p.Spec.Queue.RedisSecretRef = &syncv1alpha1.SecretKeySelector{Name: "redis", Key: "url"}
 	}))
-	ready := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonAwaitingFirstRun)
+	ready := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonAwaitingFirstRun)
 	readySince := findCondition(ready, syncv1alpha1.ConditionReady).LastTransitionTime
 	settle(t, ns, "erp")
 
@@ -200,11 +200,11 @@ func TestRedisStopShorterThanTheGraceKeepsReady(t *testing.T) {
 	for time.Since(stopped) < 20*time.Second {
 		p := getPipeline(t, ns, "erp")
 		r := findCondition(p, syncv1alpha1.ConditionReady)
-		if r.Status != metav1.ConditionTrue || r.Reason != ReasonAwaitingFirstRun || !r.LastTransitionTime.Equal(&readySince) {
+		if r.Status != metav1.ConditionTrue || r.Reason != syncv1alpha1.ReasonAwaitingFirstRun || !r.LastTransitionTime.Equal(&readySince) {
 			t.Fatalf("%s into a Redis stop shorter than the grace period, Ready is %s/%s (%s)", time.Since(stopped).Round(time.Second), r.Status, r.Reason, r.Message)
 		}
 		if d := findCondition(p, syncv1alpha1.ConditionDegraded); degradedAfter == 0 && d.Status == metav1.ConditionTrue {
-			if d.Reason != ReasonRedisUnreachable || !strings.Contains(d.Message, "Ready keeps its last value") {
+			if d.Reason != syncv1alpha1.ReasonRedisUnreachable || !strings.Contains(d.Message, "Ready keeps its last value") {
 				t.Fatalf("Degraded %s: %s", d.Reason, d.Message)
 			}
 			degradedAfter = time.Since(stopped)
@@ -215,14 +215,14 @@ func TestRedisStopShorterThanTheGraceKeepsReady(t *testing.T) {
 		t.Fatal("Degraded never said Redis was unreachable during a 20s stop")
 	}
 	t.Logf("Degraded=True (RedisUnreachable) %s into the stop; Ready stayed True for its 20s", degradedAfter.Round(100*time.Millisecond))
-	waitEvent(t, ns, "erp", ReasonRedisUnreachable, "Ready keeps its last value")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRedisUnreachable, "Ready keeps its last value")
 
 	proxy.Up(t)
-	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", ReasonNoProblems)
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "False", syncv1alpha1.ReasonNoProblems)
 	if r := findCondition(p, syncv1alpha1.ConditionReady); r.Status != metav1.ConditionTrue || !r.LastTransitionTime.Equal(&readySince) {
 		t.Errorf("after Redis came back, Ready %s since %s, want True since %s", r.Status, r.LastTransitionTime, readySince)
 	}
-	waitEvent(t, ns, "erp", "Recovered", "no known problem")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRecovered, "no known problem")
 }
 
 // TestRedisOutageLongerThanTheGraceSetsReadyFalse runs the queue step and
@@ -234,7 +234,7 @@ func TestRedisOutageLongerThanTheGraceSetsReadyFalse(t *testing.T) {
 	t.Parallel() // long and independent: overlaps the other parallel tests
 	const grace = time.Minute
 	now := time.Now()
-	synced := metav1.Condition{Type: syncv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonSynced, Message: "the last complete run succeeded (run 7)", LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}
+	synced := metav1.Condition{Type: syncv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: syncv1alpha1.ReasonSynced, Message: "the last complete run succeeded (run 7)", LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}
 	for _, tc := range []struct {
 		name       string
 		outage     time.Duration
@@ -243,9 +243,9 @@ func TestRedisOutageLongerThanTheGraceSetsReadyFalse(t *testing.T) {
 		wantReason string
 		recheck    time.Duration
 	}{
-		{"20s into an outage", 20 * time.Second, &synced, metav1.ConditionTrue, ReasonSynced, 40 * time.Second},
-		{"61s into an outage", 61 * time.Second, &synced, metav1.ConditionFalse, ReasonRedisUnreachable, 0},
-		{"a new pipeline", 0, nil, metav1.ConditionFalse, ReasonRedisUnreachable, 0},
+		{"20s into an outage", 20 * time.Second, &synced, metav1.ConditionTrue, syncv1alpha1.ReasonSynced, 40 * time.Second},
+		{"61s into an outage", 61 * time.Second, &synced, metav1.ConditionFalse, syncv1alpha1.ReasonRedisUnreachable, 0},
+		{"a new pipeline", 0, nil, metav1.ConditionFalse, syncv1alpha1.ReasonRedisUnreachable, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Reconciler{Options: Options{RedisOutageGrace: grace}, redis: newRedisPool(), queues: newQueueWatcher(time.Second, newRedisPool())}
@@ -269,7 +269,7 @@ func TestRedisOutageLongerThanTheGraceSetsReadyFalse(t *testing.T) {
 				t.Errorf("Ready's lastTransitionTime moved to %s", ready.LastTransitionTime)
 			}
 			degraded := meta.FindStatusCondition(st.status.Conditions, syncv1alpha1.ConditionDegraded)
-			if degraded.Status != metav1.ConditionTrue || degraded.Reason != ReasonRedisUnreachable || !strings.Contains(degraded.Message, "127.0.0.1:1") {
+			if degraded.Status != metav1.ConditionTrue || degraded.Reason != syncv1alpha1.ReasonRedisUnreachable || !strings.Contains(degraded.Message, "127.0.0.1:1") {
 				t.Errorf("Degraded %s/%s: %s", degraded.Status, degraded.Reason, degraded.Message)
 			}
 			if tc.recheck > 0 && (st.requeueAfter <= 0 || st.requeueAfter > tc.recheck) {

@@ -185,11 +185,11 @@ func problemBackoff(st *pipelineState) time.Duration {
 }
 
 func (r *Reconciler) ensureFinalizer(ctx context.Context, p *syncv1alpha1.SyncPipeline) error {
-	if controllerutil.ContainsFinalizer(p, finalizerPurge) {
+	if controllerutil.ContainsFinalizer(p, syncv1alpha1.FinalizerPurgeQueue) {
 		return nil
 	}
 	patch := client.MergeFrom(p.DeepCopy())
-	controllerutil.AddFinalizer(p, finalizerPurge)
+	controllerutil.AddFinalizer(p, syncv1alpha1.FinalizerPurgeQueue)
 	return r.Patch(ctx, p, patch)
 }
 

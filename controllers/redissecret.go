@@ -26,13 +26,6 @@ import (
 // defaultRedis.namespaces (see README, "What the operator may do").
 const DefaultRedisSecret = "sisporta-operator-redis"
 
-// annotationURLRevision counts the changes of the copy's URL: the workers
-// roll when it changes, not when anything else about the Secret does.
-const annotationURLRevision = "sync.sisporta.io/url-revision"
-
-// componentDefaultRedis labels the copy (managed-by sisporta-operator).
-const componentDefaultRedis = "default-redis"
-
 // ensureDefaultRedisSecret keeps the namespace's copy of the default Redis
 // URL and returns its version for the workers' pod template. It is read
 // through the metadata cache and its value fetched only when it changed.
@@ -45,8 +38,8 @@ func (r *Reconciler) ensureDefaultRedisSecret(ctx context.Context, st *pipelineS
 		want := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: DefaultRedisSecret, Namespace: p.Namespace,
-				Labels:      map[string]string{labelName: "sisporta", labelComponent: componentDefaultRedis, labelManagedBy: managedBy},
-				Annotations: map[string]string{annotationURLRevision: "1"},
+				Labels:      map[string]string{syncv1alpha1.LabelName: syncv1alpha1.AppName, syncv1alpha1.LabelComponent: syncv1alpha1.ComponentDefaultRedis, syncv1alpha1.LabelManagedBy: syncv1alpha1.ManagedByOperator},
+				Annotations: map[string]string{syncv1alpha1.AnnotationURLRevision: "1"},
 			},
 			Type: corev1.SecretTypeOpaque,
 			Data: map[string][]byte{"url": url},
@@ -56,7 +49,7 @@ func (r *Reconciler) ensureDefaultRedisSecret(ctx context.Context, st *pipelineS
 		case err == nil:
 			return versionOf(want.Annotations), nil
 		case apierrors.IsForbidden(err):
-			return "", st.fail(ReasonRedisNotConfigured, defaultRedisForbidden(p, "create"), true)
+			return "", st.fail(syncv1alpha1.ReasonRedisNotConfigured, defaultRedisForbidden(p, "create"), true)
 		case !apierrors.IsAlreadyExists(err):
 			return "", fmt.Errorf("creating Secret %s: %w", DefaultRedisSecret, err)
 		}
@@ -67,8 +60,8 @@ func (r *Reconciler) ensureDefaultRedisSecret(ctx context.Context, st *pipelineS
 	if err != nil {
 		return "", err
 	}
-	if snap.labels[labelManagedBy] != managedBy || snap.labels[labelComponent] != componentDefaultRedis {
-		return "", st.fail(ReasonNameConflict, fmt.Sprintf("Secret %q in namespace %q, where the operator keeps its default Redis URL for the pipelines there, was not made by the operator: delete or rename it, or set spec.queue.redisSecretRef", DefaultRedisSecret, p.Namespace), false)
+	if snap.labels[syncv1alpha1.LabelManagedBy] != syncv1alpha1.ManagedByOperator || snap.labels[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentDefaultRedis {
+		return "", st.fail(syncv1alpha1.ReasonNameConflict, fmt.Sprintf("Secret %q in namespace %q, where the operator keeps its default Redis URL for the pipelines there, was not made by the operator: delete or rename it, or set spec.queue.redisSecretRef", DefaultRedisSecret, p.Namespace), false)
 	}
 	if len(snap.data) == 1 && bytes.Equal(snap.data["url"], url) {
 		return versionOf(snap.annotations), nil
@@ -76,14 +69,14 @@ func (r *Reconciler) ensureDefaultRedisSecret(ctx context.Context, st *pipelineS
 	// The default Redis changed (or someone edited the copy): a merge patch
 	// that holds the resourceVersion it was computed from, so a concurrent
 	// change is not overwritten blindly.
-	rev, _ := strconv.Atoi(snap.annotations[annotationURLRevision])
+	rev, _ := strconv.Atoi(snap.annotations[syncv1alpha1.AnnotationURLRevision])
 	data := map[string]any{"url": url}
 	for k := range snap.data {
 		if k != "url" {
 			data[k] = nil
 		}
 	}
-	annotations := map[string]string{annotationURLRevision: strconv.Itoa(rev + 1)}
+	annotations := map[string]string{syncv1alpha1.AnnotationURLRevision: strconv.Itoa(rev + 1)}
 	patch, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": snap.resourceVersion, "annotations": annotations},
 		"data":     data,
@@ -94,7 +87,7 @@ func (r *Reconciler) ensureDefaultRedisSecret(ctx context.Context, st *pipelineS
 	live := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: DefaultRedisSecret, Namespace: p.Namespace}}
 	if err := r.Patch(ctx, live, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		if apierrors.IsForbidden(err) {
-			return "", st.fail(ReasonRedisNotConfigured, defaultRedisForbidden(p, "update"), true)
+			return "", st.fail(syncv1alpha1.ReasonRedisNotConfigured, defaultRedisForbidden(p, "update"), true)
 		}
 		return "", fmt.Errorf("updating Secret %s: %w", DefaultRedisSecret, err)
 	}
@@ -103,7 +96,7 @@ func (r *Reconciler) ensureDefaultRedisSecret(ctx context.Context, st *pipelineS
 }
 
 func versionOf(annotations map[string]string) string {
-	return DefaultRedisSecret + "=r" + annotations[annotationURLRevision]
+	return DefaultRedisSecret + "=r" + annotations[syncv1alpha1.AnnotationURLRevision]
 }
 
 func defaultRedisForbidden(p *syncv1alpha1.SyncPipeline, verb string) string {
@@ -119,7 +112,7 @@ func (r *Reconciler) releaseDefaultRedisSecret(ctx context.Context, p *syncv1alp
 	m := &metav1.PartialObjectMetadata{}
 	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	err := r.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: DefaultRedisSecret}, m)
-	if err != nil || m.Labels[labelManagedBy] != managedBy || m.Labels[labelComponent] != componentDefaultRedis {
+	if err != nil || m.Labels[syncv1alpha1.LabelManagedBy] != syncv1alpha1.ManagedByOperator || m.Labels[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentDefaultRedis {
 		return client.IgnoreNotFound(err)
 	}
 	var list syncv1alpha1.SyncPipelineList

@@ -55,8 +55,8 @@ func TestDefaultRedisSecretIsOnePerNamespaceAndGoesWithItsLastUser(t *testing.T)
 	if string(sec.Data["url"]) != redisURL || len(sec.Data) != 1 {
 		t.Errorf("the copy holds %v, want only url: the operator's default URL", keys(sec.Data))
 	}
-	if l := sec.Labels; l[labelManagedBy] != managedBy || l[labelComponent] != componentDefaultRedis {
-		t.Errorf("labels %v, want managed-by %s and component %s", l, managedBy, componentDefaultRedis)
+	if l := sec.Labels; l[syncv1alpha1.LabelManagedBy] != syncv1alpha1.ManagedByOperator || l[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentDefaultRedis {
+		t.Errorf("labels %v, want managed-by %s and component %s", l, syncv1alpha1.ManagedByOperator, syncv1alpha1.ComponentDefaultRedis)
 	}
 	if len(sec.OwnerReferences) != 0 {
 		t.Errorf("owner references %v: the copy is shared, no pipeline owns it", sec.OwnerReferences)
@@ -138,8 +138,8 @@ func TestDefaultRedisSecretIsWrittenOnlyWhereARoleAllowsIt(t *testing.T) {
 	}
 
 	var pr *problem
-	if err := step(); !errors.As(err, &pr) || pr.reason != ReasonRedisNotConfigured {
-		t.Fatalf("without a Role in %s: got %v, want %s", ns, err, ReasonRedisNotConfigured)
+	if err := step(); !errors.As(err, &pr) || pr.reason != syncv1alpha1.ReasonRedisNotConfigured {
+		t.Fatalf("without a Role in %s: got %v, want %s", ns, err, syncv1alpha1.ReasonRedisNotConfigured)
 	}
 	for _, want := range []string{ns, DefaultRedisSecret, "spec.queue.redisSecretRef", "defaultRedis.namespaces"} {
 		if !strings.Contains(pr.message, want) {
@@ -180,8 +180,8 @@ func TestDefaultRedisSecretIsWrittenOnlyWhereARoleAllowsIt(t *testing.T) {
 		if err := k8s().Get(ctx, keyOf(ns, DefaultRedisSecret), s); err != nil {
 			return err
 		}
-		if string(s.Data["url"]) != redisURL || len(s.Data) != 1 || s.Annotations[annotationURLRevision] != "2" {
-			return errorf("data keys %v, revision %q", keys(s.Data), s.Annotations[annotationURLRevision])
+		if string(s.Data["url"]) != redisURL || len(s.Data) != 1 || s.Annotations[syncv1alpha1.AnnotationURLRevision] != "2" {
+			return errorf("data keys %v, revision %q", keys(s.Data), s.Annotations[syncv1alpha1.AnnotationURLRevision])
 		}
 		return nil
 	})

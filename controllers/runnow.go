@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // runNowJobTTL lets finished run-now Jobs go after a day; the CronJob's
@@ -26,7 +28,7 @@ func (r *Reconciler) reconcileRunNow(ctx context.Context, st *pipelineState) err
 		return err
 	}
 	st.jobs = jobs
-	value := st.p.Annotations[AnnotationRunNow]
+	value := st.p.Annotations[syncv1alpha1.AnnotationRunNow]
 	if value == "" || value == st.status.LastHandledRunNow {
 		return nil
 	}
@@ -35,14 +37,14 @@ func (r *Reconciler) reconcileRunNow(ctx context.Context, st *pipelineState) err
 		return nil
 	}
 	if running := st.jobs.running(); running != nil {
-		st.inProgress(ReasonRunInProgress, fmt.Sprintf("the run requested by %s=%q waits for extraction Job %s to finish", AnnotationRunNow, value, running.Name))
+		st.inProgress(syncv1alpha1.ReasonRunInProgress, fmt.Sprintf("the run requested by %s=%q waits for extraction Job %s to finish", syncv1alpha1.AnnotationRunNow, value, running.Name))
 		return nil
 	}
 
-	tmpl := r.extractJobTemplate(st, triggerRunNow)
+	tmpl := r.extractJobTemplate(st, syncv1alpha1.TriggerRunNow)
 	job := &batchv1.Job{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
 	job.Name, job.Namespace = runNowJobName(st.p, value), st.p.Namespace
-	job.Annotations = map[string]string{AnnotationRunNow: value}
+	job.Annotations = map[string]string{syncv1alpha1.AnnotationRunNow: value}
 	job.Spec.TTLSecondsAfterFinished = ptr.To(int32(runNowJobTTL))
 	if err := controllerutil.SetControllerReference(st.p, job, r.Scheme()); err != nil {
 		return err
@@ -52,11 +54,11 @@ func (r *Reconciler) reconcileRunNow(ctx context.Context, st *pipelineState) err
 	}
 	st.jobs = append(st.jobs, *job)
 	st.status.LastHandledRunNow = value
-	note := fmt.Sprintf("started extraction Job %s for %s=%q", job.Name, AnnotationRunNow, value)
+	note := fmt.Sprintf("started extraction Job %s for %s=%q", job.Name, syncv1alpha1.AnnotationRunNow, value)
 	if st.p.Spec.Suspend {
 		// Allowed on purpose (a one-off run of a paused pipeline), and said.
-		note = fmt.Sprintf("the pipeline is suspended (spec.suspend: true), and this one run was started anyway: extraction Job %s for %s=%q; no scheduled run follows until the pipeline is resumed", job.Name, AnnotationRunNow, value)
+		note = fmt.Sprintf("the pipeline is suspended (spec.suspend: true), and this one run was started anyway: extraction Job %s for %s=%q; no scheduled run follows until the pipeline is resumed", job.Name, syncv1alpha1.AnnotationRunNow, value)
 	}
-	r.note(st.p, corev1.EventTypeNormal, "RunNowStarted", "RunNow", note)
+	r.note(st.p, corev1.EventTypeNormal, syncv1alpha1.EventRunNowStarted, "RunNow", note)
 	return nil
 }

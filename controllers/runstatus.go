@@ -38,10 +38,10 @@ func observeRuns(ctx context.Context, conn *redisConn, queueName string) (*runVi
 		if v.last == nil {
 			v.last = run
 		}
-		if v.lastComplete == nil && res != runstate.ResultRunning {
+		if v.lastComplete == nil && res != syncv1alpha1.RunRunning {
 			v.lastComplete = run
 		}
-		if v.lastSucceeded == nil && res == runstate.ResultSucceeded {
+		if v.lastSucceeded == nil && res == syncv1alpha1.RunSucceeded {
 			v.lastSucceeded = run
 		}
 	}
@@ -128,7 +128,7 @@ func entityStatuses(spec []syncv1alpha1.EntitySpec, v *runView, previous []syncv
 				seen = true
 				st.Rows, st.Result, st.Message = entityRows(e), syncv1alpha1.RunResult(e.Result()), safeMessage(entityError(e))
 			}
-			if !synced && e.Result() == runstate.ResultSucceeded {
+			if !synced && e.Result() == syncv1alpha1.RunSucceeded {
 				synced = true
 				st.LastSyncedTime = statusTime(run.Meta.SnapshotTime)
 			}

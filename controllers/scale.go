@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // scaleInput is what the worker count is decided from.
@@ -107,7 +109,7 @@ func (r *Reconciler) reconcileScale(ctx context.Context, st *pipelineState) erro
 		return fmt.Errorf("scaling Deployment %s to %d: %w", d.Name, dec.Replicas, err)
 	}
 	st.replicas = dec.Replicas
-	r.note(st.p, corev1.EventTypeNormal, "Scaled", "Scale", scaleNote(d, current, dec.Replicas, in))
+	r.note(st.p, corev1.EventTypeNormal, syncv1alpha1.EventScaled, "Scale", scaleNote(d, current, dec.Replicas, in))
 	return nil
 }
 

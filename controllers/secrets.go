@@ -52,12 +52,12 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, st *pipelineState) er
 		}
 	}
 	if len(missing) > 0 {
-		return st.fail(ReasonSecretMissing, strings.Join(missing, "; "), true)
+		return st.fail(syncv1alpha1.ReasonSecretMissing, strings.Join(missing, "; "), true)
 	}
 
 	if p.Spec.Queue.RedisSecretRef == nil {
 		if r.DefaultRedisURL == "" {
-			return st.fail(ReasonRedisNotConfigured, "spec.queue.redisSecretRef is not set and the operator has no default Redis: set spec.queue.redisSecretRef to a Secret key holding a Redis URL (redis://:password@host:6379/0), or start the operator with --default-redis-url", false)
+			return st.fail(syncv1alpha1.ReasonRedisNotConfigured, "spec.queue.redisSecretRef is not set and the operator has no default Redis: set spec.queue.redisSecretRef to a Secret key holding a Redis URL (redis://:password@host:6379/0), or start the operator with --default-redis-url", false)
 		}
 		redisURL = r.DefaultRedisURL
 		st.secretValues = append(st.secretValues, redisURL)
@@ -74,7 +74,7 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, st *pipelineState) er
 		if ref := p.Spec.Queue.RedisSecretRef; ref != nil {
 			where = fmt.Sprintf("key %q of Secret %q (spec.queue.redisSecretRef)", ref.Key, ref.Name)
 		}
-		return st.fail(ReasonInvalidRedisURL, fmt.Sprintf("%s is not a usable Redis URL: %v; write redis://[[user]:password@]host:port[/db]", where, err), false)
+		return st.fail(syncv1alpha1.ReasonInvalidRedisURL, fmt.Sprintf("%s is not a usable Redis URL: %v; write redis://[[user]:password@]host:port[/db]", where, err), false)
 	}
 	st.redisURL = redisURL
 	r.redis.remember(types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, redisURL)

@@ -43,7 +43,7 @@ const secretRefIndex = "sisporta.secretRefs"
 // Secrets are watched as metadata only (see SetupWithManager) and their
 // values read uncached, so no Secret value is ever kept in an informer.
 func ConfigureCache(o *cache.Options) {
-	sel := labels.SelectorFromSet(labels.Set{labelManagedBy: managedBy})
+	sel := labels.SelectorFromSet(labels.Set{syncv1alpha1.LabelManagedBy: syncv1alpha1.ManagedByOperator})
 	if o.ByObject == nil {
 		o.ByObject = map[client.Object]cache.ByObject{}
 	}
@@ -85,7 +85,7 @@ func SetupWithManager(mgr ctrl.Manager, o Options) error {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("sisporta-operator"),
+		Recorder:  mgr.GetEventRecorder(syncv1alpha1.EventReportingController),
 		Options:   o,
 		secrets:   newSecretReader(mgr.GetClient(), mgr.GetAPIReader()),
 		redis:     pool,
@@ -157,8 +157,8 @@ func (r *Reconciler) secretToPipelines(ctx context.Context, o client.Object) []r
 }
 
 func jobToPipeline(_ context.Context, o client.Object) []reconcile.Request {
-	name := o.GetLabels()[LabelPipeline]
-	if name == "" || o.GetLabels()[labelComponent] != componentExtractor {
+	name := o.GetLabels()[syncv1alpha1.LabelPipeline]
+	if name == "" || o.GetLabels()[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentExtractor {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}

@@ -71,7 +71,7 @@ func (st *pipelineState) inProgress(reason, message string) {
 // object (a Deployment's status): Progressing=True, no requeue of its own.
 func (st *pipelineState) progressing(reason, message string) {
 	// A run in flight says more than a rollout or a scale-up.
-	if st.progressReason == "" || reason == ReasonRunInProgress {
+	if st.progressReason == "" || reason == syncv1alpha1.ReasonRunInProgress {
 		st.progressReason = reason
 	}
 	st.progress = append(st.progress, message)

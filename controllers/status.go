@@ -19,7 +19,6 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/redact"
-	"github.com/sisporta/sisporta/runner/runstate"
 )
 
 // reconcileStatus reports what this reconcile learnt: schedule, workers,
@@ -42,7 +41,7 @@ func (r *Reconciler) reconcileStatus(ctx context.Context, st *pipelineState, ste
 		if err != nil {
 			// Redis answered the queue read just before: the summary itself
 			// is the trouble. Run results keep their last known values.
-			st.warn(ReasonRunSummaryUnreadable, fmt.Sprintf("cannot read the run summary in Redis at %s: %v; run results shown are the last known ones", st.redis.addr, redact.Err(err, st.redisURL)), false)
+			st.warn(syncv1alpha1.ReasonRunSummaryUnreadable, fmt.Sprintf("cannot read the run summary in Redis at %s: %v; run results shown are the last known ones", st.redis.addr, redact.Err(err, st.redisURL)), false)
 		} else {
 			runs = v
 			applyRuns(s, st.p.Spec.Entities, v)
@@ -181,7 +180,7 @@ func observeWorkers(st *pipelineState) {
 	}
 	st.status.Workers = &syncv1alpha1.WorkersStatus{Desired: st.replicas, Ready: d.Status.ReadyReplicas}
 	if c := deploymentCondition(d, appsv1.DeploymentProgressing); c != nil && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
-		st.warn(ReasonWorkersUnavailable, fmt.Sprintf("worker Deployment %s makes no progress (%s): look at its pods with kubectl describe deployment %s", d.Name, c.Message, d.Name), false)
+		st.warn(syncv1alpha1.ReasonWorkersUnavailable, fmt.Sprintf("worker Deployment %s makes no progress (%s): look at its pods with kubectl describe deployment %s", d.Name, c.Message, d.Name), false)
 	}
 }
 
@@ -201,10 +200,10 @@ func observeQueueProblems(st *pipelineState) {
 	}
 	st.status.Queue = q
 	if inFlight := q.Pending + q.Active + q.Scheduled + q.Retry; inFlight > 0 {
-		st.inProgress(ReasonRunInProgress, fmt.Sprintf("%d batches pending, %d being applied, %d waiting for a retry or their time", q.Pending, q.Active, q.Scheduled+q.Retry))
+		st.inProgress(syncv1alpha1.ReasonRunInProgress, fmt.Sprintf("%d batches pending, %d being applied, %d waiting for a retry or their time", q.Pending, q.Active, q.Scheduled+q.Retry))
 	}
 	if q.Dead > 0 {
-		st.warn(ReasonDeadTasks, fmt.Sprintf("%d tasks failed every retry and wait in the dead-letter queue %s: inspect, retry or purge them with `sisporta dlq`", q.Dead, queue.Name(st.p.Namespace, st.p.Name)), false)
+		st.warn(syncv1alpha1.ReasonDeadTasks, fmt.Sprintf("%d tasks failed every retry and wait in the dead-letter queue %s: inspect, retry or purge them with `sisporta dlq`", q.Dead, queue.Name(st.p.Namespace, st.p.Name)), false)
 	}
 }
 
@@ -218,7 +217,7 @@ func observeExtraction(st *pipelineState, runs *runView) {
 		return
 	}
 	if j := st.jobs.running(); j != nil {
-		st.inProgress(ReasonRunInProgress, fmt.Sprintf("extraction Job %s is running", j.Name))
+		st.inProgress(syncv1alpha1.ReasonRunInProgress, fmt.Sprintf("extraction Job %s is running", j.Name))
 	}
 	j, failed, at := st.jobs.lastFinished()
 	if j == nil || !failed {
@@ -232,7 +231,7 @@ func observeExtraction(st *pipelineState, runs *runView) {
 			return
 		}
 	}
-	st.warn(ReasonExtractionFailed, fmt.Sprintf("extraction Job %s failed (%s): read its log with kubectl logs job/%s; a wrong source DSN or an unreachable source are the usual causes", j.Name, failureMessage(j), j.Name), true)
+	st.warn(syncv1alpha1.ReasonExtractionFailed, fmt.Sprintf("extraction Job %s failed (%s): read its log with kubectl logs job/%s; a wrong source DSN or an unreachable source are the usual causes", j.Name, failureMessage(j), j.Name), true)
 }
 
 // lastCompleteStart is when the last complete run the status shows started.
@@ -254,12 +253,12 @@ func observeRunProblems(st *pipelineState, runs *runView) {
 	run := runStatus(runs.lastComplete)
 	switch run.Result {
 	case syncv1alpha1.RunFailed, syncv1alpha1.RunPartiallyFailed:
-		st.warn(ReasonRunFailed, fmt.Sprintf("run %s %s (entities %v): %s; the worker log (kubectl logs deployment/%s) tells more",
+		st.warn(syncv1alpha1.ReasonRunFailed, fmt.Sprintf("run %s %s (entities %v): %s; the worker log (kubectl logs deployment/%s) tells more",
 			run.ID, resultVerb(run.Result), run.FailedEntities, run.Message, workerName(st.p)), true)
 	}
 	for _, e := range runs.lastComplete.Entities {
-		if c := entityCleanup(e); c != nil && c.Result == runstate.CleanupGuardTripped {
-			st.warn(ReasonCleanupGuardTripped, fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing (%s): check the source; if the deletions are right, raise cleanup.maxDeletePercent of the entity for one run",
+		if c := entityCleanup(e); c != nil && c.Result == syncv1alpha1.CleanupGuardTripped {
+			st.warn(syncv1alpha1.ReasonCleanupGuardTripped, fmt.Sprintf("run %s: the cleanup of entity %s was refused and deleted nothing (%s): check the source; if the deletions are right, raise cleanup.maxDeletePercent of the entity for one run",
 				run.ID, e.Name, safeMessage(c.Message)), false)
 		}
 	}

@@ -73,7 +73,7 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	rdb, _ := testRedis(t)
 	cleanupQueue(t, rdb, ns, "erp")
 	createPipeline(t, newPipeline(ns, "erp"))
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonAwaitingFirstRun)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonAwaitingFirstRun)
 
 	// Run 1 succeeds; the dealers cleanup is refused by its guard.
 	snap := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
@@ -81,14 +81,14 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	run1 := startRun(t, rdb, ns, "erp", snap, canWrite)
 	run1.extracted("products", 100)
 	run1.extracted("dealers", 10)
-	run1.final("products", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 100, RowsWritten: 40, RowsUnchanged: 60, RowsDeleted: 2, EndTime: snap.Add(2 * time.Minute),
-		Cleanup: &runstate.Cleanup{Time: snap.Add(2 * time.Minute), Result: runstate.CleanupSucceeded, Deleted: 2}})
-	run1.final("dealers", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 10, RowsWritten: 10, EndTime: snap.Add(3 * time.Minute),
-		Cleanup: &runstate.Cleanup{Time: snap.Add(3 * time.Minute), Result: runstate.CleanupGuardTripped, Deleted: 6, Message: "would delete 6 of 10 rows (60%), more than maxDeletePercent 20"}})
+	run1.final("products", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 100, RowsWritten: 40, RowsUnchanged: 60, RowsDeleted: 2, EndTime: snap.Add(2 * time.Minute),
+		Cleanup: &runstate.Cleanup{Time: snap.Add(2 * time.Minute), Result: syncv1alpha1.CleanupSucceeded, Deleted: 2}})
+	run1.final("dealers", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 10, RowsWritten: 10, EndTime: snap.Add(3 * time.Minute),
+		Cleanup: &runstate.Cleanup{Time: snap.Add(3 * time.Minute), Result: syncv1alpha1.CleanupGuardTripped, Deleted: 6, Message: "would delete 6 of 10 rows (60%), more than maxDeletePercent 20"}})
 	poke(t, ns, "erp")
 
-	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", ReasonCleanupGuardTripped)
-	if err := conditionIs(p, syncv1alpha1.ConditionReady, "True", ReasonSynced); err != nil {
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionDegraded, "True", syncv1alpha1.ReasonCleanupGuardTripped)
+	if err := conditionIs(p, syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonSynced); err != nil {
 		t.Errorf("a tripped guard must not flip Ready: %v", err)
 	}
 	s := p.Status
@@ -124,12 +124,13 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	if ts := testutil.ToFloat64(lastSuccess.WithLabelValues(id)); ts != float64(snap.Unix()) {
 		t.Errorf("last success snapshot metric %v, want %d", ts, snap.Unix())
 	}
-	waitEvent(t, ns, "erp", "RunStarted", "run "+run1.ID()+" started")
-	waitEvent(t, ns, "erp", "RunSucceeded", "110 rows read")
-	waitEvent(t, ns, "erp", "CleanupGuardTripped", "dealers")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRunStarted, "run "+run1.ID()+" started")
+	waitEvent(t, ns, "erp", syncv1alpha1.EventRunSucceeded, "110 rows read")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonCleanupGuardTripped, "cleanup of entity dealers was refused")
+	onlyOneWarning(t, ns, "erp", "cleanup of entity dealers")
 	// A source login that can write is advice: a Warning event, the run's
 	// warnings and Ready's message say so; nothing fails.
-	waitEvent(t, ns, "erp", "SourceLoginCanWrite", canWrite)
+	waitEvent(t, ns, "erp", syncv1alpha1.EventSourceLoginCanWrite, canWrite)
 	if len(s.LastRun.Warnings) != 1 || s.LastRun.Warnings[0] != canWrite {
 		t.Errorf("lastRun.warnings %v", s.LastRun.Warnings)
 	}
@@ -150,7 +151,7 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	run2.extracted("products", 100)
 	enqueue(t, rdb, ns, "erp", 1)
 	poke(t, ns, "erp")
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", ReasonRunInProgress)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "True", syncv1alpha1.ReasonRunInProgress)
 	eventually(t, "run 2 shows as running", func() error {
 		p = getPipeline(t, ns, "erp")
 		if p.Status.LastRun == nil || p.Status.LastRun.ID != run2.ID() || p.Status.LastRun.Result != syncv1alpha1.RunRunning {
@@ -158,7 +159,7 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 		}
 		return nil
 	})
-	if err := conditionIs(p, syncv1alpha1.ConditionReady, "True", ReasonSynced); err != nil {
+	if err := conditionIs(p, syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonSynced); err != nil {
 		t.Errorf("a run in flight flipped Ready: %v", err)
 	}
 	if p.Status.LastSuccessfulRun.ID != run1.ID() {
@@ -166,23 +167,24 @@ func TestStatusReportsRunsFromTheSummary(t *testing.T) {
 	}
 
 	// Run 2 fails for one entity: Ready=False, RunFailed.
-	run2.final("products", runstate.Final{Result: runstate.ResultFailed, RowsRead: 100, Error: "target refused the batch: Error 1045: Access denied", EndTime: time.Now()})
-	run2.final("dealers", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 10, EndTime: time.Now()})
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", ReasonRunFailed)
+	run2.final("products", runstate.Final{Result: syncv1alpha1.RunFailed, RowsRead: 100, Error: "target refused the batch: Error 1045: Access denied", EndTime: time.Now()})
+	run2.final("dealers", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 10, EndTime: time.Now()})
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonRunFailed)
 	if c := findCondition(p, syncv1alpha1.ConditionReady); !strings.Contains(c.Message, "partially failed") || !strings.Contains(c.Message, "products") || !strings.Contains(c.Message, "Access denied") {
 		t.Errorf("Ready message %q: want what failed and why", c.Message)
 	}
 	if p.Status.LastRun.Result != syncv1alpha1.RunPartiallyFailed || len(p.Status.LastRun.FailedEntities) != 1 {
 		t.Errorf("lastRun %+v", p.Status.LastRun)
 	}
-	waitEvent(t, ns, "erp", "RunPartiallyFailed", "products")
+	waitEvent(t, ns, "erp", syncv1alpha1.ReasonRunFailed, "run "+run2.ID()+" partially failed (entities [products])")
+	onlyOneWarning(t, ns, "erp", "run "+run2.ID()+" ")
 
 	// Run 3 succeeds: Ready again.
 	run3 := startRun(t, rdb, ns, "erp", time.Now().UTC().Truncate(time.Second))
-	run3.final("products", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 100, EndTime: time.Now()})
-	run3.final("dealers", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 10, EndTime: time.Now()})
+	run3.final("products", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 100, EndTime: time.Now()})
+	run3.final("dealers", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 10, EndTime: time.Now()})
 	poke(t, ns, "erp")
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonSynced)
+	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonSynced)
 	if p.Status.LastSuccessfulRun.ID != run3.ID() {
 		t.Errorf("lastSuccessfulRun %s, want run 3", p.Status.LastSuccessfulRun.ID)
 	}
@@ -197,7 +199,7 @@ func TestStatusIsWrittenOnlyWhenItChanges(t *testing.T) {
 	createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) { p.Spec.Schedule = "@yearly" }))
 	getObject(t, ns, "erp-worker", &appsv1.Deployment{})
 	markRolledOut(t, ns, "erp-worker", 0)
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "False", ReasonIdle)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionProgressing, "False", syncv1alpha1.ReasonIdle)
 	p := getPipeline(t, ns, "erp")
 	// A label change is watched and does not touch the status; later
 	// reconciles (the idle requeue) must leave the status alone too.

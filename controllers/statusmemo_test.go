@@ -18,7 +18,7 @@ func TestStatusMemoReplacesOnlyAStaleStatus(t *testing.T) {
 	before.Status.ObservedGeneration = 1
 	after := before.DeepCopy()
 	after.Status.ObservedGeneration = 2
-	after.Status.Conditions = []metav1.Condition{{Type: syncv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonSynced}}
+	after.Status.Conditions = []metav1.Condition{{Type: syncv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: syncv1alpha1.ReasonSynced}}
 	sm := newStatusMemo()
 	sm.wrote(before, after)
 
@@ -28,7 +28,7 @@ func TestStatusMemoReplacesOnlyAStaleStatus(t *testing.T) {
 		t.Errorf("a stale status was kept: %+v", stale.Status)
 	}
 	stale.Status.Conditions[0].Reason = "changed"
-	if after.Status.Conditions[0].Reason != ReasonSynced {
+	if after.Status.Conditions[0].Reason != syncv1alpha1.ReasonSynced {
 		t.Error("fresh handed out the memo's own status, not a copy")
 	}
 

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // Worker pod settings.
@@ -52,16 +54,16 @@ func (r *Reconciler) desiredDeployment(st *pipelineState) *appsv1.Deployment {
 	spec := runnerPodSpec(p, c, corev1.RestartPolicyAlways)
 	spec.TerminationGracePeriodSeconds = ptr.To(int64(workerGracePeriod.Seconds()))
 
-	tmpl := corev1.PodTemplateSpec{ObjectMeta: metaWithLabels(objectLabels(p, componentWorker)), Spec: spec}
+	tmpl := corev1.PodTemplateSpec{ObjectMeta: metaWithLabels(objectLabels(p, syncv1alpha1.ComponentWorker)), Spec: spec}
 	tmpl.Annotations = map[string]string{
-		annotationConfigHash:     st.configHash,
-		annotationSecretsVersion: st.secretsVersion,
+		syncv1alpha1.AnnotationConfigHash:     st.configHash,
+		syncv1alpha1.AnnotationSecretsVersion: st.secretsVersion,
 	}
 	return &appsv1.Deployment{
-		ObjectMeta: objectMeta(p, workerName(p), componentWorker),
+		ObjectMeta: objectMeta(p, workerName(p), syncv1alpha1.ComponentWorker),
 		Spec: appsv1.DeploymentSpec{
 			Replicas:             ptr.To(p.Spec.Workers.MinReplicas),
-			Selector:             &metav1.LabelSelector{MatchLabels: selectorLabels(p, componentWorker)},
+			Selector:             &metav1.LabelSelector{MatchLabels: selectorLabels(p, syncv1alpha1.ComponentWorker)},
 			RevisionHistoryLimit: ptr.To(int32(3)),
 			Template:             tmpl,
 		},
@@ -106,7 +108,7 @@ func (r *Reconciler) reconcileWorkers(ctx context.Context, st *pipelineState) er
 	// The Deployment's status is watched: a rollout needs no polling, and
 	// one stuck (an image that cannot be pulled) costs nothing while it is.
 	if rollingOut(live) {
-		st.progressing(ReasonRollingOut, fmt.Sprintf("Deployment %s is rolling out new worker pods", live.Name))
+		st.progressing(syncv1alpha1.ReasonRollingOut, fmt.Sprintf("Deployment %s is rolling out new worker pods", live.Name))
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func TestWorkerDeploymentIsOwnedAndConfigured(t *testing.T) {
 		t.Errorf("replicas %d, want minReplicas 0 with an empty queue", got)
 	}
 	sel := d.Spec.Selector.MatchLabels
-	if sel[labelInstance] != "erp" || sel[labelComponent] != componentWorker {
+	if sel[syncv1alpha1.LabelInstance] != "erp" || sel[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentWorker {
 		t.Errorf("selector %v", sel)
 	}
 	pod := d.Spec.Template.Spec
@@ -69,7 +69,7 @@ func TestWorkerDeploymentIsOwnedAndConfigured(t *testing.T) {
 	if got := c.Resources.Requests[corev1.ResourceCPU]; got.String() != "250m" {
 		t.Errorf("cpu request %s, want spec.resources.worker's 250m", got.String())
 	}
-	if d.Spec.Template.Annotations[annotationConfigHash] == "" || !strings.Contains(d.Spec.Template.Annotations[annotationSecretsVersion], sourceSecret+"=") {
+	if d.Spec.Template.Annotations[syncv1alpha1.AnnotationConfigHash] == "" || !strings.Contains(d.Spec.Template.Annotations[syncv1alpha1.AnnotationSecretsVersion], sourceSecret+"=") {
 		t.Errorf("pod template annotations %v: want the config hash and the Secrets' versions", d.Spec.Template.Annotations)
 	}
 }
@@ -78,7 +78,7 @@ func TestSpecChangesRollOut(t *testing.T) {
 	ns := newNamespace(t)
 	createDSNSecrets(t, ns)
 	p := createPipeline(t, newPipeline(ns, "erp"))
-	before := getObject(t, ns, "erp-worker", &appsv1.Deployment{}).Spec.Template.Annotations[annotationConfigHash]
+	before := getObject(t, ns, "erp-worker", &appsv1.Deployment{}).Spec.Template.Annotations[syncv1alpha1.AnnotationConfigHash]
 
 	update(t, p, func(p *syncv1alpha1.SyncPipeline) {
 		p.Spec.BatchSize = 250
@@ -89,7 +89,7 @@ func TestSpecChangesRollOut(t *testing.T) {
 		if err := k8s().Get(t.Context(), keyOf(ns, "erp-worker"), d); err != nil {
 			return err
 		}
-		if d.Spec.Template.Annotations[annotationConfigHash] == before || d.Spec.Template.Spec.Containers[0].Image != "registry.example/sisporta:v2" {
+		if d.Spec.Template.Annotations[syncv1alpha1.AnnotationConfigHash] == before || d.Spec.Template.Spec.Containers[0].Image != "registry.example/sisporta:v2" {
 			return errorf("template not changed yet")
 		}
 		return nil
@@ -104,5 +104,5 @@ func TestSpecChangesRollOut(t *testing.T) {
 		}
 		return nil
 	})
-	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", ReasonAwaitingFirstRun)
+	waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "True", syncv1alpha1.ReasonAwaitingFirstRun)
 }

@@ -28,20 +28,39 @@ func Decode(obj map[string]any) (*SyncPipeline, error) {
 	return &p, nil
 }
 
+// Defaults of the spec, one definition each. The +kubebuilder:default
+// markers cannot name Go constants, so they repeat these values;
+// TestCRDDefaultsAreTheConstants fails when the generated CRD differs.
+const (
+	DefaultTargetDriver                  = TargetMySQL
+	DefaultMaxRetry                      = 12
+	DefaultMinReplicas                   = 0
+	DefaultMaxReplicas                   = 4
+	DefaultTargetPendingPerReplica       = 50
+	DefaultScaleDownStabilizationSeconds = 300
+	DefaultConcurrency                   = 4
+	DefaultBatchSize                     = 1000
+	DefaultCleanupMode                   = CleanupDelete
+	DefaultMaxDeletePercent              = 20
+	DefaultLookbackSeconds               = 300
+	// DefaultLockTimeoutSeconds has no marker: an absent value is read as it.
+	DefaultLockTimeoutSeconds = 30
+)
+
 func applyDefaults(obj map[string]any) {
 	spec := child(obj, "spec")
 	if spec == nil {
 		return
 	}
-	setDefault(child(spec, "target"), "driver", "mysql")
-	setDefault(childOrNew(spec, "queue"), "maxRetry", int64(12))
+	setDefault(child(spec, "target"), "driver", string(DefaultTargetDriver))
+	setDefault(childOrNew(spec, "queue"), "maxRetry", int64(DefaultMaxRetry))
 	w := childOrNew(spec, "workers")
-	setDefault(w, "minReplicas", int64(0))
-	setDefault(w, "maxReplicas", int64(4))
-	setDefault(w, "targetPendingPerReplica", int64(50))
-	setDefault(w, "scaleDownStabilizationSeconds", int64(300))
-	setDefault(w, "concurrency", int64(4))
-	setDefault(spec, "batchSize", int64(1000))
+	setDefault(w, "minReplicas", int64(DefaultMinReplicas))
+	setDefault(w, "maxReplicas", int64(DefaultMaxReplicas))
+	setDefault(w, "targetPendingPerReplica", int64(DefaultTargetPendingPerReplica))
+	setDefault(w, "scaleDownStabilizationSeconds", int64(DefaultScaleDownStabilizationSeconds))
+	setDefault(w, "concurrency", int64(DefaultConcurrency))
+	setDefault(spec, "batchSize", int64(DefaultBatchSize))
 	entities, _ := spec["entities"].([]any)
 	for _, e := range entities {
 		em, ok := e.(map[string]any)
@@ -49,11 +68,11 @@ func applyDefaults(obj map[string]any) {
 			continue
 		}
 		c := childOrNew(em, "cleanup")
-		setDefault(c, "mode", "Delete")
-		setDefault(c, "maxDeletePercent", int64(20))
+		setDefault(c, "mode", string(DefaultCleanupMode))
+		setDefault(c, "maxDeletePercent", int64(DefaultMaxDeletePercent))
 		if src := child(em, "source"); src != nil {
 			if cur := child(src, "cursor"); cur != nil {
-				setDefault(cur, "lookbackSeconds", int64(300))
+				setDefault(cur, "lookbackSeconds", int64(DefaultLookbackSeconds))
 			}
 		}
 	}
@@ -99,7 +118,7 @@ func (c ColumnMapping) TargetColumn() Identifier {
 // MaxDeletePercentOrDefault is the cleanup guard's threshold.
 func (c CleanupSpec) MaxDeletePercentOrDefault() int32 {
 	if c.MaxDeletePercent == nil {
-		return 20
+		return DefaultMaxDeletePercent
 	}
 	return *c.MaxDeletePercent
 }
@@ -107,7 +126,16 @@ func (c CleanupSpec) MaxDeletePercentOrDefault() int32 {
 // MaxRetryOrDefault is how often a batch is retried before it is archived.
 func (q QueueSpec) MaxRetryOrDefault() int {
 	if q.MaxRetry == nil {
-		return 12
+		return DefaultMaxRetry
 	}
 	return int(*q.MaxRetry)
+}
+
+// LockTimeoutSecondsOrDefault bounds how long one SQL Server read waits for
+// a lock.
+func (s SourceSpec) LockTimeoutSecondsOrDefault() int32 {
+	if s.LockTimeoutSeconds == nil {
+		return DefaultLockTimeoutSeconds
+	}
+	return *s.LockTimeoutSeconds
 }

@@ -381,12 +381,19 @@ type SyncPipelineSpec struct {
 // RunResult is the outcome of a run.
 type RunResult string
 
-// Run results.
+// Run results, of a run and of an entity within it. The workers record
+// them in the run summary and the operator copies them into the status.
 const (
-	RunRunning         RunResult = "Running"
-	RunSucceeded       RunResult = "Succeeded"
-	RunFailed          RunResult = "Failed"
+	RunRunning   RunResult = "Running"
+	RunSucceeded RunResult = "Succeeded"
+	// RunFailed: every entity failed (of a run), or the entity failed.
+	RunFailed RunResult = "Failed"
+	// RunPartiallyFailed: some entities of the run failed, not all.
 	RunPartiallyFailed RunResult = "PartiallyFailed"
+	// RunSuperseded: a newer run overtook the entity's run before it
+	// finished, and covers its rows (`sisporta sync` reports its whole run
+	// so when it succeeded only thanks to a newer one).
+	RunSuperseded RunResult = "Superseded"
 )
 
 // RunStatus summarises one run of the pipeline.
@@ -507,13 +514,6 @@ type EntityStatus struct {
 	// +optional
 	LastCleanup *CleanupStatus `json:"lastCleanup,omitempty"`
 }
-
-// Condition types.
-const (
-	ConditionReady       = "Ready"
-	ConditionProgressing = "Progressing"
-	ConditionDegraded    = "Degraded"
-)
 
 // SyncPipelineStatus is written by the operator alone.
 type SyncPipelineStatus struct {

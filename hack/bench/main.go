@@ -376,7 +376,7 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg string) (result, 
 		if err != nil {
 			return result{}, err
 		}
-		if r.Result() != runstate.ResultRunning {
+		if r.Result() != syncv1alpha1.RunRunning {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -385,7 +385,7 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg string) (result, 
 	servers := serverCPU() - servers0
 	_ = work.Process.Signal(syscall.SIGTERM)
 	_ = work.Wait()
-	if r.Result() != runstate.ResultSucceeded {
+	if r.Result() != syncv1alpha1.RunSucceeded {
 		return result{}, fmt.Errorf("run %s: %s", r.Result(), r.Message())
 	}
 	read, written, unchanged, deleted := r.Totals()

@@ -399,7 +399,9 @@ func pipeline(key client.ObjectKey) *syncv1alpha1.SyncPipeline {
 			Schedule: sched,
 			Source:   syncv1alpha1.SourceSpec{Driver: syncv1alpha1.SourceSQLServer, DSNSecretRef: syncv1alpha1.SecretKeySelector{Name: "erp-readonly", Key: "dsn"}},
 			Target:   syncv1alpha1.TargetSpec{Driver: syncv1alpha1.TargetMySQL, DSNSecretRef: syncv1alpha1.SecretKeySelector{Name: "quotes-db", Key: "dsn"}},
-			Workers:  syncv1alpha1.WorkersSpec{MinReplicas: 0, MaxReplicas: 4, TargetPendingPerReplica: 50, ScaleDownStabilizationSeconds: 300, Concurrency: 4},
+			Workers: syncv1alpha1.WorkersSpec{MinReplicas: syncv1alpha1.DefaultMinReplicas, MaxReplicas: syncv1alpha1.DefaultMaxReplicas,
+				TargetPendingPerReplica: syncv1alpha1.DefaultTargetPendingPerReplica, ScaleDownStabilizationSeconds: syncv1alpha1.DefaultScaleDownStabilizationSeconds,
+				Concurrency: syncv1alpha1.DefaultConcurrency},
 			Entities: []syncv1alpha1.EntitySpec{{
 				Name:   "products",
 				Source: syncv1alpha1.EntitySource{Table: "dbo.Produtos", KeyColumns: []syncv1alpha1.Identifier{"CodProduto"}},

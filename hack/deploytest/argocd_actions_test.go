@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/controllers"
 )
 
 func TestArgoCDActionDiscovery(t *testing.T) {
@@ -96,10 +95,10 @@ func TestArgoCDActions(t *testing.T) {
 
 	before := time.Now().UTC().Truncate(time.Second)
 	got = applyAction(t, scripts.actions["run-now"], got)
-	v := got.Annotations[controllers.AnnotationRunNow]
+	v := got.Annotations[syncv1alpha1.AnnotationRunNow]
 	at, err := time.Parse(time.RFC3339, v)
 	if err != nil || at.Before(before) {
-		t.Errorf("run-now set %s=%q, want the current UTC time (RFC 3339)", controllers.AnnotationRunNow, v)
+		t.Errorf("run-now set %s=%q, want the current UTC time (RFC 3339)", syncv1alpha1.AnnotationRunNow, v)
 	}
 	if got.Annotations["team"] != "data" {
 		t.Errorf("run-now lost the other annotations: %v", got.Annotations)
@@ -108,7 +107,7 @@ func TestArgoCDActions(t *testing.T) {
 	// A pipeline without any annotation gets one.
 	out, _ := fromLua(runLua(t, scripts.actions["run-now"], objFromYAML(t, pipeline("{}", "")))).(map[string]any)
 	ann, _, _ := unstructured.NestedStringMap(out, "metadata", "annotations")
-	if ann[controllers.AnnotationRunNow] == "" {
+	if ann[syncv1alpha1.AnnotationRunNow] == "" {
 		t.Errorf("run-now on a pipeline without annotations: %v", out["metadata"])
 	}
 }

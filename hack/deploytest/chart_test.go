@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 func TestHelmLintStrict(t *testing.T) {
@@ -131,8 +133,8 @@ func TestTemplateEveryOption(t *testing.T) {
 	}
 	pm := find(t, objs, "PodMonitor", "sisporta-workers")
 	sel, _, _ := unstructured.NestedStringMap(pm.Object, "spec", "selector", "matchLabels")
-	if sel["app.kubernetes.io/component"] != "worker" || sel["app.kubernetes.io/managed-by"] != "sisporta-operator" {
-		t.Errorf("PodMonitor selects %v, want the worker pods' labels (controllers/names.go)", sel)
+	if sel[syncv1alpha1.LabelComponent] != syncv1alpha1.ComponentWorker || sel[syncv1alpha1.LabelManagedBy] != syncv1alpha1.ManagedByOperator {
+		t.Errorf("PodMonitor selects %v, want the worker pods' labels (api/v1alpha1/labels.go)", sel)
 	}
 }
 

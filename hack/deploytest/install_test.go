@@ -13,6 +13,8 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // helmOnCluster runs helm against the envtest API server.
@@ -81,7 +83,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	out := helmOnCluster(t, "install", releaseName, chartDir, "--namespace", releaseNS, "-f", allValues)
 	notes := out[strings.Index(out, "NOTES:"):]
-	for _, want := range []string{"kind: SyncPipeline", "sync.sisporta.io/run-now", "kubectl get syncpipelines", "sisporta-redis-auth"} {
+	for _, want := range []string{"kind: SyncPipeline", syncv1alpha1.AnnotationRunNow, "kubectl get syncpipelines", "sisporta-redis-auth"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES.txt does not mention %q:\n%s", want, notes)
 		}

@@ -148,7 +148,7 @@ func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
 				return name + " has no successful run yet"
 			}
 		}
-		if c := meta.FindStatusCondition(p["prices"].Status.Conditions, syncv1alpha1.ConditionReady); c == nil || c.Reason != "RunFailed" {
+		if c := meta.FindStatusCondition(p["prices"].Status.Conditions, syncv1alpha1.ConditionReady); c == nil || c.Reason != syncv1alpha1.ReasonRunFailed {
 			return fmt.Sprintf("prices: Ready is %+v, want False for RunFailed", c)
 		}
 		return ""

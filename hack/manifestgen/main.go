@@ -6,6 +6,8 @@
 //     wrapped in crds.enabled / crds.keep / crds.annotations;
 //   - the Helm chart's operator RBAC rules from config/rbac/role.yaml
 //     (controller-gen, from the +kubebuilder:rbac markers in controllers/);
+//   - the condition types and reasons in the Argo CD health check
+//     (config/argocd/health.lua), from api/v1alpha1;
 //   - config/argocd/argocd-cm.yaml, the Argo CD ConfigMap patch, from the
 //     Lua health check and actions beside it.
 //
@@ -47,6 +49,9 @@ func run() error {
 		}
 	}
 	if err := writeRulesTemplate("config/rbac/role.yaml", "charts/sisporta/templates/_manager-rules.tpl"); err != nil {
+		return err
+	}
+	if err := writeHealthTables("config/argocd/health.lua"); err != nil {
 		return err
 	}
 	return writeArgoCDConfigMap("config/argocd", "config/argocd/argocd-cm.yaml")

@@ -17,6 +17,8 @@ import (
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
 	"github.com/sisporta/sisporta/runner/writer"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // shortWait is how long a finalize step waits in place for batches of its
@@ -36,7 +38,7 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 	if err != nil && failure.IsPermanent(err) {
 		// Waiting would not help: end the run now, deleting nothing more.
 		lt, _ := w.Target.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
-		w.finish(ctx, f, lt, runstate.ResultFailed, fmt.Sprintf("the run could not be finished, and its cleanup deleted nothing more: %v (fix it; the next run then cleans up)", err), nil)
+		w.finish(ctx, f, lt, syncv1alpha1.RunFailed, fmt.Sprintf("the run could not be finished, and its cleanup deleted nothing more: %v (fix it; the next run then cleans up)", err), nil)
 		w.Log.Error(err, "finalize failed for a reason retrying cannot fix", "entity", f.Entity, "run", f.Run)
 		return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
 	}
@@ -49,7 +51,7 @@ func (w *Worker) HandleFinalize(ctx context.Context, t *asynq.Task) error {
 		// so the run ends as failed instead of running forever (with the
 		// ledger's counts if it can still be read).
 		lt, _ := w.Target.Ledger(ctx, f.Pipeline, f.Entity, f.Run)
-		w.finish(ctx, f, lt, runstate.ResultFailed, fmt.Sprintf("finalize failed after its last retry: %v", err), nil)
+		w.finish(ctx, f, lt, syncv1alpha1.RunFailed, fmt.Sprintf("finalize failed after its last retry: %v", err), nil)
 	}
 	return err
 }
@@ -71,10 +73,10 @@ func (w *Worker) superseded(ctx context.Context, f *queue.Finalize, cur int64) e
 	msg := fmt.Sprintf("run %d started before this one finished; it covers these rows", cur)
 	var cl *runstate.Cleanup
 	if rec, ok, err := w.Target.LoadRun(ctx, f.Pipeline, f.Run, f.Entity); err == nil && ok && rec.RowsDeleted > 0 {
-		cl = &runstate.Cleanup{Time: time.Now().UTC(), Result: runstate.CleanupSucceeded, Deleted: rec.RowsDeleted,
+		cl = &runstate.Cleanup{Time: time.Now().UTC(), Result: syncv1alpha1.CleanupSucceeded, Deleted: rec.RowsDeleted,
 			Message: fmt.Sprintf("%s; stopped when run %d started", cleanup.DeletedMessage(f.Spec.Cleanup.Mode, rec.RowsDeleted), cur)}
 	}
-	w.finish(ctx, f, lt, runstate.ResultSuperseded, msg, cl)
+	w.finish(ctx, f, lt, syncv1alpha1.RunSuperseded, msg, cl)
 	return nil
 }
 
@@ -87,7 +89,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if err != nil {
 		return err
 	}
-	if recorded && rec.Result != runstate.ResultRunning {
+	if recorded && rec.Result != string(syncv1alpha1.RunRunning) {
 		return w.publish(ctx, f, rec) // delivered again: the result stands
 	}
 	// An entity without batches has not registered its run yet.
@@ -106,7 +108,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		return err
 	}
 	if f.Failed != "" {
-		w.finish(ctx, f, lt, runstate.ResultFailed, f.Failed, nil)
+		w.finish(ctx, f, lt, syncv1alpha1.RunFailed, f.Failed, nil)
 		return nil
 	}
 	// The finalize step is queued after the run's batches, so a batch it
@@ -127,20 +129,20 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		if time.Now().Before(f.WaitUntil) {
 			return queue.ErrNotReady
 		}
-		w.finish(ctx, f, lt, runstate.ResultFailed, fmt.Sprintf(
+		w.finish(ctx, f, lt, syncv1alpha1.RunFailed, fmt.Sprintf(
 			"only %d of %d batches were applied by %s; cleanup skipped (see `sisporta dlq list` for dead batches; the next run starts afresh)",
 			lt.Batches, f.Batches, f.WaitUntil.Format(time.RFC3339)), nil)
 		return nil
 	}
 
 	resume := recorded && cleanup.Resumes(rec)
-	base := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: runstate.ResultRunning,
+	base := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: string(syncv1alpha1.RunRunning),
 		SnapshotTime: f.SnapshotTime, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: lt.Unchanged + f.RowsSkipped,
 		RowsRepaired: lt.Repaired, Verified: f.Verify, Batches: lt.Batches}
 	// Another pipeline may have taken the table over since the batches
 	// were applied: its rows are not this run's to delete.
 	if err := tg.CheckOwner(ctx, f.Table, f.Pipeline, f.Entity); err != nil {
-		w.finish(ctx, f, lt, runstate.ResultFailed, err.Error(), nil)
+		w.finish(ctx, f, lt, syncv1alpha1.RunFailed, err.Error(), nil)
 		return nil
 	}
 	// The guards judge the rows the source has: those read, and those of
@@ -172,7 +174,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 			return err
 		}
 	}
-	w.finish(ctx, f, lt, runstate.ResultSucceeded, "", &cl, w.keepRanges(ctx, f, cl)...)
+	w.finish(ctx, f, lt, syncv1alpha1.RunSucceeded, "", &cl, w.keepRanges(ctx, f, cl)...)
 	return tg.Housekeep(ctx, f.Pipeline, f.Entity)
 }
 
@@ -187,7 +189,7 @@ func (w *Worker) keepRanges(ctx context.Context, f *queue.Finalize, cl runstate.
 	if !f.Ranges {
 		return nil
 	}
-	if cl.Result != runstate.CleanupSucceeded {
+	if cl.Result != syncv1alpha1.CleanupSucceeded {
 		w.dropRanges(ctx, f)
 		return nil
 	}
@@ -219,21 +221,21 @@ func (w *Worker) dropRanges(ctx context.Context, f *queue.Finalize) {
 }
 
 // finish records an entity's result in the target and in Redis.
-func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt writer.LedgerTotals, result, msg string, cl *runstate.Cleanup, warnings ...string) {
+func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt writer.LedgerTotals, result syncv1alpha1.RunResult, msg string, cl *runstate.Cleanup, warnings ...string) {
 	now := time.Now().UTC()
-	if result != runstate.ResultSucceeded {
+	if result != syncv1alpha1.RunSucceeded {
 		w.dropRanges(ctx, f)
 	}
 	unchanged := lt.Unchanged
-	if result == runstate.ResultSucceeded {
+	if result == syncv1alpha1.RunSucceeded {
 		unchanged += f.RowsSkipped
 	}
-	rec := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: result, SnapshotTime: f.SnapshotTime,
+	rec := writer.RunRecord{Pipeline: f.Pipeline, Run: f.Run, Entity: f.Entity, Result: string(result), SnapshotTime: f.SnapshotTime,
 		CompletedAt: now, RowsRead: f.RowsRead, RowsWritten: lt.Written, RowsUnchanged: unchanged, RowsRepaired: lt.Repaired,
 		Verified: f.Verify, Batches: lt.Batches, Message: msg}
 	if cl != nil {
-		rec.CleanupResult, rec.CleanupMessage, rec.CleanupCount = cl.Result, cl.Message, cl.Deleted
-		if cl.Result == runstate.CleanupSucceeded {
+		rec.CleanupResult, rec.CleanupMessage, rec.CleanupCount = string(cl.Result), cl.Message, cl.Deleted
+		if cl.Result == syncv1alpha1.CleanupSucceeded {
 			rec.RowsDeleted = cl.Deleted
 		}
 	}
@@ -244,19 +246,19 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt writer.Ledger
 		w.Log.Error(err, "recording the run in Redis", "entity", f.Entity, "run", f.Run)
 	}
 	labels := []string{f.Pipeline, f.Entity}
-	if result == runstate.ResultSucceeded && f.RowsSkipped > 0 {
+	if result == syncv1alpha1.RunSucceeded && f.RowsSkipped > 0 {
 		metrics.RowsUnchanged.WithLabelValues(labels...).Add(float64(f.RowsSkipped))
 	}
 	if cl != nil {
-		if cl.Result == runstate.CleanupSucceeded {
+		if cl.Result == syncv1alpha1.CleanupSucceeded {
 			metrics.RowsDeleted.WithLabelValues(labels...).Add(float64(cl.Deleted))
 		}
-		if cl.Result == runstate.CleanupGuardTripped {
+		if cl.Result == syncv1alpha1.CleanupGuardTripped {
 			metrics.GuardTripped.WithLabelValues(labels...).Inc()
 			w.Log.Info("cleanup guard tripped: nothing deleted", "entity", f.Entity, "run", f.Run, "message", cl.Message)
 		}
 	}
-	if result == runstate.ResultSucceeded {
+	if result == syncv1alpha1.RunSucceeded {
 		metrics.LagSeconds.WithLabelValues(labels...).Set(now.Sub(f.SnapshotTime).Seconds())
 	}
 	w.Log.Info("entity finished", "entity", f.Entity, "run", f.Run, "result", result, "written", rec.RowsWritten,
@@ -265,14 +267,14 @@ func (w *Worker) finish(ctx context.Context, f *queue.Finalize, lt writer.Ledger
 
 // publish writes a recorded result to the Redis run summary.
 func (w *Worker) publish(ctx context.Context, f *queue.Finalize, rec writer.RunRecord, warnings ...string) error {
-	fin := runstate.Final{Result: rec.Result, RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
+	fin := runstate.Final{Result: syncv1alpha1.RunResult(rec.Result), RowsRead: rec.RowsRead, RowsWritten: rec.RowsWritten,
 		RowsUnchanged: rec.RowsUnchanged, RowsDeleted: rec.RowsDeleted, RowsRepaired: rec.RowsRepaired, Error: rec.Message, EndTime: rec.CompletedAt,
 		Warnings: warnings}
-	if rec.Result == runstate.ResultSucceeded {
+	if fin.Result == syncv1alpha1.RunSucceeded {
 		fin.RowsSkipped, fin.RangesSkipped = f.RowsSkipped, f.RangesSkipped
 	}
 	if rec.CleanupResult != "" && rec.CleanupResult != cleanup.Deleting {
-		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: rec.CleanupResult, Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
+		fin.Cleanup = &runstate.Cleanup{Time: rec.CompletedAt, Result: syncv1alpha1.CleanupResult(rec.CleanupResult), Message: rec.CleanupMessage, Deleted: rec.CleanupCount}
 	}
 	return w.Runs.SetFinal(ctx, w.Queue, f.Run, f.Entity, fin)
 }

@@ -237,7 +237,7 @@ func TestFinalizeResumesAnInterruptedCleanup(t *testing.T) {
 		t.Fatalf("run record after the interruption: %v %v", ok, err)
 	}
 	left := f.dst.Count(t, "items", "")
-	if rec.CleanupResult != cleanup.Deleting || rec.Result != runstate.ResultRunning || rec.RowsDeleted != had-left || left == had || left == kept {
+	if rec.CleanupResult != cleanup.Deleting || rec.Result != string(syncv1alpha1.RunRunning) || rec.RowsDeleted != had-left || left == had || left == kept {
 		t.Fatalf("after the interruption: record %+v, %d rows left; want a cleanup part way, deleting", rec, left)
 	}
 
@@ -252,7 +252,7 @@ func TestFinalizeResumesAnInterruptedCleanup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Result != runstate.ResultSucceeded || rec.CleanupResult != runstate.CleanupSucceeded || rec.RowsDeleted != had-kept || rec.CleanupCount != had-kept {
+	if rec.Result != string(syncv1alpha1.RunSucceeded) || rec.CleanupResult != string(syncv1alpha1.CleanupSucceeded) || rec.RowsDeleted != had-kept || rec.CleanupCount != had-kept {
 		t.Errorf("run record %+v, want succeeded with %d rows deleted", rec, had-kept)
 	}
 	r, err := f.runs.Get(ctx, f.w.Queue, 2)

@@ -92,7 +92,7 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 		if !d.Delete {
 			c := now()
 			c.Result, c.Message = d.Result, d.Message
-			if d.Result != runstate.CleanupSucceeded {
+			if d.Result != syncv1alpha1.CleanupSucceeded {
 				c.Deleted = deletes // what would have been removed
 			}
 			return c, pending.clear(ctx)
@@ -127,7 +127,7 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 		deleted += n
 	}
 	c := now()
-	c.Result, c.Deleted = runstate.CleanupSucceeded, deleted
+	c.Result, c.Deleted = syncv1alpha1.CleanupSucceeded, deleted
 	c.Message = DeletedMessage(j.Spec.Mode, deleted)
 	return c, nil
 }

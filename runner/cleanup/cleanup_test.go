@@ -7,7 +7,6 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/cleanup"
-	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
 	"github.com/sisporta/sisporta/runner/testutil"
@@ -62,7 +61,7 @@ func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pct := int32(100)
-	if err := tg.SaveRun(ctx, writer.RunRecord{Pipeline: "t/p", Run: 2, Entity: "items", Result: runstate.ResultRunning}); err != nil {
+	if err := tg.SaveRun(ctx, writer.RunRecord{Pipeline: "t/p", Run: 2, Entity: "items", Result: string(syncv1alpha1.RunRunning)}); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := cleanup.Run(ctx, tg, cleanup.SourceVerifier{Source: s, Entity: e}, cleanup.Job{Pipeline: "t/p", Entity: "items", Run: 2, Table: "items",
@@ -70,7 +69,7 @@ func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cl.Result != runstate.CleanupSucceeded || cl.Deleted != 1 {
+	if cl.Result != syncv1alpha1.CleanupSucceeded || cl.Deleted != 1 {
 		t.Fatalf("cleanup %+v, want key 4 alone deleted", cl)
 	}
 	if got := fmt.Sprint(dst.Rows(t, "SELECT id FROM items")); got != `["1" "10" "2" "3" "5" "6" "7" "8" "9"]` {

@@ -3,6 +3,7 @@ package cleanup
 import (
 	"context"
 
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/writer"
 )
@@ -39,7 +40,7 @@ func RunRecorded(ctx context.Context, tg *writer.Target, v Verifier, j Job, base
 	if err != nil {
 		return cl, err
 	}
-	if cl.Result == runstate.CleanupSucceeded && (j.Resume || cl.Deleted > 0) {
+	if cl.Result == syncv1alpha1.CleanupSucceeded && (j.Resume || cl.Deleted > 0) {
 		if r, ok, err := tg.LoadRun(ctx, base.Pipeline, base.Run, base.Entity); err == nil && ok {
 			cl.Deleted = r.RowsDeleted
 			cl.Message = DeletedMessage(j.Spec.Mode, cl.Deleted)

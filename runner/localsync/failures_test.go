@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/sisporta/sisporta/runner/localsync"
-	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 func TestMissingTableOrColumnFailsOnlyThatEntity(t *testing.T) {
@@ -37,18 +38,18 @@ spec:
     columns: [{source: id}, {source: colour}]
 `)
 	s := e.sync(t, p)
-	if s.Result != runstate.ResultPartiallyFailed {
+	if s.Result != syncv1alpha1.RunPartiallyFailed {
 		t.Fatalf("result %s, want PartiallyFailed", s.Result)
 	}
-	if g := entity(t, s, "good"); g.Result != runstate.ResultSucceeded || g.RowsWritten != 5 {
+	if g := entity(t, s, "good"); g.Result != syncv1alpha1.RunSucceeded || g.RowsWritten != 5 {
 		t.Errorf("good entity: %+v", g)
 	}
 	nt := entity(t, s, "no-table")
-	if nt.Result != runstate.ResultFailed || !strings.Contains(nt.Error, "no-table") || !strings.Contains(nt.Error, "nonexistent") || !strings.Contains(nt.Error, "not found") {
+	if nt.Result != syncv1alpha1.RunFailed || !strings.Contains(nt.Error, "no-table") || !strings.Contains(nt.Error, "nonexistent") || !strings.Contains(nt.Error, "not found") {
 		t.Errorf("missing table error does not name entity and table: %+v", nt)
 	}
 	nc := entity(t, s, "no-column")
-	if nc.Result != runstate.ResultFailed || !strings.Contains(nc.Error, `column "colour" not found`) || !strings.Contains(nc.Error, "it has: id, label, visible") {
+	if nc.Result != syncv1alpha1.RunFailed || !strings.Contains(nc.Error, `column "colour" not found`) || !strings.Contains(nc.Error, "it has: id, label, visible") {
 		t.Errorf("missing column error does not name the column and list the real ones: %+v", nc)
 	}
 	countsAgree(t, s)
@@ -127,7 +128,7 @@ func TestFailedQueryEntitySpeaksOfItsQuery(t *testing.T) {
 	p := testutil.Pipeline(t, simplePipeline(t, "q", "q", `query: "SELECT id, label FROM nowhere", keyColumns: [id]`, 10))
 	s := e.sync(t, p)
 	en := entity(t, s, "items")
-	if en.Result != runstate.ResultFailed || !strings.Contains(en.Error, "source query") || strings.Contains(en.Error, "source table") || strings.Contains(en.Error, "schema.table") {
+	if en.Result != syncv1alpha1.RunFailed || !strings.Contains(en.Error, "source query") || strings.Contains(en.Error, "source table") || strings.Contains(en.Error, "schema.table") {
 		t.Fatalf("a query over a missing table: %+v", en)
 	}
 	countsAgree(t, s)

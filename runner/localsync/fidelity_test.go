@@ -506,7 +506,7 @@ spec:
 			q.Spec.Entities[0].Source.KeyColumns = []syncv1alpha1.Identifier{"id"}
 		}
 		s := runWith(t, q, e.src.DSN, e.dst.DSN)
-		if en := entity(t, s, "items"); en.Result != runstate.ResultFailed || !strings.Contains(en.Error, "source."+bad.field) {
+		if en := entity(t, s, "items"); en.Result != syncv1alpha1.RunFailed || !strings.Contains(en.Error, "source."+bad.field) {
 			t.Errorf("%s %q: %+v", bad.field, bad.value, en)
 		}
 	}
@@ -661,7 +661,7 @@ func TestEnumErrorValueIsRefused(t *testing.T) {
 		"SET STATEMENT sql_mode = '' FOR INSERT INTO en VALUES (1, 'zzz'), (2, ''), (3, 'a'), (4, NULL)")
 	p := testutil.Pipeline(t, simplePipeline(t, "enumerr", "en", "table: en", 10))
 	s := e.sync(t, p)
-	if en := entity(t, s, "items"); en.Result != runstate.ResultFailed || !strings.Contains(en.Error, "ENUM's error value") {
+	if en := entity(t, s, "items"); en.Result != syncv1alpha1.RunFailed || !strings.Contains(en.Error, "ENUM's error value") {
 		t.Fatalf("an ENUM error value: %+v", en)
 	}
 	e.src.Exec(t, "UPDATE en SET e = 'a' WHERE e + 0 = 0")

@@ -8,8 +8,9 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sisporta/sisporta/runner/extract"
-	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // A full read into a target that holds nothing of the entity's ranges
@@ -45,7 +46,7 @@ func TestFullReadIntoAnEmptyTargetSendsSeveralBatchesAtOnce(t *testing.T) {
 		if err != nil || len(res.Failed()) > 0 {
 			t.Fatalf("extract: %v %v", err, res.Failed())
 		}
-		if r := ps.waitRun(t, res.RunID, time.Minute); r.Result() != runstate.ResultSucceeded {
+		if r := ps.waitRun(t, res.RunID, time.Minute); r.Result() != syncv1alpha1.RunSucceeded {
 			t.Fatalf("run %s: %s", r.Result(), r.Message())
 		}
 		return res

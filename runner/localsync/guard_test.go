@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/testutil"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 func guardPipeline(cleanup string) string {
@@ -46,7 +47,7 @@ func TestGuardRefusesDeletingMoreThanMaxDeletePercent(t *testing.T) {
 	e.src.Exec(t, "DELETE FROM items WHERE id <= 30") // 30% would go
 	s := e.sync(t, p)
 	it := entity(t, s, "items")
-	if it.Cleanup == nil || it.Cleanup.Result != runstate.CleanupGuardTripped {
+	if it.Cleanup == nil || it.Cleanup.Result != syncv1alpha1.CleanupGuardTripped {
 		t.Fatalf("cleanup = %+v, want GuardTripped", it.Cleanup)
 	}
 	if !strings.Contains(it.Cleanup.Message, "guard") || !strings.Contains(it.Cleanup.Message, "30 of 100") || !strings.Contains(it.Cleanup.Message, "maxDeletePercent 20%") {
@@ -66,7 +67,7 @@ func TestGuardRefusesDeletingMoreThanMaxDeletePercent(t *testing.T) {
 	e.src.Exec(t, "INSERT INTO items VALUES (1,'item 1',1),(2,'item 2',1),(3,'item 3',1),(4,'item 4',1),(5,'item 5',1),(6,'item 6',1),(7,'item 7',1),(8,'item 8',1),(9,'item 9',1),(10,'item 10',1),(11,'item 11',1),(12,'item 12',1)")
 	s = e.sync(t, p) // 18 of 100 go: under 20%
 	mustSucceed(t, s)
-	if it := entity(t, s, "items"); it.RowsDeleted != 18 || it.Cleanup.Result != runstate.CleanupSucceeded {
+	if it := entity(t, s, "items"); it.RowsDeleted != 18 || it.Cleanup.Result != syncv1alpha1.CleanupSucceeded {
 		t.Errorf("deleted %d (%+v), want 18", it.RowsDeleted, it.Cleanup)
 	}
 	sameRows(t, e, "SELECT id, label FROM items WHERE visible = 1", "SELECT id, label FROM items")
@@ -82,7 +83,7 @@ func TestGuardRefusesCleanupAfterAnEmptySourceRead(t *testing.T) {
 	e.src.Exec(t, "UPDATE items SET visible = 0") // the filter now matches nothing
 	s := e.sync(t, p)
 	it := entity(t, s, "items")
-	if it.Cleanup == nil || it.Cleanup.Result != runstate.CleanupGuardTripped || !strings.Contains(it.Cleanup.Message, "no rows") {
+	if it.Cleanup == nil || it.Cleanup.Result != syncv1alpha1.CleanupGuardTripped || !strings.Contains(it.Cleanup.Message, "no rows") {
 		t.Fatalf("cleanup = %+v, want GuardTripped for an empty source read", it.Cleanup)
 	}
 	if n := e.dst.Count(t, "items", ""); n != 10 {
@@ -99,7 +100,7 @@ func TestDryRunOnlyCounts(t *testing.T) {
 	e.src.Exec(t, "DELETE FROM items WHERE id IN (1, 2)")
 	s := e.sync(t, p)
 	it := entity(t, s, "items")
-	if it.Cleanup == nil || it.Cleanup.Result != runstate.CleanupDryRun || it.Cleanup.Deleted != 2 || it.RowsDeleted != 0 {
+	if it.Cleanup == nil || it.Cleanup.Result != syncv1alpha1.CleanupDryRun || it.Cleanup.Deleted != 2 || it.RowsDeleted != 0 {
 		t.Fatalf("cleanup = %+v deleted %d, want DryRun counting 2 and deleting none", it.Cleanup, it.RowsDeleted)
 	}
 	if n := e.dst.Count(t, "items", ""); n != 20 {
@@ -149,7 +150,7 @@ func TestCleanupOffKeepsVanishedRows(t *testing.T) {
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "DELETE FROM items WHERE id = 1")
 	s := e.sync(t, p)
-	if it := entity(t, s, "items"); it.Cleanup == nil || it.Cleanup.Result != runstate.CleanupSkipped {
+	if it := entity(t, s, "items"); it.Cleanup == nil || it.Cleanup.Result != syncv1alpha1.CleanupSkipped {
 		t.Fatalf("cleanup = %+v, want Skipped", it.Cleanup)
 	}
 	if n := e.dst.Count(t, "items", ""); n != 10 {

@@ -18,8 +18,9 @@ import (
 	"time"
 
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/testutil"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 var (
@@ -157,7 +158,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 
 	start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
 	r := ps.waitRun(t, id, 4*time.Minute)
-	if r.Result() != runstate.ResultSucceeded {
+	if r.Result() != syncv1alpha1.RunSucceeded {
 		t.Fatalf("run %s: %s", r.Result(), r.Message())
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
@@ -395,7 +396,7 @@ func TestFrozenWorkerStallsNoOther(t *testing.T) {
 	waitFor(t, "the second worker to apply batches while the first is frozen", time.Minute, func() bool { return applied() >= before+10 })
 	t.Logf("the second worker applied 10 batches %s after the first froze", time.Since(frozenAt).Round(time.Second))
 	r := ps.waitRun(t, id, 5*time.Minute)
-	if r.Result() != runstate.ResultSucceeded {
+	if r.Result() != syncv1alpha1.RunSucceeded {
 		t.Fatalf("run %s: %s", r.Result(), r.Message())
 	}
 	t.Logf("the run completed %s after the first worker froze", time.Since(frozenAt).Round(time.Second))

@@ -412,7 +412,7 @@ func TestRangeDigestsWithSoftDeletesAndGuards(t *testing.T) {
 		s = e.sync(t, p)
 		mustSucceed(t, s)
 		es := entity(t, s, "items")
-		if es.Cleanup == nil || es.Cleanup.Result != runstate.CleanupGuardTripped || s.RowsRead == 0 {
+		if es.Cleanup == nil || es.Cleanup.Result != syncv1alpha1.CleanupGuardTripped || s.RowsRead == 0 {
 			t.Fatalf("run %d after 50 deletes: cleanup %+v, read %d", run, es.Cleanup, s.RowsRead)
 		}
 	}

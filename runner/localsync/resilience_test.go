@@ -103,7 +103,7 @@ func (ps *parts) waitRun(t *testing.T, id int64, within time.Duration) *runstate
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r != nil && r.Result() != runstate.ResultRunning {
+		if r != nil && r.Result() != syncv1alpha1.RunRunning {
 			return r
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -164,7 +164,7 @@ func TestTargetDownBatchesRetryThenApply(t *testing.T) {
 	}
 	proxy.Up(t)
 	r := ps.waitRun(t, res.RunID, 2*time.Minute)
-	if r.Result() != runstate.ResultSucceeded {
+	if r.Result() != syncv1alpha1.RunSucceeded {
 		t.Fatalf("run result %s: %s", r.Result(), r.Message())
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
@@ -197,7 +197,7 @@ func TestFailingBatchGoesToDeadLetterAndRetriesFromThere(t *testing.T) {
 	}
 	// The finalize step waits for the missing batches: nothing is deleted
 	// or declared done meanwhile.
-	if r, _ := ps.runs.Get(context.Background(), ps.queue, res.RunID); r == nil || r.Result() != runstate.ResultRunning {
+	if r, _ := ps.runs.Get(context.Background(), ps.queue, res.RunID); r == nil || r.Result() != syncv1alpha1.RunRunning {
 		t.Fatalf("run should still be waiting for its dead batches")
 	}
 	proxy.Up(t)
@@ -205,7 +205,7 @@ func TestFailingBatchGoesToDeadLetterAndRetriesFromThere(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := ps.waitRun(t, res.RunID, time.Minute)
-	if r.Result() != runstate.ResultSucceeded {
+	if r.Result() != syncv1alpha1.RunSucceeded {
 		t.Fatalf("after retrying the dead letters: %s %s", r.Result(), r.Message())
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
@@ -329,7 +329,7 @@ func TestMaxRetryZeroFinalizeWaitsForItsBatches(t *testing.T) {
 	_, _ = lock.ExecContext(context.Background(), "UNLOCK TABLES")
 	_ = lock.Close()
 	r := ps.waitRun(t, res.RunID, time.Minute)
-	if r.Result() != runstate.ResultSucceeded {
+	if r.Result() != syncv1alpha1.RunSucceeded {
 		t.Fatalf("run result %s: %s", r.Result(), r.Message())
 	}
 	sameRows(t, e, "SELECT id, label FROM items", "SELECT id, label FROM items")
@@ -353,7 +353,7 @@ func TestFinalizeFailsFastWhenTheSourceLoginLostItsRights(t *testing.T) {
 	start := time.Now()
 	ps.worker(t, e.dst.DSN, roDSN)
 	r := ps.waitRun(t, res.RunID, 30*time.Second)
-	if r.Result() != runstate.ResultFailed || !strings.Contains(r.Message(), "denied for user") {
+	if r.Result() != syncv1alpha1.RunFailed || !strings.Contains(r.Message(), "denied for user") {
 		t.Fatalf("run %s after %s: %s", r.Result(), time.Since(start), r.Message())
 	}
 	if n := e.dst.Count(t, "items", ""); n != 50 {

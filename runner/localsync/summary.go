@@ -14,18 +14,18 @@ import (
 
 // Summary is a run's outcome, as `sisporta sync -o json` prints it.
 type Summary struct {
-	Pipeline        string    `json:"pipeline"`
-	Run             int64     `json:"run"`
-	Result          string    `json:"result"`
-	SnapshotTime    time.Time `json:"sourceSnapshotTime"`
-	StartTime       time.Time `json:"startTime"`
-	CompletionTime  time.Time `json:"completionTime"`
-	DurationSeconds float64   `json:"durationSeconds"`
-	RowsRead        int64     `json:"rowsRead"`
-	RowsWritten     int64     `json:"rowsWritten"`
-	RowsUnchanged   int64     `json:"rowsUnchanged"`
-	RowsDeleted     int64     `json:"rowsDeleted"`
-	RowsRepaired    int64     `json:"rowsRepaired"`
+	Pipeline        string                 `json:"pipeline"`
+	Run             int64                  `json:"run"`
+	Result          syncv1alpha1.RunResult `json:"result"`
+	SnapshotTime    time.Time              `json:"sourceSnapshotTime"`
+	StartTime       time.Time              `json:"startTime"`
+	CompletionTime  time.Time              `json:"completionTime"`
+	DurationSeconds float64                `json:"durationSeconds"`
+	RowsRead        int64                  `json:"rowsRead"`
+	RowsWritten     int64                  `json:"rowsWritten"`
+	RowsUnchanged   int64                  `json:"rowsUnchanged"`
+	RowsDeleted     int64                  `json:"rowsDeleted"`
+	RowsRepaired    int64                  `json:"rowsRepaired"`
 	// RowsSkipped (among RowsUnchanged) were not read: their key ranges,
 	// RangesSkipped of them, had the source digest of the last complete run.
 	RowsSkipped   int64           `json:"rowsSkipped,omitempty"`
@@ -37,18 +37,18 @@ type Summary struct {
 
 // EntitySummary is one entity of a Summary.
 type EntitySummary struct {
-	Name          string            `json:"name"`
-	Result        string            `json:"result"`
-	RowsRead      int64             `json:"rowsRead"`
-	RowsWritten   int64             `json:"rowsWritten"`
-	RowsUnchanged int64             `json:"rowsUnchanged"`
-	RowsDeleted   int64             `json:"rowsDeleted"`
-	RowsRepaired  int64             `json:"rowsRepaired"`
-	RowsSkipped   int64             `json:"rowsSkipped,omitempty"`
-	RangesSkipped int               `json:"rangesSkipped,omitempty"`
-	Cleanup       *runstate.Cleanup `json:"cleanup,omitempty"`
-	Error         string            `json:"error,omitempty"`
-	Warnings      []string          `json:"warnings,omitempty"`
+	Name          string                 `json:"name"`
+	Result        syncv1alpha1.RunResult `json:"result"`
+	RowsRead      int64                  `json:"rowsRead"`
+	RowsWritten   int64                  `json:"rowsWritten"`
+	RowsUnchanged int64                  `json:"rowsUnchanged"`
+	RowsDeleted   int64                  `json:"rowsDeleted"`
+	RowsRepaired  int64                  `json:"rowsRepaired"`
+	RowsSkipped   int64                  `json:"rowsSkipped,omitempty"`
+	RangesSkipped int                    `json:"rangesSkipped,omitempty"`
+	Cleanup       *runstate.Cleanup      `json:"cleanup,omitempty"`
+	Error         string                 `json:"error,omitempty"`
+	Warnings      []string               `json:"warnings,omitempty"`
 }
 
 func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
@@ -81,8 +81,8 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 	}
 	// Overtaken entities were not brought up to this run's snapshot (the
 	// newer run does that): the run did not succeed, whatever it wrote.
-	if s.Result == runstate.ResultSucceeded && len(s.Superseded()) > 0 {
-		s.Result = runstate.ResultSuperseded
+	if s.Result == syncv1alpha1.RunSucceeded && len(s.Superseded()) > 0 {
+		s.Result = syncv1alpha1.RunSuperseded
 	}
 	return s
 }
@@ -91,7 +91,7 @@ func summarize(p *syncv1alpha1.SyncPipeline, r *runstate.Run) *Summary {
 func (s *Summary) GuardTripped() []string {
 	var out []string
 	for _, e := range s.Entities {
-		if e.Cleanup != nil && e.Cleanup.Result == runstate.CleanupGuardTripped {
+		if e.Cleanup != nil && e.Cleanup.Result == syncv1alpha1.CleanupGuardTripped {
 			out = append(out, e.Name)
 		}
 	}
@@ -103,7 +103,7 @@ func (s *Summary) GuardTripped() []string {
 func (s *Summary) Superseded() []string {
 	var out []string
 	for _, e := range s.Entities {
-		if e.Result == runstate.ResultSuperseded {
+		if e.Result == syncv1alpha1.RunSuperseded {
 			out = append(out, e.Name)
 		}
 	}
@@ -114,7 +114,7 @@ func (s *Summary) Superseded() []string {
 func (s *Summary) Failed() []string {
 	var out []string
 	for _, e := range s.Entities {
-		if e.Result == runstate.ResultFailed {
+		if e.Result == syncv1alpha1.RunFailed {
 			out = append(out, e.Name)
 		}
 	}
@@ -134,7 +134,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	for _, e := range s.Entities {
 		cl := "-"
 		if e.Cleanup != nil {
-			cl = e.Cleanup.Result
+			cl = string(e.Cleanup.Result)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t\n", e.Name, e.Result, e.RowsRead, e.RowsWritten, e.RowsUnchanged, e.RowsDeleted, cl)
 	}
@@ -147,7 +147,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if e.Error != "" {
 			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Error))
 		}
-		if e.Cleanup != nil && e.Cleanup.Message != "" && e.Cleanup.Result != runstate.CleanupSucceeded {
+		if e.Cleanup != nil && e.Cleanup.Message != "" && e.Cleanup.Result != syncv1alpha1.CleanupSucceeded {
 			notes = append(notes, fmt.Sprintf("%s: %s", e.Name, e.Cleanup.Message))
 		}
 		for _, w := range e.Warnings {

@@ -14,15 +14,15 @@ func TestOvertakenRunSummary(t *testing.T) {
 	p := &syncv1alpha1.SyncPipeline{}
 	p.Name, p.Namespace = "p", "default"
 	r := &runstate.Run{Meta: runstate.Meta{ID: 7, Entities: []string{"a", "b"}}, Entities: []runstate.EntityRun{
-		{Name: "a", Final: &runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 10, RowsWritten: 10}},
-		{Name: "b", Final: &runstate.Final{Result: runstate.ResultSuperseded, RowsRead: 600, RowsWritten: 600}},
+		{Name: "a", Final: &runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 10, RowsWritten: 10}},
+		{Name: "b", Final: &runstate.Final{Result: syncv1alpha1.RunSuperseded, RowsRead: 600, RowsWritten: 600}},
 	}}
 	s := summarize(p, r)
-	if s.Result != runstate.ResultSuperseded || s.RowsWritten != 610 {
+	if s.Result != syncv1alpha1.RunSuperseded || s.RowsWritten != 610 {
 		t.Errorf("summary %s, %d rows written; want Superseded and 610", s.Result, s.RowsWritten)
 	}
-	r.Entities[1].Final.Result = runstate.ResultSucceeded
-	if s := summarize(p, r); s.Result != runstate.ResultSucceeded {
+	r.Entities[1].Final.Result = syncv1alpha1.RunSucceeded
+	if s := summarize(p, r); s.Result != syncv1alpha1.RunSucceeded {
 		t.Errorf("all succeeded: %s", s.Result)
 	}
 }

@@ -103,7 +103,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer srv.Shutdown()
 
 	client := asynq.NewClientFromRedisClient(rdb)
-	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: "sync", MaxPending: maxPending, Verify: o.Verify,
+	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: syncv1alpha1.TriggerSync, MaxPending: maxPending, Verify: o.Verify,
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {
@@ -176,7 +176,7 @@ func waitForRun(ctx context.Context, runs *runstate.Store, rdb redis.UniversalCl
 		if err != nil {
 			return nil, err
 		}
-		if r != nil && r.Result() != runstate.ResultRunning {
+		if r != nil && r.Result() != syncv1alpha1.RunRunning {
 			return r, nil
 		}
 		if err := deadTasks(insp, qname, id, embedded); err != nil {

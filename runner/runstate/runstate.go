@@ -48,27 +48,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/rediskit"
-)
-
-// Results of a run and of an entity within it.
-const (
-	ResultRunning         = "Running"
-	ResultSucceeded       = "Succeeded"
-	ResultFailed          = "Failed"
-	ResultPartiallyFailed = "PartiallyFailed"
-	// ResultSuperseded marks an entity whose run was overtaken by a newer
-	// run before it finished; the newer run covers its rows.
-	ResultSuperseded = "Superseded"
-)
-
-// Cleanup results, as in the SyncPipeline status.
-const (
-	CleanupSucceeded    = "Succeeded"
-	CleanupSkipped      = "Skipped"
-	CleanupGuardTripped = "GuardTripped"
-	CleanupDryRun       = "DryRun"
-	CleanupFailed       = "Failed"
 )
 
 const (
@@ -111,20 +92,20 @@ type Extract struct {
 
 // Cleanup is the account of one entity's cleanup.
 type Cleanup struct {
-	Time    time.Time `json:"time"`
-	Result  string    `json:"result"`
-	Deleted int64     `json:"deleted"`
-	Message string    `json:"message,omitempty"`
+	Time    time.Time                  `json:"time"`
+	Result  syncv1alpha1.CleanupResult `json:"result"`
+	Deleted int64                      `json:"deleted"`
+	Message string                     `json:"message,omitempty"`
 }
 
 // Final is the worker's account of one entity once it is finished.
 type Final struct {
-	Result        string `json:"result"`
-	RowsRead      int64  `json:"rowsRead"`
-	RowsWritten   int64  `json:"rowsWritten"`
-	RowsUnchanged int64  `json:"rowsUnchanged"`
-	RowsDeleted   int64  `json:"rowsDeleted"`
-	RowsRepaired  int64  `json:"rowsRepaired,omitempty"`
+	Result        syncv1alpha1.RunResult `json:"result"`
+	RowsRead      int64                  `json:"rowsRead"`
+	RowsWritten   int64                  `json:"rowsWritten"`
+	RowsUnchanged int64                  `json:"rowsUnchanged"`
+	RowsDeleted   int64                  `json:"rowsDeleted"`
+	RowsRepaired  int64                  `json:"rowsRepaired,omitempty"`
 	// RowsSkipped (among RowsUnchanged) were not read: their key ranges,
 	// RangesSkipped of them, had the source digest of the last complete
 	// run.
@@ -148,14 +129,14 @@ type EntityRun struct {
 }
 
 // Result is the entity's result so far.
-func (e EntityRun) Result() string {
+func (e EntityRun) Result() syncv1alpha1.RunResult {
 	switch {
 	case e.Final != nil:
 		return e.Final.Result
 	case e.Extract != nil && e.Extract.Error != "":
-		return ResultFailed
+		return syncv1alpha1.RunFailed
 	default:
-		return ResultRunning
+		return syncv1alpha1.RunRunning
 	}
 }
 
@@ -167,26 +148,26 @@ type Run struct {
 
 // Result is Running until every entity is final, then Succeeded, Failed
 // (every entity failed) or PartiallyFailed.
-func (r *Run) Result() string {
+func (r *Run) Result() syncv1alpha1.RunResult {
 	failed, done := 0, 0
 	for _, e := range r.Entities {
 		switch e.Result() {
-		case ResultRunning:
+		case syncv1alpha1.RunRunning:
 			continue
-		case ResultFailed:
+		case syncv1alpha1.RunFailed:
 			failed++
 		}
 		done++
 	}
 	switch {
 	case done < len(r.Meta.Entities) || len(r.Entities) < len(r.Meta.Entities):
-		return ResultRunning
+		return syncv1alpha1.RunRunning
 	case failed == 0:
-		return ResultSucceeded
+		return syncv1alpha1.RunSucceeded
 	case failed == done:
-		return ResultFailed
+		return syncv1alpha1.RunFailed
 	default:
-		return ResultPartiallyFailed
+		return syncv1alpha1.RunPartiallyFailed
 	}
 }
 
@@ -194,7 +175,7 @@ func (r *Run) Result() string {
 func (r *Run) FailedEntities() []string {
 	var out []string
 	for _, e := range r.Entities {
-		if e.Result() == ResultFailed {
+		if e.Result() == syncv1alpha1.RunFailed {
 			out = append(out, e.Name)
 		}
 	}
@@ -234,7 +215,7 @@ func (r *Run) Repaired() int64 {
 
 // CompletionTime is the latest entity end time once the run is complete.
 func (r *Run) CompletionTime() (time.Time, bool) {
-	if r.Result() == ResultRunning {
+	if r.Result() == syncv1alpha1.RunRunning {
 		return time.Time{}, false
 	}
 	var t time.Time
@@ -524,7 +505,7 @@ func (s *Store) Latest(ctx context.Context, queue string) (last, lastSucceeded *
 		if last == nil {
 			last = r
 		}
-		if r.Result() == ResultSucceeded {
+		if r.Result() == syncv1alpha1.RunSucceeded {
 			lastSucceeded = r
 			break
 		}

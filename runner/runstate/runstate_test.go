@@ -10,6 +10,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/testutil"
+
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
 
 // newStore returns a store on the real Redis and a queue name of the
@@ -58,28 +60,28 @@ func TestRunSummaryOnRealRedis(t *testing.T) {
 	_ = s.SetExtract(ctx, q, id1, "b", runstate.Extract{RowsRead: 5, Batches: 1, Done: true})
 	_ = s.AddProgress(ctx, q, id1, "a", 4, 6)
 	r, err := s.Get(ctx, q, id1)
-	if err != nil || r.Result() != runstate.ResultRunning {
+	if err != nil || r.Result() != syncv1alpha1.RunRunning {
 		t.Fatalf("before finals: %v %v", r, err)
 	}
 	if read, written, unchanged, _ := r.Totals(); read != 15 || written != 4 || unchanged != 6 {
 		t.Errorf("progress totals %d %d %d", read, written, unchanged)
 	}
-	_ = s.SetFinal(ctx, q, id1, "a", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 10, RowsWritten: 4, RowsUnchanged: 6, EndTime: now.Add(time.Minute)})
-	_ = s.SetFinal(ctx, q, id1, "b", runstate.Final{Result: runstate.ResultSucceeded, RowsRead: 5, RowsDeleted: 0, EndTime: now.Add(2 * time.Minute),
-		Cleanup: &runstate.Cleanup{Result: runstate.CleanupGuardTripped, Deleted: 3, Message: "guard: ..."}})
+	_ = s.SetFinal(ctx, q, id1, "a", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 10, RowsWritten: 4, RowsUnchanged: 6, EndTime: now.Add(time.Minute)})
+	_ = s.SetFinal(ctx, q, id1, "b", runstate.Final{Result: syncv1alpha1.RunSucceeded, RowsRead: 5, RowsDeleted: 0, EndTime: now.Add(2 * time.Minute),
+		Cleanup: &runstate.Cleanup{Result: syncv1alpha1.CleanupGuardTripped, Deleted: 3, Message: "guard: ..."}})
 	// Run 2: one entity fails to extract.
 	_ = s.SetExtract(ctx, q, id2, "a", runstate.Extract{Error: "entity a: table gone"})
-	_ = s.SetFinal(ctx, q, id2, "a", runstate.Final{Result: runstate.ResultFailed, Error: "entity a: table gone", EndTime: now})
-	_ = s.SetFinal(ctx, q, id2, "b", runstate.Final{Result: runstate.ResultSucceeded, EndTime: now})
+	_ = s.SetFinal(ctx, q, id2, "a", runstate.Final{Result: syncv1alpha1.RunFailed, Error: "entity a: table gone", EndTime: now})
+	_ = s.SetFinal(ctx, q, id2, "b", runstate.Final{Result: syncv1alpha1.RunSucceeded, EndTime: now})
 
 	last, ok, err := s.Latest(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last.Meta.ID != id2 || last.Result() != runstate.ResultPartiallyFailed || last.FailedEntities()[0] != "a" {
+	if last.Meta.ID != id2 || last.Result() != syncv1alpha1.RunPartiallyFailed || last.FailedEntities()[0] != "a" {
 		t.Errorf("last = %d %s %v", last.Meta.ID, last.Result(), last.FailedEntities())
 	}
-	if ok == nil || ok.Meta.ID != id1 || ok.Result() != runstate.ResultSucceeded {
+	if ok == nil || ok.Meta.ID != id1 || ok.Result() != syncv1alpha1.RunSucceeded {
 		t.Fatalf("last successful = %+v", ok)
 	}
 	if end, done := ok.CompletionTime(); !done || !end.Equal(now.Add(2*time.Minute)) {

@@ -139,10 +139,7 @@ func openMSSQL(dsn string, spec syncv1alpha1.SourceSpec) (*sql.DB, error) {
 
 // mssqlSessionInit is the T-SQL that sets up each session.
 func mssqlSessionInit(spec syncv1alpha1.SourceSpec) string {
-	timeout := defaultLockTimeout
-	if spec.LockTimeoutSeconds != nil {
-		timeout = time.Duration(*spec.LockTimeoutSeconds) * time.Second
-	}
+	timeout := time.Duration(spec.LockTimeoutSecondsOrDefault()) * time.Second
 	init := fmt.Sprintf("SET LOCK_TIMEOUT %d;", timeout.Milliseconds())
 	if spec.Isolation == syncv1alpha1.IsolationSnapshot {
 		init += " SET TRANSACTION ISOLATION LEVEL SNAPSHOT;"

@@ -43,10 +43,6 @@ type Source struct {
 	probeErr  error
 }
 
-// defaultLockTimeout bounds a SQL Server read's wait for a lock when the
-// spec gives none.
-const defaultLockTimeout = 30 * time.Second
-
 // dialect is what differs between source databases.
 type dialect interface {
 	name() syncv1alpha1.SourceDriver

@@ -48,9 +48,9 @@ const (
 	// redisDB is the Redis database of the suite's queue.
 	redisDB = 2
 
-	runNowAnnotation = "sync.sisporta.io/run-now"
-	workerSelector   = "app.kubernetes.io/instance=" + pipeName + ",app.kubernetes.io/component=worker"
-	extractSelector  = "app.kubernetes.io/instance=" + pipeName + ",app.kubernetes.io/component=extractor"
+	runNowAnnotation = syncv1alpha1.AnnotationRunNow
+	workerSelector   = syncv1alpha1.LabelInstance + "=" + pipeName + "," + syncv1alpha1.LabelComponent + "=" + syncv1alpha1.ComponentWorker
+	extractSelector  = syncv1alpha1.LabelInstance + "=" + pipeName + "," + syncv1alpha1.LabelComponent + "=" + syncv1alpha1.ComponentExtractor
 
 	// Waits are generous (a 2-core CI machine running everything) but
 	// bounded.
@@ -192,7 +192,7 @@ stringData: {dsn: %[3]q}
 		return true, ""
 	})
 	eventually(t, time.Minute, "Ready=True, AwaitingFirstRun", func() (bool, string) {
-		return conditionIs(getPipeline(t), syncv1alpha1.ConditionReady, metav1.ConditionTrue, "AwaitingFirstRun")
+		return conditionIs(getPipeline(t), syncv1alpha1.ConditionReady, metav1.ConditionTrue, syncv1alpha1.ReasonAwaitingFirstRun)
 	})
 }
 
@@ -255,7 +255,7 @@ func (s *scenario) firstRunBySchedule(t *testing.T) {
 	eventually(t, time.Until(w.firstScheduled)+2*time.Minute, "the CronJob starts a Job at "+w.firstScheduled.Format("15:04"), func() (bool, string) {
 		jobs := extractionJobs(t)
 		for _, j := range jobs {
-			if j.Labels["sync.sisporta.io/trigger"] == "schedule" {
+			if j.Labels[syncv1alpha1.LabelTrigger] == syncv1alpha1.TriggerSchedule {
 				job = j
 				return true, ""
 			}
@@ -324,7 +324,7 @@ func (s *scenario) firstRunBySchedule(t *testing.T) {
 	case st.LastScheduleTime == nil:
 		t.Errorf("status.lastScheduleTime missing after a scheduled run")
 	}
-	if ok, msg := conditionIs(p, syncv1alpha1.ConditionReady, metav1.ConditionTrue, "Synced"); !ok {
+	if ok, msg := conditionIs(p, syncv1alpha1.ConditionReady, metav1.ConditionTrue, syncv1alpha1.ReasonSynced); !ok {
 		t.Error(msg)
 	}
 	if ok, msg := conditionIs(p, syncv1alpha1.ConditionDegraded, metav1.ConditionFalse, ""); !ok {
@@ -344,7 +344,7 @@ func (s *scenario) firstRunBySchedule(t *testing.T) {
 				return false, fmt.Sprintf("column %s is %q in %v", name, v, cols)
 			}
 		}
-		if cols["READY"] != "True" || cols["REASON"] != "Synced" || cols["QUEUE"] != "0" || cols["WORKERS"] != "0" {
+		if cols["READY"] != "True" || cols["REASON"] != syncv1alpha1.ReasonSynced || cols["QUEUE"] != "0" || cols["WORKERS"] != "0" {
 			return false, fmt.Sprintf("columns %v", cols)
 		}
 		return true, ""
@@ -400,7 +400,7 @@ func (s *scenario) guardHolds(t *testing.T) {
 	p := s.runNowAndWait(t, "guard", false)
 	eventually(t, time.Minute, "Degraded=True, CleanupGuardTripped", func() (bool, string) {
 		p = getPipeline(t)
-		return conditionIs(p, syncv1alpha1.ConditionDegraded, metav1.ConditionTrue, "CleanupGuardTripped")
+		return conditionIs(p, syncv1alpha1.ConditionDegraded, metav1.ConditionTrue, syncv1alpha1.ReasonCleanupGuardTripped)
 	})
 	if c := meta.FindStatusCondition(p.Status.Conditions, syncv1alpha1.ConditionDegraded); !strings.Contains(c.Message, "products") {
 		t.Errorf("the Degraded message does not name the entity: %s", c.Message)
@@ -409,7 +409,7 @@ func (s *scenario) guardHolds(t *testing.T) {
 		t.Errorf("status.lastCleanup %+v: want GuardTripped", c)
 	}
 	eventually(t, time.Minute, "a Warning event CleanupGuardTripped", func() (bool, string) {
-		return hasEvent(t, corev1.EventTypeWarning, "CleanupGuardTripped", "products")
+		return hasEvent(t, corev1.EventTypeWarning, syncv1alpha1.ReasonCleanupGuardTripped, "products")
 	})
 	if after := queryInt(t, e.root, "SELECT COUNT(*) FROM "+mirrDB+".products"); after != before {
 		t.Errorf("the mirror's products went from %d to %d rows: the guard should have deleted nothing", before, after)
@@ -556,13 +556,13 @@ func (s *scenario) suspendAndRunNow(t *testing.T) {
 		return ptr.Deref(cj.Spec.Suspend, false) && cj.Spec.Schedule == "*/1 * * * *", fmt.Sprintf("suspend %v, schedule %q", ptr.Deref(cj.Spec.Suspend, false), cj.Spec.Schedule)
 	})
 	eventually(t, time.Minute, "Ready=True, Suspended", func() (bool, string) {
-		return conditionIs(getPipeline(t), syncv1alpha1.ConditionReady, metav1.ConditionTrue, "Suspended")
+		return conditionIs(getPipeline(t), syncv1alpha1.ConditionReady, metav1.ConditionTrue, syncv1alpha1.ReasonSuspended)
 	})
 	// A minute boundary passes: the schedule starts nothing.
 	boundary := time.Now().Truncate(time.Minute).Add(time.Minute)
 	time.Sleep(time.Until(boundary.Add(20 * time.Second)))
 	for _, j := range extractionJobs(t) {
-		if j.Labels["sync.sisporta.io/trigger"] == "schedule" && j.CreationTimestamp.After(suspendedAt) {
+		if j.Labels[syncv1alpha1.LabelTrigger] == syncv1alpha1.TriggerSchedule && j.CreationTimestamp.After(suspendedAt) {
 			t.Errorf("suspended, yet the schedule started Job %s at %s", j.Name, j.CreationTimestamp)
 		}
 	}
@@ -672,7 +672,7 @@ func (s *scenario) deletePipeline(t *testing.T) {
 		})
 	}
 	eventually(t, 2*time.Minute, "no worker or extractor pod left", func() (bool, string) {
-		pods := podsIn(t, appNS, "app.kubernetes.io/instance="+pipeName)
+		pods := podsIn(t, appNS, syncv1alpha1.LabelInstance+"="+pipeName)
 		return len(pods) == 0, fmt.Sprintf("pods %v", podNames(pods))
 	})
 	figure("pipeline deletion: finalizer, purge and garbage collection done in %s", time.Since(start).Round(time.Second))
@@ -1016,7 +1016,7 @@ func (w *scaleWatch) sample() {
 	var d appsv1.Deployment
 	derr := k8s.Get(ctx, types.NamespacedName{Namespace: appNS, Name: pipeName + "-worker"}, &d)
 	var pods corev1.PodList
-	perr := k8s.List(ctx, &pods, client.InNamespace(appNS), client.MatchingLabels{"app.kubernetes.io/instance": pipeName, "app.kubernetes.io/component": "worker"})
+	perr := k8s.List(ctx, &pods, client.InNamespace(appNS), client.MatchingLabels{syncv1alpha1.LabelInstance: pipeName, syncv1alpha1.LabelComponent: syncv1alpha1.ComponentWorker})
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if pending+active > 0 && w.firstQueued.IsZero() {
@@ -1133,7 +1133,7 @@ func workerDeployment(t testing.TB) *appsv1.Deployment {
 func extractionJobs(t testing.TB) []batchv1.Job {
 	t.Helper()
 	var list batchv1.JobList
-	if err := k8s.List(context.Background(), &list, client.InNamespace(appNS), client.MatchingLabels{"sync.sisporta.io/pipeline": pipeName}); err != nil {
+	if err := k8s.List(context.Background(), &list, client.InNamespace(appNS), client.MatchingLabels{syncv1alpha1.LabelPipeline: pipeName}); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items
