@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from Go module sources (release downloads are
-# unreachable here) into a per-user cache keyed by version, and
-# prints the directory holding them on its last line. Idempotent: a second run
-# only checks that the binaries are there.
+# unreachable here; the Go module proxy is not) into a per-user cache keyed by
+# version, and prints the directory holding them on its last line.
+# Idempotent: a second run only checks that the binaries are there.
 #
 #   KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh | tail -1) go test ./...
 #
 # Set WITH_CONTROLLERS=1 to also build kube-controller-manager and
 # kube-scheduler (for a local cluster whose CronJob and Deployment controllers
-# are the real ones; see hack/local-cluster.sh).
+# are the real ones: hack/cluster.sh does, and also builds kubelet and kubectl).
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"

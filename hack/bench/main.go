@@ -5,8 +5,8 @@
 // mariadb and pt-table-sync of the same rows in the same run, and a bare
 // keyset scan of the source in Go (the floor of any extractor). It prints
 // wall time, rows/s, peak RSS and CPU per row of each process, the target
-// rows each step changed (MariaDB's TABLE_STATISTICS), and the ratios the
-// performance goals are stated in.
+// rows each step changed (MariaDB's TABLE_STATISTICS), and each ratio of wall
+// times that a performance goal bounds (goals, below) with whether it is met.
 //
 //	go run ./hack/bench -rows 1000000
 package main

@@ -53,7 +53,7 @@ func writeArgoCDConfigMap(dir, dst string) error {
 	var out strings.Builder
 	fmt.Fprintf(&out, "# "+generatedHeader+"\n", dir+"/*.lua")
 	out.WriteString(`# Registers the SyncPipeline health check and the run-now, suspend and resume
-# actions with Argo CD (see README, "Argo CD"):
+# actions with Argo CD (see docs/operations.md, "Argo CD"):
 #   kubectl -n argocd patch configmap argocd-cm --type merge --patch-file config/argocd/argocd-cm.yaml
 apiVersion: v1
 kind: ConfigMap

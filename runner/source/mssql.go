@@ -323,7 +323,8 @@ func mssqlDecl(rc rawColumn) string {
 	return rc.Type
 }
 
-// mapColumn is the SQL Server → MySQL type map (README "Type map").
+// mapColumn is the SQL Server → MySQL type map (docs/configuration.md, "Type
+// map (SQL Server → MySQL)").
 func (mssqlDialect) mapColumn(rc rawColumn) (schema.Column, error) {
 	c := schema.Column{SourceType: rc.FullType, Nullable: rc.Nullable, Width: rc.MaxLength}
 	chars := func(bytesPerChar int) int {

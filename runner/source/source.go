@@ -49,7 +49,7 @@ type dialect interface {
 	quote(ident string) string
 	quoteTable(table string) string
 	placeholder(i int) string
-	// limit wraps a SELECT list and tail to read at most n rows.
+	// limitQuery wraps a SELECT list and tail to read at most n rows.
 	limitQuery(selectList, from, where, orderBy string, n int) string
 	// keyExpr renders a key value's placeholder for a comparison with the
 	// key column, in the column's own order.
@@ -117,7 +117,7 @@ type dialect interface {
 	scanRangeDigest(vals []any) (schema.SourceDigest, error)
 	// digestProbe finds what the server can digest exactly.
 	digestProbe(ctx context.Context, db *sql.DB) (digestProbe, error)
-	// readTx runs fn in a read-only scope.
+	// readOnly runs fn in a read-only scope.
 	readOnly(ctx context.Context, db *sql.DB, fn func(q querier) error) error
 }
 
@@ -236,7 +236,9 @@ type Entity struct {
 	ref string
 }
 
-// Describe is what Resolve needs of an entity's spec.
+// Resolve reads the columns of an entity's table or query from the source's
+// catalog, maps the ones the spec copies to their target types and finds the
+// key columns (source.keyColumns, or else the table's primary key).
 func (s *Source) Resolve(ctx context.Context, spec syncv1alpha1.EntitySpec) (*Entity, error) {
 	// The last guard before SQL is sent: where and query must stay one
 	// expression and one SELECT whatever path the spec came by.
