@@ -216,3 +216,40 @@ func TestBulkLoadRefusedByTheServer(t *testing.T) {
 		t.Errorf("%d rows", n)
 	}
 }
+
+// A worker that finds the table another worker has just made, before that
+// one claimed it as Sisporta's, loads into it in bulk once the claim
+// lands: the answer "not Sisporta's" is asked again for a while, not kept
+// for the life of the process. Two writers stand for two worker pods.
+func TestTableMadeByAnotherWorkerIsLoadedIntoOnceClaimed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := loadSchema()
+	all := loadRows(120)
+	db := testutil.NewDB(t, "claim")
+	maker, err := writer.Open(ctx, db.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maker.Close()
+	if res, err := maker.ApplyBatch(ctx, loadBatch(1, 1, s, all[:40], nil), writer.ApplyOptions{}); err != nil || !res.Loaded {
+		t.Fatalf("the maker's batch: %+v %v", res, err)
+	}
+	// The moment between making the table and claiming it.
+	db.Exec(t, "UPDATE _sisporta_tables SET created_by_sisporta = 0")
+	other, err := writer.Open(ctx, db.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if res, err := other.ApplyBatch(ctx, loadBatch(1, 2, s, all[40:80], schema.Row{all[39][0]}), writer.ApplyOptions{}); err != nil || res.Loaded {
+		t.Fatalf("into a table not (yet) Sisporta's: %+v %v; want the upsert", res, err)
+	}
+	db.Exec(t, "UPDATE _sisporta_tables SET created_by_sisporta = 1") // the claim lands
+	if res, err := other.ApplyBatch(ctx, loadBatch(1, 3, s, all[80:], schema.Row{all[79][0]}), writer.ApplyOptions{}); err != nil || !res.Loaded || res.Written != 40 {
+		t.Fatalf("once the table is claimed as Sisporta's: %+v %v; want a bulk load of 40 rows", res, err)
+	}
+	if n := db.Count(t, "items", ""); n != 120 {
+		t.Fatalf("%d rows in the target, want 120", n)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -66,12 +68,31 @@ type tableInfo struct {
 	// order names, per key column in key order, the column that holds the
 	// key's values in the source's order ("" where MySQL's order is used).
 	order []string
+	// askUntil, for a table not (yet) known as Sisporta's: until then each
+	// batch asks again. The worker that made the table claims it a moment
+	// after making it, and another worker (or pod) that found the table
+	// made in that moment must not take it for someone else's for good:
+	// it would never load into it in bulk.
+	askUntil time.Time
 }
+
+// createdRecheck is how long a table not known as Sisporta's is asked
+// about again before the answer is kept.
+const createdRecheck = time.Minute
 
 func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, error) {
 	cacheKey := s.Table + "\x00" + s.Schema.Fingerprint() + fmt.Sprint(s.SoftDelete) + "\x00" + s.owner()
-	if v, ok := t.ensured.Load(cacheKey); ok {
-		return v.(*tableInfo), nil
+	if info, ok := t.cachedTable(ctx, s, cacheKey); ok {
+		return info, nil
+	}
+	// One check a table at a time in this process: the batches that
+	// arrive together wait for the first one's answer instead of racing
+	// it to make the table.
+	mu, _ := t.ensuring.LoadOrStore(cacheKey, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if info, ok := t.cachedTable(ctx, s, cacheKey); ok {
+		return info, nil
 	}
 	if err := t.checkNotTheSource(ctx, s); err != nil {
 		return nil, err
@@ -87,8 +108,6 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 		return nil, t.redact(err)
 	}
 	order := orderColumns(sch)
-	// raced: another worker created the table while this one tried to.
-	raced := false
 	for attempt := 0; ; attempt++ {
 		existing, err := t.tableColumns(ctx, s.Table)
 		if err != nil {
@@ -129,7 +148,6 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 		}
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && (me.Number == 1050 || me.Number == 1060 || me.Number == 1061) && attempt < 3 {
-			raced = raced || len(existing) == 0
 			continue // another worker made the same change first
 		}
 		what := "changing"
@@ -154,14 +172,33 @@ func (t *Target) ensureTable(ctx context.Context, s TableSpec) (*tableInfo, erro
 		}
 	}
 	info := &tableInfo{order: order, created: created}
-	if raced && !created {
-		// The worker that made the table has not claimed it yet: ask
-		// again next batch rather than take it for someone else's (and
-		// never load into it in bulk).
-		return info, nil
+	if !created {
+		// The worker that made the table may not have claimed it yet.
+		info.askUntil = time.Now().Add(createdRecheck)
 	}
 	t.ensured.Store(cacheKey, info)
 	return info, nil
+}
+
+// cachedTable returns what this process learnt of the table's shape, and
+// whether it did; a table not known as Sisporta's is asked about again
+// until its askUntil.
+func (t *Target) cachedTable(ctx context.Context, s TableSpec, cacheKey string) (*tableInfo, bool) {
+	v, ok := t.ensured.Load(cacheKey)
+	if !ok {
+		return nil, false
+	}
+	info := v.(*tableInfo)
+	if info.created || info.askUntil.IsZero() || time.Now().After(info.askUntil) {
+		return info, true
+	}
+	created, err := t.createdBySisporta(ctx, s.Table)
+	if err != nil || !created {
+		return info, true // asked again next batch, until askUntil
+	}
+	fresh := &tableInfo{order: info.order, created: true}
+	t.ensured.CompareAndSwap(cacheKey, info, fresh)
+	return fresh, true
 }
 
 // checkNotTheSource refuses a target table in the database the source

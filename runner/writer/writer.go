@@ -27,6 +27,8 @@ type Target struct {
 	dsn string
 	// ensured caches tables whose shape was checked, by table and fingerprint.
 	ensured sync.Map
+	// ensuring holds a mutex a table being checked (see ensureTable).
+	ensuring sync.Map
 	// registered caches (pipeline, entity, run) already registered.
 	registered sync.Map
 	// misses counts, per entity, batches in a row whose digest differed.
