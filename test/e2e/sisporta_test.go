@@ -91,7 +91,7 @@ func TestSisportaOnARealNode(t *testing.T) {
 		{"suspend, and run-now starts exactly one Job", s.suspendAndRunNow},
 		{"helm upgrade to a re-tagged image", s.upgrade},
 		{"deleting the pipeline", s.deletePipeline},
-		{"helm uninstall keeps the CRD", s.uninstall},
+		{"helm uninstall keeps the CRD and frees the lease; a reinstall leads at once", s.uninstall},
 	}
 	for _, st := range steps {
 		start := time.Now()
@@ -119,11 +119,7 @@ metadata: {name: e2e-redis, namespace: %s}
 stringData: {url: "redis://10.244.0.1:6379/%d"}
 `, systemNS, redisDB))
 	start := time.Now()
-	repoName, tag, _ := strings.Cut(image, ":")
-	helm(t, "install", release, "charts/sisporta", "-n", systemNS,
-		"--set", "image.repository="+repoName, "--set", "image.tag="+tag,
-		"--set", "defaultRedis.existingSecret.name=e2e-redis", "--set", "defaultRedis.namespaces={"+appNS+"}",
-		"--wait", "--timeout", "4m")
+	helmInstall(t)
 	figure("helm install --wait, operator Ready: %s", time.Since(start).Round(100*time.Millisecond))
 
 	pod := operatorPod(t)
@@ -687,16 +683,86 @@ func (s *scenario) deletePipeline(t *testing.T) {
 	}
 }
 
+// helmInstall installs the chart overriding only the image and the
+// default Redis (its Secret, and the namespace whose pipelines may use it).
+func helmInstall(t *testing.T) {
+	repoName, tag, _ := strings.Cut(image, ":")
+	helm(t, "install", release, "charts/sisporta", "-n", systemNS,
+		"--set", "image.repository="+repoName, "--set", "image.tag="+tag,
+		"--set", "defaultRedis.existingSecret.name=e2e-redis", "--set", "defaultRedis.namespaces={"+appNS+"}",
+		"--wait", "--timeout", "4m")
+}
+
 func (s *scenario) uninstall(t *testing.T) {
+	// The operator's last words, followed until its pod is gone: it must
+	// release its lease while its RBAC is still there, without an error.
+	pod := operatorPod(t)
+	ctx, cancel := context.WithTimeout(s.ctx, 3*time.Minute)
+	defer cancel()
+	follow := exec.CommandContext(ctx, kubectlBin, "-n", systemNS, "logs", "-f", pod.Name)
+	follow.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	var last strings.Builder
+	follow.Stdout = &last
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the stream is open before the pod stops
+
 	helm(t, "uninstall", release, "-n", systemNS, "--wait", "--timeout", "3m")
 	eventually(t, 2*time.Minute, "the operator is gone", func() (bool, string) {
 		pods := podsIn(t, systemNS, "app.kubernetes.io/name=sisporta")
 		return len(pods) == 0, fmt.Sprintf("pods %v", podNames(pods))
 	})
+	_ = follow.Wait()
+	for _, l := range strings.Split(last.String(), "\n") {
+		if strings.Contains(l, `"level":"error"`) || strings.Contains(l, "leader election lost") {
+			t.Errorf("the operator's log at uninstall has an error: %s", l)
+		}
+	}
+	var lease coordinationv1.Lease
+	if err := k8s.Get(s.ctx, types.NamespacedName{Namespace: systemNS, Name: "sisporta.sync.sisporta.io"}, &lease); err == nil {
+		if h := ptr.Deref(lease.Spec.HolderIdentity, ""); h != "" {
+			t.Errorf("after helm uninstall the lease is still held by %s: a reinstall would wait for it", h)
+		}
+	} else if !apierrors.IsNotFound(err) {
+		t.Error(err)
+	}
 	var crd apiextensionsv1.CustomResourceDefinition
 	if err := k8s.Get(s.ctx, types.NamespacedName{Name: "syncpipelines.sync.sisporta.io"}, &crd); err != nil {
 		t.Errorf("helm uninstall removed the CRD (crds.keep should keep it): %v", err)
 	}
+
+	// Installed again at once, the new operator leads without waiting
+	// out the old lease (15 s).
+	start := time.Now()
+	helmInstall(t)
+	again := operatorPod(t)
+	eventually(t, time.Minute, "the reinstalled operator holds the leader lease", func() (bool, string) {
+		return leaseHolderIs(again.Name)
+	})
+	log := kubectl(t, "-n", systemNS, "logs", again.Name)
+	attempt, acquired := logTime(log, "Attempting to acquire leader lease"), logTime(log, "Successfully acquired lease")
+	if attempt.IsZero() || acquired.IsZero() || acquired.Sub(attempt) > 5*time.Second {
+		t.Errorf("the reinstalled operator waited for the lease from %v to %v:\n%s", attempt, acquired, log)
+	}
+	figure("uninstall and reinstall: the new operator led %s after helm install began (lease waited %s)",
+		time.Since(start).Round(100*time.Millisecond), acquired.Sub(attempt).Round(100*time.Millisecond))
+	helm(t, "uninstall", release, "-n", systemNS, "--wait", "--timeout", "3m")
+}
+
+// logTime is the time of the first JSON log line holding msg.
+func logTime(log, msg string) time.Time {
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, msg) {
+			continue
+		}
+		if m := regexp.MustCompile(`"ts":"([^"]+)"`).FindStringSubmatch(l); m != nil {
+			if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
+				return ts
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // cleanup leaves the cluster, MariaDB and Redis as they were, whatever
