@@ -496,7 +496,12 @@ print_kubeconfig() {
 }
 
 network_up() {
-  ip link add "$BRIDGE" type bridge
+  # A fixed (locally administered) MAC: a bridge without one takes the
+  # lowest MAC of its ports and changes it as pods come and go, and pods
+  # that have the old one cached for 10.244.0.1 lose the API server and
+  # the forwarders until their ARP entry expires (the operator lost its
+  # lease after workers were deleted).
+  ip link add "$BRIDGE" address 02:53:50:00:00:01 type bridge
   ip addr add "$HOST_IP/24" dev "$BRIDGE"
   # The `kubernetes` Service address is local to this machine: pods route
   # the Service range to 10.244.0.1 (see the CNI configuration), and the
