@@ -97,6 +97,7 @@ func runManager(cmd *cobra.Command, o *managerOptions) error {
 		LeaderElectionNamespace: o.leaderElectNS,
 		// Release the lease on a clean stop so a new leader takes over at once.
 		LeaderElectionReleaseOnCancel: true,
+		Logger:                        releaseAwareLogger(ctrl.Log, cmd.Context()),
 	}
 	if skipControllerNameValidation {
 		opts.Controller.SkipNameValidation = &skipControllerNameValidation
