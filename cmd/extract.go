@@ -12,6 +12,7 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
+	"github.com/sisporta/sisporta/runner/writer"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
@@ -29,8 +30,9 @@ func newExtractCommand() *cobra.Command {
 		Short: "Run one extraction: read the source and queue its batches (what the CronJob runs)",
 		Long: `Run one extraction of a pipeline: read every entity from the source, read-only
 and in key order, and queue its batches and finalize steps on the pipeline's
-Redis queue for the workers. Exits 1 when an entity could not be read (the
-others are still queued).`,
+Redis queue for the workers. Incremental entities start from the cursor the
+target database keeps, so they need the target DSN too (only read). Exits 1
+when an entity could not be read (the others are still queued).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conn.resolve()
@@ -56,6 +58,14 @@ others are still queued).`,
 			defer src.Close()
 			x := &extract.Extractor{Pipeline: p, Source: src, Client: asynq.NewClientFromRedisClient(rdb), Redis: rdb,
 				Runs: runstate.NewStore(rdb), MaxPending: maxPending, Trigger: trigger, Log: log}
+			// Incremental entities' cursors are the target's: without the
+			// target the extraction cannot know where they start.
+			if incremental(p) {
+				if x.Target, err = writer.New(conn.targetDSN, 2); err != nil {
+					return fmt.Errorf("the pipeline's incremental entities start from the cursors the target database keeps: %w", err)
+				}
+				defer x.Target.Close()
+			}
 			res, err := x.Run(ctx)
 			if errors.Is(err, runstate.ErrLocked) {
 				// Runs of a pipeline never overlap; this one has nothing to do.
@@ -74,9 +84,19 @@ others are still queued).`,
 	}
 	f := c.Flags()
 	f.StringVar(&config, "config", "", "SyncPipeline manifest (env SISPORTA_CONFIG)")
-	conn.bind(f, true, false, true)
+	conn.bind(f, true, true, true)
 	f.StringVar(&trigger, "trigger", "", "what started the run, recorded in the summary (env SISPORTA_TRIGGER; default schedule)")
 	f.IntVar(&maxPending, "max-pending", extract.DefaultMaxPending, "pause reading while this many batches are pending in the queue")
 	logs = bindLogFlags(f)
 	return c
+}
+
+// incremental says whether an entity of the pipeline has a cursor.
+func incremental(p *syncv1alpha1.SyncPipeline) bool {
+	for _, e := range p.Spec.Entities {
+		if e.Source.Cursor != nil {
+			return true
+		}
+	}
+	return false
 }

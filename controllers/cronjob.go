@@ -25,8 +25,11 @@ func (r *Reconciler) extractJobTemplate(st *pipelineState, trigger string) batch
 	p := st.p
 	labels := objectLabels(p, syncv1alpha1.ComponentExtractor)
 	labels[syncv1alpha1.LabelTrigger] = trigger
+	// The target's DSN: incremental entities start from the cursors the
+	// target keeps (the extractor only reads them).
 	env := []corev1.EnvVar{
 		secretEnv(envSourceDSN, p.Spec.Source.DSNSecretRef),
+		secretEnv(envTargetDSN, p.Spec.Target.DSNSecretRef),
 		redisEnv(p),
 		{Name: envTrigger, Value: trigger},
 	}

@@ -53,6 +53,7 @@ func TestCronJobIsOwnedAndConfigured(t *testing.T) {
 	}
 	assertEnv(t, c, map[string]string{
 		envSourceDSN: "secret " + sourceSecret + "/" + dsnKey,
+		envTargetDSN: "secret " + targetSecret + "/" + dsnKey,
 		envRedisURL:  "secret " + DefaultRedisSecret + "/url",
 		envTrigger:   "schedule",
 	})

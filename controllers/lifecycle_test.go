@@ -63,6 +63,7 @@ func TestRunNowStartsOneJobPerValue(t *testing.T) {
 	c := first.Spec.Template.Spec.Containers[0]
 	assertEnv(t, c, map[string]string{
 		envSourceDSN: "secret " + sourceSecret + "/" + dsnKey,
+		envTargetDSN: "secret " + targetSecret + "/" + dsnKey,
 		envRedisURL:  "secret " + DefaultRedisSecret + "/url",
 		envTrigger:   "run-now",
 	})

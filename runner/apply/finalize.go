@@ -166,11 +166,11 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 	if err != nil {
 		return fmt.Errorf("entity %s: cleanup: %w", f.Entity, err)
 	}
+	// The cursor vouches for every row up to it: it advances only now,
+	// every batch of the run applied, and only in the target, the one
+	// record of it that extractions read (extract.Extractor.StoredCursor).
 	if f.Cursor != "" {
 		if err := tg.SetCursor(ctx, f.Pipeline, f.Entity, f.Cursor); err != nil {
-			return err
-		}
-		if err := w.Runs.SetCursor(ctx, w.Queue, f.Entity, f.Cursor); err != nil {
 			return err
 		}
 	}

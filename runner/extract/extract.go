@@ -20,6 +20,7 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
+	"github.com/sisporta/sisporta/runner/writer"
 )
 
 // Defaults of an Extractor.
@@ -36,6 +37,10 @@ type Extractor struct {
 	Client   *asynq.Client
 	Redis    redis.UniversalClient
 	Runs     *runstate.Store
+	// Target is the target database, where incremental entities' cursors
+	// are kept (see StoredCursor); it is only read. A pipeline without
+	// incremental entities needs none.
+	Target *writer.Target
 	// MaxPending pauses reading while the queue holds this many pending
 	// batches: memory stays bounded in Redis and in an embedded Redis.
 	MaxPending int
@@ -235,9 +240,9 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 		high   string
 	)
 	if e.Incremental() {
-		stored, err := x.Runs.Cursor(ctx, x.queueName(), spec.Name)
+		stored, err := x.StoredCursor(ctx, spec.Name)
 		if err != nil {
-			er.Err = fmt.Errorf("reading the stored cursor: %w", err)
+			er.Err = err
 			return er
 		}
 		if high, err = x.Source.CursorHigh(ctx, e); err != nil {
@@ -316,6 +321,26 @@ func (x *Extractor) entity(ctx context.Context, run int64, snap time.Time, spec 
 	x.Log.Info("entity extracted", "entity", spec.Name, "run", run, "rows", read, "batches", er.Batches,
 		"rangesSkipped", st.skippedRanges, "rowsSkipped", st.skippedRows)
 	return er
+}
+
+// StoredCursor reads the cursor (watermark) an incremental entity's
+// extraction starts from: the target database's, in _sisporta_entities,
+// which the finalize step advances once every batch of the run that
+// reached it is applied. It is the one record of it: Redis may lose its
+// data or be replaced, and the target may be restored from a backup, but
+// only the target knows which rows it holds, so a cursor read anywhere
+// else could be past rows it lacks (and they would be skipped) or behind
+// it (and everything since would be read again). "" (none): the entity is
+// read in full.
+func (x *Extractor) StoredCursor(ctx context.Context, entity string) (string, error) {
+	if x.Target == nil {
+		return "", fmt.Errorf("entity %s is incremental, and its cursor is kept in the target database: give the extractor the target DSN (--target-dsn or SISPORTA_TARGET_DSN)", entity)
+	}
+	c, err := x.Target.Cursor(ctx, x.pipelineID(), entity)
+	if err != nil {
+		return "", fmt.Errorf("reading the entity's cursor in the target database: %w", err)
+	}
+	return c, nil
 }
 
 // useRanges decides whether the entity is read by key ranges with source

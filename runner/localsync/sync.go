@@ -87,9 +87,6 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 
 	qname := queue.Name(p.Namespace, p.Name)
 	runs := runstate.NewStore(rdb)
-	if err := seedCursors(ctx, p, tg, runs, qname); err != nil {
-		return nil, err
-	}
 	disp := newDisplay(o.Progress, p)
 	defer disp.stop()
 
@@ -103,7 +100,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer srv.Shutdown()
 
 	client := asynq.NewClientFromRedisClient(rdb)
-	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Trigger: syncv1alpha1.TriggerSync, MaxPending: maxPending, Verify: o.Verify,
+	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Target: tg, Trigger: syncv1alpha1.TriggerSync, MaxPending: maxPending, Verify: o.Verify,
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {
@@ -207,31 +204,6 @@ func deadTasks(insp *asynq.Inspector, qname string, run int64, embedded bool) er
 		where = "the embedded queue ends with this process: fix the cause and run sync again"
 	}
 	return fmt.Errorf("%d task(s) of the run failed for good (%s):\n  %s", len(lines), where, strings.Join(lines, "\n  "))
-}
-
-// seedCursors gives a fresh Redis (the embedded one starts empty every
-// time) the incremental watermarks the target keeps, so a local run reads
-// only what changed since the last one.
-func seedCursors(ctx context.Context, p *syncv1alpha1.SyncPipeline, tg *writer.Target, runs *runstate.Store, qname string) error {
-	id := queue.PipelineID(p.Namespace, p.Name)
-	for _, e := range p.Spec.Entities {
-		if e.Source.Cursor == nil {
-			continue
-		}
-		if cur, err := runs.Cursor(ctx, qname, e.Name); err != nil || cur != "" {
-			continue
-		}
-		stored, err := tg.Cursor(ctx, id, e.Name)
-		if err != nil {
-			return err
-		}
-		if stored != "" {
-			if err := runs.SetCursor(ctx, qname, e.Name, stored); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // notTheSource refuses a target DSN naming the source's database before

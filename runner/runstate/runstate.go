@@ -15,7 +15,6 @@
 //	    unchanged:<entity>  rows left unchanged so far (progress)
 //	    loaded:<entity>     batches loaded in bulk into key ranges the target held nothing of
 //	                        (while most are, the extractor sends several batches' worth a batch)
-//	sisporta:{<queue>}:cursor:<entity>  incremental watermark of the last complete run
 //	sisporta:{<queue>}:verify           HASH: last (ms) a verifying run started, since (runs after it)
 //	sisporta:{<queue>}:ranges:<entity>  HASH, the key ranges of the entity's last complete run (ranges.go):
 //	    run, epoch, shape   the run that read them, and the entity's digest shape
@@ -29,6 +28,10 @@
 //	                        renamed to ranges:<entity> when the run left the target as the
 //	                        source is, and dropped otherwise
 //
+// Incremental entities' cursors are not kept here but in the target database
+// (_sisporta_entities), the one record extractions read: a cursor:<entity>
+// key an older release left is read by nothing.
+//
 // Run hashes expire after 30 days. The authoritative record of every run is
 // the _sisporta_runs table in the target database; this summary is what a
 // process without database access (the operator) needs.
@@ -39,7 +42,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -261,8 +263,7 @@ func runsKey(queue string) string   { return keyPrefix(queue) + "runs" }
 func runKey(queue string, id int64) string {
 	return keyPrefix(queue) + "run:" + strconv.FormatInt(id, 10)
 }
-func cursorKey(queue, entity string) string { return keyPrefix(queue) + "cursor:" + entity }
-func verifyKey(queue string) string         { return keyPrefix(queue) + "verify" }
+func verifyKey(queue string) string { return keyPrefix(queue) + "verify" }
 
 // VerifyDue decides whether a run starting now verifies, by the policy
 // "every everyRuns runs" and "when the last verifying run started at least
@@ -511,20 +512,6 @@ func (s *Store) Latest(ctx context.Context, queue string) (last, lastSucceeded *
 		}
 	}
 	return last, lastSucceeded, nil
-}
-
-// Cursor returns an entity's stored incremental watermark ("" when none).
-func (s *Store) Cursor(ctx context.Context, queue, entity string) (string, error) {
-	v, err := s.rdb.Get(ctx, cursorKey(queue, entity)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	return v, err
-}
-
-// SetCursor stores an entity's incremental watermark.
-func (s *Store) SetCursor(ctx context.Context, queue, entity, value string) error {
-	return s.rdb.Set(ctx, cursorKey(queue, entity), value, 0).Err()
 }
 
 // Purge removes every key this package keeps for a queue (the tasks

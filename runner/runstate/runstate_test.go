@@ -87,12 +87,6 @@ func TestRunSummaryOnRealRedis(t *testing.T) {
 	if end, done := ok.CompletionTime(); !done || !end.Equal(now.Add(2*time.Minute)) {
 		t.Errorf("completion %s %v", end, done)
 	}
-	if err := s.SetCursor(ctx, q, "a", "2024-01-01 00:00:00"); err != nil {
-		t.Fatal(err)
-	}
-	if c, _ := s.Cursor(ctx, q, "a"); c != "2024-01-01 00:00:00" {
-		t.Errorf("cursor %q", c)
-	}
 	if err := s.Purge(ctx, q); err != nil {
 		t.Fatal(err)
 	}
