@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/hack/testenv"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 var env *testenv.Env

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // The tests run the reconciler in a real manager against a real

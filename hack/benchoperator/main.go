@@ -58,9 +58,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/hack/testenv"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 var (
