@@ -1,8 +1,8 @@
-// Package testutil gives the data plane's tests real MariaDB databases,
-// real Redis and a pipeline to run: no mocks. Each test gets databases of
-// its own and a pipeline name of its own (so its own queue), so tests run
-// in parallel against the shared services.
-package testutil
+// MySQL/MariaDB and Redis for tests. Each test gets databases of its own
+// and a pipeline name of its own (so its own queue), so tests run in
+// parallel against the shared services.
+
+package testenv
 
 import (
 	"context"
