@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -32,7 +31,7 @@ type mssqlServer struct {
 
 func newMSSQL(t *testing.T) *mssqlServer {
 	t.Helper()
-	dsn := os.Getenv("SISPORTA_TEST_MSSQL_DSN")
+	dsn := testenv.MSSQLDSN()
 	if dsn == "" {
 		t.Skip("SKIPPED: SQL Server integration test: set SISPORTA_TEST_MSSQL_DSN=sqlserver://sa:<pw>@<host>:1433?database=master to run it (CI's bitbucket pipeline does)")
 	}
