@@ -15,7 +15,7 @@ COPY . .
 ARG VERSION=dev
 # Set by buildx for multi-platform builds; plain docker build leaves them empty.
 ARG TARGETOS TARGETARCH
-# The same command line as `make build` (hack/deploytest checks it): static,
+# The same command line as `make build` (test/deploy checks it): static,
 # no cgo, reproducible paths, the version stamped in.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath \

@@ -129,7 +129,7 @@ run: manifests ## Run the operator against the cluster in KUBECONFIG.
 # The image without Docker: what the Dockerfile's runtime stage holds (the
 # static binary, user 65532, CA certificates, zoneinfo, entrypoint, labels),
 # written as an archive by hack/tools/cmd/imagebuild from this machine's
-# ca-certificates and tzdata. hack/deploytest checks it against the
+# ca-certificates and tzdata. test/deploy checks it against the
 # Dockerfile; the Dockerfile stays the release path.
 IMAGE_BUILD := $(BIN)/imagebuild
 IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
@@ -170,7 +170,7 @@ e2e: services $(HELM) ## End to end on the local cluster: chart, operator, CronJ
 
 CHART_VERSION ?= $(patsubst v%,%,$(VERSION))
 CHART_REPO    ?= oci://ghcr.io/sisporta/charts
-ALL_VALUES    := hack/deploytest/testdata/values-all.yaml
+ALL_VALUES    := test/deploy/testdata/values-all.yaml
 
 .PHONY: tools
 tools: $(CONTROLLER_GEN) $(HELM) $(KUSTOMIZE_BUILD) $(CRD_REF_DOCS) prometheus ## Build the pinned tools (hack/tools) into bin/.

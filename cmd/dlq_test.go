@@ -9,7 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 func runCmd(t *testing.T, args ...string) (string, error) {
@@ -24,12 +24,12 @@ func runCmd(t *testing.T, args ...string) (string, error) {
 
 func TestDLQCommands(t *testing.T) {
 	ctx := context.Background()
-	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
+	rdb, _, err := queue.Connect(ctx, testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	q := "sisporta.dlqtest." + testutil.Random(3)
+	q := "sisporta.dlqtest." + testenv.Random(3)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	defer insp.DeleteQueue(q, true) //nolint:errcheck
 	client := asynq.NewClientFromRedisClient(rdb)
@@ -41,7 +41,7 @@ func TestDLQCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Setenv("SISPORTA_REDIS_URL", testutil.RedisURL())
+	t.Setenv("SISPORTA_REDIS_URL", testenv.RedisURL())
 
 	out, err := runCmd(t, "dlq", "list", "--queue", q)
 	if err != nil || !strings.Contains(out, "ns/p/1/items/0") || !strings.Contains(out, "2 dead-letter tasks") {

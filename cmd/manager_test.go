@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/hack/testenv"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 var env *testenv.Env
@@ -151,7 +151,7 @@ func TestManagerReconcilesAPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("KUBECONFIG", kubeconfig)
-	t.Setenv("SISPORTA_DEFAULT_REDIS_URL", testRedisURL())
+	t.Setenv("SISPORTA_DEFAULT_REDIS_URL", testenv.RedisURL())
 	t.Setenv("SISPORTA_RUNNER_IMAGE", "registry.example/sisporta:from-env")
 	ns := fmt.Sprintf("manager-e2e-%d", time.Now().UnixNano()%1e6) // a namespace of this run's own
 
@@ -218,7 +218,7 @@ func TestManagerReconcilesAPipeline(t *testing.T) {
 
 	// --queue-poll-interval reaches the poller: tasks put by hand on the
 	// idle queue scale the workers within about a second.
-	rdb, _, err := queue.Connect(ctx, testRedisURL())
+	rdb, _, err := queue.Connect(ctx, testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,15 +282,4 @@ func TestManagerRateLimit(t *testing.T) {
 			t.Errorf("qps %v burst %d: config %v/%d, want %v/%d", tc.qps, tc.burst, c.QPS, c.Burst, tc.wantQPS, tc.wantBurst)
 		}
 	}
-}
-
-func testRedisURL() string {
-	host, port := os.Getenv("SISPORTA_TEST_REDIS_HOST"), os.Getenv("SISPORTA_TEST_REDIS_PORT")
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	if port == "" {
-		port = "6379"
-	}
-	return fmt.Sprintf("redis://%s:%s/0", host, port)
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // runSync runs `sisporta sync` as a user would and returns its output and
@@ -35,12 +35,12 @@ func runSync(t *testing.T, args ...string) (string, int) {
 }
 
 func TestSyncCommandOutputAndExitCodes(t *testing.T) {
-	src, dst := testutil.NewDB(t, "cmdsrc"), testutil.NewDB(t, "cmddst")
+	src, dst := testenv.NewDB(t, "cmdsrc"), testenv.NewDB(t, "cmddst")
 	src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20))",
 		"INSERT INTO items VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d'),(5,'e'),(6,'f'),(7,'g'),(8,'h'),(9,'i'),(10,'j')")
 	manifest := `apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
-metadata: {name: cmd-` + testutil.Random(3) + `}
+metadata: {name: cmd-` + testenv.Random(3) + `}
 spec:
   schedule: "@hourly"
   source: {driver: mysql, dsnSecretRef: {name: s, key: dsn}}
@@ -60,7 +60,7 @@ spec:
 	}
 	t.Setenv("SISPORTA_SOURCE_DSN", src.DSN)
 	t.Setenv("SISPORTA_TARGET_DSN", dst.DSN)
-	t.Setenv("SISPORTA_REDIS_URL", testutil.RedisURL())
+	t.Setenv("SISPORTA_REDIS_URL", testenv.RedisURL())
 
 	// An entity fails: exit 1, the failure named, the other entity synced.
 	out, code := runSync(t, "-f", path, "-o", "json")

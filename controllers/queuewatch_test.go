@@ -17,7 +17,7 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // TestQueuePollerReadsAsynqsCounts holds the keys the poller reads to
@@ -297,18 +297,18 @@ func settle(t *testing.T, ns, name string) {
 
 // redisProxy is a proxy to the test Redis that can be taken down and up:
 // a Redis stop without stopping the Redis other tests share.
-func redisProxy(t *testing.T) *testutil.Proxy {
+func redisProxy(t *testing.T) *testenv.Proxy {
 	t.Helper()
 	u, err := url.Parse(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := testutil.NewProxy(t, u.Host)
+	p := testenv.NewProxy(t, u.Host)
 	p.Up(t)
 	return p
 }
 
-func proxiedURL(p *testutil.Proxy) string {
+func proxiedURL(p *testenv.Proxy) string {
 	u, _ := url.Parse(redisURL)
 	u.Host = p.Addr
 	return u.String()

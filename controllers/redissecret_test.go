@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // TestDefaultRedisSecretIsOnePerNamespaceAndGoesWithItsLastUser: the

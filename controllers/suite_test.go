@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // The tests run the reconciler in a real manager against a real
@@ -27,21 +27,10 @@ var (
 	// managerLogs holds every log line of the manager, to prove no secret
 	// value is ever logged.
 	managerLogs = &syncBuffer{}
-	redisURL    = testRedisURL()
+	redisURL    = testenv.RedisURL()
 )
 
 const testRunnerImage = "registry.example/sisporta:test"
-
-func testRedisURL() string {
-	host, port := os.Getenv("SISPORTA_TEST_REDIS_HOST"), os.Getenv("SISPORTA_TEST_REDIS_PORT")
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	if port == "" {
-		port = "6379"
-	}
-	return fmt.Sprintf("redis://%s:%s/0", host, port)
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))

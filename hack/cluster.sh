@@ -60,8 +60,10 @@ SERVICE_IP=10.96.0.1
 API_PORT=6443
 ETCD_CLIENT_PORT=2379
 ETCD_PEER_PORT=2380
-MYSQL_PORT="${SISPORTA_TEST_MYSQL_PORT:-3306}"
-REDIS_PORT="${SISPORTA_TEST_REDIS_PORT:-6379}"
+# MariaDB and Redis, forwarded to pods at $HOST_IP on the same ports:
+# MYSQL_HOST, MYSQL_PORT, REDIS_HOST, REDIS_PORT from SISPORTA_TEST_MYSQL_DSN
+# and SISPORTA_TEST_REDIS_URL, as the tests read them.
+source "$(dirname "${BASH_SOURCE[0]}")/services-addr.sh"
 PAUSE_IMAGE="sisporta.local/pause:1"
 
 PKI="$STATE/pki"
@@ -293,8 +295,8 @@ check_host() {
   for p in $API_PORT $ETCD_CLIENT_PORT $ETCD_PEER_PORT 10248 10250 10257 10259; do
     port_open 127.0.0.1 "$p" && die "port $p on 127.0.0.1 is taken; the cluster needs it"
   done
-  port_open 127.0.0.1 "$MYSQL_PORT" || log "warning: nothing listens on 127.0.0.1:$MYSQL_PORT (MariaDB): pods will not reach it (hack/services.sh starts it)"
-  port_open 127.0.0.1 "$REDIS_PORT" || log "warning: nothing listens on 127.0.0.1:$REDIS_PORT (Redis): pods will not reach it (hack/services.sh starts it)"
+  port_open "$MYSQL_HOST" "$MYSQL_PORT" || log "warning: nothing listens on $MYSQL_HOST:$MYSQL_PORT (MariaDB): pods will not reach it (hack/services.sh starts it)"
+  port_open "$REDIS_HOST" "$REDIS_PORT" || log "warning: nothing listens on $REDIS_HOST:$REDIS_PORT (Redis): pods will not reach it (hack/services.sh starts it)"
 }
 
 record_host() {
@@ -508,8 +510,8 @@ network_up() {
   # packets to 10.96.0.1 are delivered here, to the forwarder below.
   ip addr add "$SERVICE_IP/32" dev "$BRIDGE"
   ip link set "$BRIDGE" up
-  start forward-mysql socat "TCP-LISTEN:$MYSQL_PORT,bind=$HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$MYSQL_PORT"
-  start forward-redis socat "TCP-LISTEN:$REDIS_PORT,bind=$HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$REDIS_PORT"
+  start forward-mysql socat "TCP-LISTEN:$MYSQL_PORT,bind=$HOST_IP,fork,reuseaddr" "TCP:$MYSQL_HOST:$MYSQL_PORT"
+  start forward-redis socat "TCP-LISTEN:$REDIS_PORT,bind=$HOST_IP,fork,reuseaddr" "TCP:$REDIS_HOST:$REDIS_PORT"
   start forward-api-service socat "TCP-LISTEN:443,bind=$SERVICE_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
   start forward-api-endpoint socat "TCP-LISTEN:$API_PORT,bind=$HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
 }

@@ -2,7 +2,7 @@
 # Debian's prometheus package (the prometheus server and promtool) for the
 # monitoring tests: the alert rule tests (promtool test rules), the metrics
 # lint (promtool check metrics) and the dashboard and alert queries run
-# against a real Prometheus (hack/deploytest/monitoring_*_test.go).
+# against a real Prometheus (test/deploy/monitoring_*_test.go).
 #
 # It fetches the .deb with `apt-get download` and unpacks it into a per-user
 # cache; it does not install the package, so no prometheus service is enabled

@@ -5,10 +5,9 @@
 # to install when they are missing. Safe to run again and again.
 set -euo pipefail
 
-MYSQL_HOST="${SISPORTA_TEST_MYSQL_HOST:-127.0.0.1}"
-MYSQL_PORT="${SISPORTA_TEST_MYSQL_PORT:-3306}"
-REDIS_HOST="${SISPORTA_TEST_REDIS_HOST:-127.0.0.1}"
-REDIS_PORT="${SISPORTA_TEST_REDIS_PORT:-6379}"
+# MYSQL_HOST, MYSQL_PORT, REDIS_HOST, REDIS_PORT from SISPORTA_TEST_MYSQL_DSN
+# and SISPORTA_TEST_REDIS_URL, as the tests read them.
+source "$(dirname "${BASH_SOURCE[0]}")/services-addr.sh"
 
 say() { echo "services: $*" >&2; }
 
@@ -37,7 +36,7 @@ ensure_mariadb() {
   local daemon
   daemon=$(command -v mariadbd || command -v mysqld || ls /usr/sbin/mariadbd /usr/sbin/mysqld 2>/dev/null | head -1 || true)
   if [[ -z "$daemon" ]]; then
-    say "MariaDB is not installed. Install it (Debian/Ubuntu: apt-get install mariadb-server; macOS: brew install mariadb) or point SISPORTA_TEST_MYSQL_HOST/PORT at a MySQL 8 or MariaDB 10.6+ whose root user has an empty password."
+    say "MariaDB is not installed. Install it (Debian/Ubuntu: apt-get install mariadb-server; macOS: brew install mariadb) or point SISPORTA_TEST_MYSQL_DSN (root@tcp(host:3306)/) at a MySQL 8 or MariaDB 10.6+ as a user that may create databases and users."
     return 1
   fi
   say "starting $daemon"
@@ -57,7 +56,7 @@ ensure_redis() {
     return 0
   fi
   if ! command -v redis-server >/dev/null; then
-    say "Redis is not installed. Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or point SISPORTA_TEST_REDIS_HOST/PORT at a Redis 6+."
+    say "Redis is not installed. Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or point SISPORTA_TEST_REDIS_URL (redis://host:6379/0) at a Redis 6+."
     return 1
   fi
   say "starting redis-server"

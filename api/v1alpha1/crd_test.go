@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 var env *testenv.Env

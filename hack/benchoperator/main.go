@@ -58,9 +58,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/hack/testenv"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 var (
@@ -68,7 +68,7 @@ var (
 	namespaces  = flag.Int("namespaces", 50, "namespaces the pipelines are spread over")
 	managerBin  = flag.String("manager", "bin/sisporta", "the sisporta binary whose manager is measured")
 	managerArgs = flag.String("args", "", "extra arguments of `sisporta manager`, space-separated")
-	redisURL    = flag.String("redis", envOr("SISPORTA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis the pipelines' queues live in (the manager's default Redis)")
+	redisURL    = flag.String("redis", testenv.RedisURL(), "Redis the pipelines' queues live in (the manager's default Redis)")
 	quiet       = flag.Duration("quiet", time.Minute, "length of the quiet window measured after every pipeline is Ready")
 	readyWithin = flag.Duration("ready-timeout", 10*time.Minute, "give up when the pipelines are not all Ready by then")
 	scaleTasks  = flag.Int("scale-tasks", 350, "tasks put by hand on an idle pipeline's queue for the scale-up measurement")
@@ -915,11 +915,4 @@ func redactURL(u string) string {
 		return u[:i+3] + "***@" + u[j+1:]
 	}
 	return u
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }

@@ -78,7 +78,7 @@ const (
 // writeHealthTables rewrites, between the markers of the health check,
 // the Lua tables of condition types and reasons the script refers to
 // (reason.Suspended); a name the operator drops is then nil there, which
-// hack/deploytest catches.
+// test/deploy catches.
 func writeHealthTables(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

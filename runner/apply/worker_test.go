@@ -18,8 +18,8 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 const epoch = "test"
@@ -27,7 +27,7 @@ const epoch = "test"
 // fixture is a source and a target database, a pipeline of its own and a
 // worker for its queue, on the real services.
 type fixture struct {
-	src, dst *testutil.DB
+	src, dst *testenv.DB
 	p        *syncv1alpha1.SyncPipeline
 	spec     syncv1alpha1.EntitySpec
 	schema   schema.Table
@@ -40,12 +40,12 @@ type fixture struct {
 func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{src: testutil.NewDB(t, "src"), dst: testutil.NewDB(t, "dst")}
+	f := &fixture{src: testenv.NewDB(t, "src"), dst: testenv.NewDB(t, "dst")}
 	f.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20))")
 	if n > 0 {
 		f.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(values(1, n), ","))
 	}
-	f.p = testutil.Pipeline(t, `
+	f.p = testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: apply}
@@ -71,7 +71,7 @@ spec:
 	}
 	f.schema = e.Schema // what the extractor would send
 
-	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
+	rdb, _, err := queue.Connect(ctx, testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/sisporta/sisporta/runner/cleanup"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // A delete candidate is a target row in a batch's key range that the
@@ -21,7 +21,7 @@ import (
 // while the source lacks just key 4: exactly one row is deleted.
 func TestCandidatesTheSourceStillHasAreNeverDeleted(t *testing.T) {
 	ctx := context.Background()
-	src, dst := testutil.NewDB(t, "src"), testutil.NewDB(t, "dst")
+	src, dst := testenv.NewDB(t, "src"), testenv.NewDB(t, "dst")
 	src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)", "INSERT INTO items VALUES (1,1),(2,2),(3,3),(5,5),(6,6),(7,7),(8,8),(9,9),(10,10)")
 	tg, err := writer.Open(ctx, dst.DSN, 4)
 	if err != nil {

@@ -19,13 +19,13 @@ import (
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // fixture is a source table, a pipeline of its own (so a queue and Redis
 // keys of its own) and what an extraction needs, on the real services.
 type fixture struct {
-	src  *testutil.DB
+	src  *testenv.DB
 	p    *syncv1alpha1.SyncPipeline
 	rdb  redis.UniversalClient
 	runs *runstate.Store
@@ -35,14 +35,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, rows, batchSize int) *fixture {
 	t.Helper()
-	f := &fixture{src: testutil.NewDB(t, "src")}
+	f := &fixture{src: testenv.NewDB(t, "src")}
 	f.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20))")
 	var vals []string
 	for i := 1; i <= rows; i++ {
 		vals = append(vals, fmt.Sprintf("(%d, 'item %d')", i, i))
 	}
 	f.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
-	f.p = testutil.Pipeline(t, fmt.Sprintf(`
+	f.p = testenv.Pipeline(t, fmt.Sprintf(`
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: extract}
@@ -57,7 +57,7 @@ spec:
     target: {table: items}
     cleanup: {mode: Delete}
 `, batchSize))
-	rdb, _, err := queue.Connect(context.Background(), testutil.RedisURL())
+	rdb, _, err := queue.Connect(context.Background(), testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}

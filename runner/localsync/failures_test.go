@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/sisporta/sisporta/runner/localsync"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
@@ -17,7 +17,7 @@ func TestMissingTableOrColumnFailsOnlyThatEntity(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 5)
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: missing}
@@ -66,7 +66,7 @@ spec:
 func TestPasswordsNeverReachErrors(t *testing.T) {
 	t.Parallel()
 	const secret = "S3cr3t-Pa55word"
-	p := testutil.Pipeline(t, guardPipeline("{mode: Delete}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: Delete}"))
 	cases := map[string]localsync.Options{
 		"unreachable target": {SourceDSN: "root@tcp(127.0.0.1:3306)/mysql", TargetDSN: "root:" + secret + "@tcp(127.0.0.1:1)/x"},
 		"bad target login":   {SourceDSN: "root@tcp(127.0.0.1:3306)/mysql", TargetDSN: "nobody:" + secret + "@tcp(127.0.0.1:3306)/x"},
@@ -96,7 +96,7 @@ func TestSyncWithEmbeddedRedis(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 50)
-	p := testutil.Pipeline(t, guardPipeline("{mode: Delete}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: Delete}"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN, Log: quietLog(t)})
@@ -125,7 +125,7 @@ func TestFailedQueryEntitySpeaksOfItsQuery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 5)
-	p := testutil.Pipeline(t, simplePipeline(t, "q", "q", `query: "SELECT id, label FROM nowhere", keyColumns: [id]`, 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "q", "q", `query: "SELECT id, label FROM nowhere", keyColumns: [id]`, 10))
 	s := e.sync(t, p)
 	en := entity(t, s, "items")
 	if en.Result != syncv1alpha1.RunFailed || !strings.Contains(en.Error, "source query") || strings.Contains(en.Error, "source table") || strings.Contains(en.Error, "schema.table") {
@@ -137,8 +137,8 @@ func TestFailedQueryEntitySpeaksOfItsQuery(t *testing.T) {
 // A worker whose target is down says so: not that its login lacks rights.
 func TestTargetDownIsReportedAsUnreachable(t *testing.T) {
 	t.Parallel()
-	proxy := testutil.NewProxy(t, testutil.MySQLAddr()) // not up: connections are refused
-	db := testutil.NewDB(t, "dst")
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr()) // not up: connections are refused
+	db := testenv.NewDB(t, "dst")
 	tg, err := writer.New(db.DSNVia(proxy.Addr), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestInterruptedSyncSaysNothingWasDeleted(t *testing.T) {
 	p.Spec.Entities[0].Cleanup.MaxDeletePercent = ptr(int32(100))
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
-	_, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN, RedisURL: testutil.RedisURL(), Log: quietLog(t)})
+	_, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: e.src.DSN, TargetDSN: e.dst.DSN, RedisURL: testenv.RedisURL(), Log: quietLog(t)})
 	if err == nil || !strings.Contains(err.Error(), "sync was interrupted before the run finished: nothing was deleted. Run sync again") ||
 		strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("an interrupted sync: %v", err)

@@ -11,7 +11,7 @@ import (
 	"github.com/sisporta/sisporta/runner/localsync"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // simplePipeline mirrors one table (or query) with the given extra YAML
@@ -47,8 +47,8 @@ func TestKeyChangedToCollationEqualSpellingArrives(t *testing.T) {
 		"INSERT INTO single VALUES ('abc', 1), ('x ', 2), ('Ö', 3), ('m', 4), ('zz', 5)",
 		"CREATE TABLE pair (a VARCHAR(10) COLLATE utf8mb4_general_ci, b VARCHAR(10) COLLATE utf8mb4_general_ci, v INT, PRIMARY KEY (a, b))",
 		"INSERT INTO pair VALUES ('k', 'abc', 1), ('k', 'x ', 2), ('Ö', 'q', 3), ('m', 'm', 4)")
-	ps := testutil.Pipeline(t, simplePipeline(t, "spell", "single", "table: single", 2))
-	pp := testutil.Pipeline(t, simplePipeline(t, "spell2", "pair", "table: pair", 2))
+	ps := testenv.Pipeline(t, simplePipeline(t, "spell", "single", "table: single", 2))
+	pp := testenv.Pipeline(t, simplePipeline(t, "spell2", "pair", "table: pair", 2))
 	exact := map[string]string{"single": "SELECT HEX(code), v FROM single", "pair": "SELECT HEX(a), HEX(b), v FROM pair"}
 	mustSucceed(t, e.sync(t, ps))
 	mustSucceed(t, e.sync(t, pp))
@@ -95,7 +95,7 @@ func TestEnumSetAndBitKeysPaginateExactly(t *testing.T) {
 	} {
 		for _, batch := range []int{1, 2, 3} {
 			dst := fmt.Sprintf("%s_%d", c.table, batch)
-			p := testutil.Pipeline(t, simplePipeline(t, "keys-"+c.table, dst, "table: "+c.table, batch))
+			p := testenv.Pipeline(t, simplePipeline(t, "keys-"+c.table, dst, "table: "+c.table, batch))
 			first := e.sync(t, p)
 			mustSucceed(t, first)
 			sameRows(t, e, fmt.Sprintf(c.cmp, c.table), fmt.Sprintf(c.cmp, dst))
@@ -108,7 +108,7 @@ func TestEnumSetAndBitKeysPaginateExactly(t *testing.T) {
 	}
 	for i, typ := range []string{"FLOAT", "DOUBLE", "FLOAT(7,4)"} {
 		e.src.Exec(t, "DROP TABLE IF EXISTS fk", "CREATE TABLE fk (k "+typ+" NOT NULL PRIMARY KEY, v INT)", "INSERT INTO fk VALUES (1.5, 1)")
-		p := testutil.Pipeline(t, simplePipeline(t, "fkey", fmt.Sprint("fk", i), "table: fk", 10))
+		p := testenv.Pipeline(t, simplePipeline(t, "fkey", fmt.Sprint("fk", i), "table: fk", 10))
 		err := syncErr(t, p, e.src.DSN, e.dst.DSN)
 		if err == nil || !strings.Contains(err.Error(), "approximate number") || !strings.Contains(err.Error(), "choose other source.keyColumns") {
 			t.Errorf("%s key: %v, want it refused as an approximate number", typ, err)
@@ -137,14 +137,14 @@ func TestRepeatedKeysAreRefused(t *testing.T) {
 		{"query", `query: "SELECT a, v FROM nokey", keyColumns: [a]`, `(a) do not identify rows`},
 	}
 	for i, c := range cases {
-		p := testutil.Pipeline(t, simplePipeline(t, "dups", fmt.Sprint("dups", i), c.source, 1))
+		p := testenv.Pipeline(t, simplePipeline(t, "dups", fmt.Sprint("dups", i), c.source, 1))
 		err := syncErr(t, p, e.src.DSN, e.dst.DSN)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "Set source.keyColumns to columns that are unique") {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
 	// A unique index other than the primary key proves uniqueness.
-	p := testutil.Pipeline(t, simplePipeline(t, "uniq", "uniq", "table: uniq, keyColumns: [code]", 1))
+	p := testenv.Pipeline(t, simplePipeline(t, "uniq", "uniq", "table: uniq, keyColumns: [code]", 1))
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, "SELECT id, code, v FROM uniq", "SELECT id, code, v FROM uniq")
 }
@@ -162,7 +162,7 @@ func TestTextKeepsItsBytesInEveryCharacterSet(t *testing.T) {
 			" g CHAR(5) CHARACTER SET greek, a VARCHAR(10) CHARACTER SET ascii, bn VARCHAR(10) CHARACTER SET binary, m VARCHAR(10) CHARACTER SET utf8mb3)",
 		"INSERT INTO cs VALUES (X'98', X'81', X'98C0', '🚪', X'E1', 'plain', X'FF00', 'Ö'),"+
 			" (X'C0', X'E9', NULL, '', X'F9', '', '', ''), ('a', 'x', X'5C27', 'ü', 'x', 'z', X'00', 'b'), (X'9899', X'8D8F', X'00', NULL, NULL, NULL, NULL, NULL)")
-	p := testutil.Pipeline(t, simplePipeline(t, "charsets", "cs", "table: cs", 2))
+	p := testenv.Pipeline(t, simplePipeline(t, "charsets", "cs", "table: cs", 2))
 	const exact = "SELECT HEX(k), HEX(l), HEX(w), HEX(u), HEX(g), HEX(a), HEX(bn), HEX(m) FROM cs"
 	first := e.sync(t, p)
 	mustSucceed(t, first)
@@ -178,7 +178,7 @@ func TestTextKeepsItsBytesInEveryCharacterSet(t *testing.T) {
 	// door emoji: the batch fails naming the row; nothing becomes '?'.
 	e.src.Exec(t, "CREATE TABLE uni (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET utf8mb4)", "INSERT INTO uni VALUES (1, 'plain'), (2, 'porta 🚪')")
 	e.dst.Exec(t, "CREATE TABLE uni (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET latin1)")
-	pu := testutil.Pipeline(t, simplePipeline(t, "narrow", "uni", "table: uni", 10))
+	pu := testenv.Pipeline(t, simplePipeline(t, "narrow", "uni", "table: uni", 10))
 	err := syncErr(t, pu, e.src.DSN, e.dst.DSN)
 	if err == nil || !strings.Contains(err.Error(), `the row with key id="2" cannot be stored`) || !strings.Contains(err.Error(), "Incorrect string value") {
 		t.Fatalf("an emoji into a latin1 column: %v, want the row named and the batch failed", err)
@@ -200,7 +200,7 @@ func TestVerifyRepairsRowsEditedInTheTarget(t *testing.T) {
 		vals = append(vals, fmt.Sprintf("(%d, 'v%d', %d.25, %d.1)", i, i, i, i))
 	}
 	e.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
-	p := testutil.Pipeline(t, simplePipeline(t, "verify", "items", "table: items", 7))
+	p := testenv.Pipeline(t, simplePipeline(t, "verify", "items", "table: items", 7))
 	mustSucceed(t, e.sync(t, p))
 	const cmp = "SELECT id, v, n, CAST(f AS DOUBLE) FROM items"
 	e.dst.Exec(t, "UPDATE items SET v = 'TAMPERED' WHERE id = 3", "UPDATE items SET n = NULL WHERE id = 17", "UPDATE items SET f = f + 1 WHERE id = 50")
@@ -237,7 +237,7 @@ func TestIncrementalFetchesRowsOlderThanItsCursor(t *testing.T) {
 		vals = append(vals, fmt.Sprintf("(%d, %d.50, %d, NOW(6) - INTERVAL 1 DAY)", i, i, 1-i%10/9))
 	}
 	e.src.Exec(t, "INSERT INTO prices VALUES "+strings.Join(vals, ","))
-	p := testutil.Pipeline(t, simplePipeline(t, "backdated", "prices",
+	p := testenv.Pipeline(t, simplePipeline(t, "backdated", "prices",
 		`table: prices, where: "active = 1", cursor: {column: updated_at, kind: UpdatedAt, lookbackSeconds: 0}`, 4))
 	const cmp = "SELECT id, price, updated_at FROM prices WHERE active = 1"
 	mustSucceed(t, e.sync(t, p))
@@ -270,7 +270,7 @@ func TestIncrementalFetchesRowsOlderThanItsCursor(t *testing.T) {
 func TestOneTargetTableHasOneOwner(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	other := testutil.NewDB(t, "src2")
+	other := testenv.NewDB(t, "src2")
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)")
 	other.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)")
 	var vals []string
@@ -279,8 +279,8 @@ func TestOneTargetTableHasOneOwner(t *testing.T) {
 	}
 	e.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
 	other.Exec(t, "INSERT INTO items VALUES (1000, 1)")
-	first := testutil.Pipeline(t, simplePipeline(t, "first", "items", "table: items", 50))
-	second := testutil.Pipeline(t, simplePipeline(t, "second", "items", "table: items", 50))
+	first := testenv.Pipeline(t, simplePipeline(t, "first", "items", "table: items", 50))
+	second := testenv.Pipeline(t, simplePipeline(t, "second", "items", "table: items", 50))
 	mustSucceed(t, e.sync(t, first))
 	err := syncErr(t, second, other.DSN, e.dst.DSN)
 	owner := "default/" + first.Name + "/items"
@@ -292,8 +292,8 @@ func TestOneTargetTableHasOneOwner(t *testing.T) {
 	}
 	// Nor through another target database naming the table qualified: the
 	// owner is kept next to the table.
-	elsewhere := testutil.NewDB(t, "dst2")
-	third := testutil.Pipeline(t, simplePipeline(t, "third", e.dst.Name+".items", "table: items", 50))
+	elsewhere := testenv.NewDB(t, "dst2")
+	third := testenv.Pipeline(t, simplePipeline(t, "third", e.dst.Name+".items", "table: items", 50))
 	if err := syncErr(t, third, other.DSN, elsewhere.DSN); err == nil || !strings.Contains(err.Error(), "is mirrored by "+owner) {
 		t.Fatalf("a pipeline writing the table from another target database: %v, want it refused naming %s", err, owner)
 	}
@@ -311,7 +311,7 @@ func TestSisportaNamesAreRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE copy (id INT PRIMARY KEY, _sisporta_hash BIGINT UNSIGNED)", "INSERT INTO copy VALUES (1, 2)")
-	p := testutil.Pipeline(t, simplePipeline(t, "names", "copy", "table: copy", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "names", "copy", "table: copy", 10))
 	err := syncErr(t, p, e.src.DSN, e.dst.DSN)
 	if err == nil || !strings.Contains(err.Error(), "a name Sisporta keeps for itself") {
 		t.Fatalf("a source column named _sisporta_hash: %v", err)
@@ -334,9 +334,9 @@ func TestRunIDAheadNeverFreezesTheMirror(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v INT)", "INSERT INTO items VALUES (1, 1), (2, 2)")
-	p := testutil.Pipeline(t, simplePipeline(t, "ahead", "items", "table: items", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "ahead", "items", "table: items", 10))
 	mustSucceed(t, e.sync(t, p))
-	rdb, _, err := queue.Connect(context.Background(), testutil.RedisURL())
+	rdb, _, err := queue.Connect(context.Background(), testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestLargeRowsFitTheTargetsPacket(t *testing.T) {
 		"INSERT INTO big VALUES (1, RANDOM_BYTES(1024), 'small'), (3, NULL, 'after')",
 		"INSERT INTO big VALUES (2, REPEAT(CONCAT(RANDOM_BYTES(1000), X'5C27005C'), 2250), NULL)", // ~9 MB, escapes included
 		"INSERT INTO big VALUES (4, NULL, REPEAT('\\\\', 9000000))")                               // 9 MB of backslashes
-	p := testutil.Pipeline(t, simplePipeline(t, "big", "big", "table: big", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "big", "big", "table: big", 10))
 	const cmp = "SELECT id, LENGTH(b), SHA2(b, 256), LENGTH(s), SHA2(s, 256) FROM big"
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, cmp, cmp)
@@ -411,8 +411,8 @@ func TestCreatedTablesFollowTheSourceAsItWidens(t *testing.T) {
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20), n INT, d DECIMAL(6,2))",
 		"INSERT INTO items VALUES (1, 'short', 1, 1.50)")
 	e.dst.Exec(t, "CREATE TABLE theirs (id INT PRIMARY KEY, name VARCHAR(20), n INT, d DECIMAL(6,2))")
-	mine := testutil.Pipeline(t, simplePipeline(t, "widen", "items", "table: items", 10))
-	theirs := testutil.Pipeline(t, simplePipeline(t, "theirs", "theirs", "table: items", 10))
+	mine := testenv.Pipeline(t, simplePipeline(t, "widen", "items", "table: items", 10))
+	theirs := testenv.Pipeline(t, simplePipeline(t, "theirs", "theirs", "table: items", 10))
 	mustSucceed(t, e.sync(t, mine))
 	mustSucceed(t, e.sync(t, theirs))
 	e.src.Exec(t, "ALTER TABLE items MODIFY id BIGINT NOT NULL, MODIFY name VARCHAR(200), MODIFY n BIGINT, MODIFY d DECIMAL(12,2)",
@@ -448,11 +448,11 @@ func TestTheSourceIsOnlyEverRead(t *testing.T) {
 		"INSERT INTO items VALUES (1, 'a;b', NOW(6)), (2, 'x', NOW(6)), (3, 'y', NOW(6))",
 		"CREATE TABLE written (n INT)",
 		"CREATE FUNCTION f_write() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO written VALUES (1); RETURN 1; END")
-	proxy := testutil.NewProxy(t, testutil.MySQLAddr())
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 	proxy.Record()
 	proxy.Up(t)
 	src := e.src.DSNVia(proxy.Addr)
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: readonly}
@@ -498,7 +498,7 @@ spec:
 		{"query", "SELECT 1 AS id) q, (SELECT f_write() AS z) z2 #"},
 		{"where", "id = 1 -- and the rest"},
 	} {
-		q := testutil.Pipeline(t, simplePipeline(t, "exploit", "x", "table: items", 10))
+		q := testenv.Pipeline(t, simplePipeline(t, "exploit", "x", "table: items", 10))
 		if bad.field == "where" {
 			q.Spec.Entities[0].Source.Where = bad.value
 		} else {
@@ -523,12 +523,12 @@ func TestTargetThatIsTheSourceIsRefused(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE products (id INT PRIMARY KEY, name VARCHAR(20), active INT)",
 		"INSERT INTO products VALUES (1,'a',1),(2,'b',1),(3,'c',0),(4,'d',1),(5,'e',1)")
-	p := testutil.Pipeline(t, simplePipeline(t, "self", "products", `table: products, where: "active = 1"`, 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "self", "products", `table: products, where: "active = 1"`, 10))
 	err := syncErr(t, p, e.src.DSN, e.src.DSN)
 	if err == nil || !strings.Contains(err.Error(), "the database the source reads, on the same server") {
 		t.Fatalf("target DSN = source DSN: %v", err)
 	}
-	q := testutil.Pipeline(t, simplePipeline(t, "self2", e.src.Name+".products", `table: products, where: "active = 1"`, 10))
+	q := testenv.Pipeline(t, simplePipeline(t, "self2", e.src.Name+".products", `table: products, where: "active = 1"`, 10))
 	err = syncErr(t, q, e.src.DSN, e.dst.DSN)
 	if err == nil || !strings.Contains(err.Error(), "target table "+e.src.Name+".products is in") {
 		t.Fatalf("target.table in the source's database: %v", err)
@@ -552,7 +552,7 @@ func TestDSNSessionSettingsCannotChangeValues(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET utf8mb4, c CHAR(5))", "INSERT INTO items VALUES (1, 'a😀b', 'x'), (2, 'шabc', 'y ')")
-	p := testutil.Pipeline(t, simplePipeline(t, "dsn", "items", "table: items", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "dsn", "items", "table: items", 10))
 	src := e.src.DSN + "?collation=utf8_general_ci&sql_mode=%27PAD_CHAR_TO_FULL_LENGTH%27"
 	dst := e.dst.DSN + "?collation=latin1_swedish_ci"
 	mustSucceed(t, runWith(t, p, src, dst))
@@ -570,7 +570,7 @@ func TestWhereNamingItsTableCleansUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 20)
-	p := testutil.Pipeline(t, simplePipeline(t, "named", "items",
+	p := testenv.Pipeline(t, simplePipeline(t, "named", "items",
 		`table: items, where: "items.visible = 1 AND NOT EXISTS (SELECT 1 FROM items i2 WHERE i2.id = items.id + 100)"`, 5))
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "UPDATE items SET visible = 0 WHERE id IN (3, 4)", "DELETE FROM items WHERE id = 5")
@@ -597,13 +597,13 @@ func TestTargetWithAnotherUniqueIndexIsRefused(t *testing.T) {
 		{"people", "table: people", "unique index by_email on (email) that does not hold the whole key (id)"},
 		{"codes", "table: codes", "unique index PRIMARY on (k) that does not hold the whole key (k)"},
 	} {
-		p := testutil.Pipeline(t, simplePipeline(t, "uniq", c.table, c.source, 10))
+		p := testenv.Pipeline(t, simplePipeline(t, "uniq", c.table, c.source, 10))
 		if err := syncErr(t, p, e.src.DSN, e.dst.DSN); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.table, err, c.want)
 		}
 	}
 	// A unique index holding the whole key is harmless.
-	p := testutil.Pipeline(t, simplePipeline(t, "uniq", "fine", "table: people", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "uniq", "fine", "table: people", 10))
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, "SELECT id, email FROM people", "SELECT id, email FROM fine")
 }
@@ -618,7 +618,7 @@ func TestNoSilentRoundingPaddingOrTrimming(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, d DECIMAL(10,2), dt DATETIME, f FLOAT, c VARCHAR(10))",
 		"INSERT INTO items VALUES (1, 1.25, '2024-01-01 10:00:00', 0.5, 'a')")
-	mine := testutil.Pipeline(t, simplePipeline(t, "round", "items", "table: items", 10))
+	mine := testenv.Pipeline(t, simplePipeline(t, "round", "items", "table: items", 10))
 	mustSucceed(t, e.sync(t, mine))
 	e.src.Exec(t, "ALTER TABLE items MODIFY d DECIMAL(12,4), MODIFY dt DATETIME(3), MODIFY f DOUBLE",
 		"UPDATE items SET d = 1.2345, dt = '2024-01-01 10:00:00.999', f = 0.1, c = 'a  '")
@@ -636,14 +636,14 @@ func TestNoSilentRoundingPaddingOrTrimming(t *testing.T) {
 		cols := map[string]string{"d": "DECIMAL(12,4)", "dt": "DATETIME(3)", "f": "DOUBLE", "c": "VARCHAR(10)"}
 		cols[c.col] = c.typ
 		e.dst.Exec(t, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, d %s, dt %s, f %s, c %s)", table, cols["d"], cols["dt"], cols["f"], cols["c"]))
-		p := testutil.Pipeline(t, simplePipeline(t, "narrow", table, "table: items", 10))
+		p := testenv.Pipeline(t, simplePipeline(t, "narrow", table, "table: items", 10))
 		err := syncErr(t, p, e.src.DSN, e.dst.DSN)
 		if err == nil || !strings.Contains(err.Error(), "column "+c.col+" is ") || !strings.Contains(err.Error(), "would change values without an error") {
 			t.Errorf("a %s target column for the source's %s: %v", c.typ, cols[c.col], err)
 		}
 	}
 	e.dst.Exec(t, "CREATE TABLE wide (id BIGINT PRIMARY KEY, d DECIMAL(20,6), dt DATETIME(6), f DOUBLE, c VARCHAR(100))")
-	wide := testutil.Pipeline(t, simplePipeline(t, "wide", "wide", "table: items", 10))
+	wide := testenv.Pipeline(t, simplePipeline(t, "wide", "wide", "table: items", 10))
 	mustSucceed(t, e.sync(t, wide))
 	if s := e.sync(t, wide, verify); s.RowsRepaired != 0 || s.RowsWritten != 0 {
 		t.Fatalf("verifying a wider table repaired %d and wrote %d", s.RowsRepaired, s.RowsWritten)
@@ -659,7 +659,7 @@ func TestEnumErrorValueIsRefused(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE en (id INT PRIMARY KEY, e ENUM('a','') NULL)",
 		"SET STATEMENT sql_mode = '' FOR INSERT INTO en VALUES (1, 'zzz'), (2, ''), (3, 'a'), (4, NULL)")
-	p := testutil.Pipeline(t, simplePipeline(t, "enumerr", "en", "table: en", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "enumerr", "en", "table: en", 10))
 	s := e.sync(t, p)
 	if en := entity(t, s, "items"); en.Result != syncv1alpha1.RunFailed || !strings.Contains(en.Error, "ENUM's error value") {
 		t.Fatalf("an ENUM error value: %+v", en)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
@@ -41,7 +41,7 @@ func TestGuardRefusesDeletingMoreThanMaxDeletePercent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 100)
-	p := testutil.Pipeline(t, guardPipeline("{mode: Delete, maxDeletePercent: 20}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: Delete, maxDeletePercent: 20}"))
 	mustSucceed(t, e.sync(t, p))
 
 	e.src.Exec(t, "DELETE FROM items WHERE id <= 30") // 30% would go
@@ -77,7 +77,7 @@ func TestGuardRefusesCleanupAfterAnEmptySourceRead(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 10)
-	p := testutil.Pipeline(t, guardPipeline("{mode: Delete, maxDeletePercent: 100}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: Delete, maxDeletePercent: 100}"))
 	mustSucceed(t, e.sync(t, p))
 
 	e.src.Exec(t, "UPDATE items SET visible = 0") // the filter now matches nothing
@@ -95,7 +95,7 @@ func TestDryRunOnlyCounts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 20)
-	p := testutil.Pipeline(t, guardPipeline("{mode: Delete, dryRun: true}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: Delete, dryRun: true}"))
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "DELETE FROM items WHERE id IN (1, 2)")
 	s := e.sync(t, p)
@@ -112,7 +112,7 @@ func TestSoftDeleteMarksAndRevives(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 10)
-	p := testutil.Pipeline(t, guardPipeline("{mode: SoftDelete, maxDeletePercent: 50}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: SoftDelete, maxDeletePercent: 50}"))
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "DELETE FROM items WHERE id IN (4, 5)")
 	s := e.sync(t, p)
@@ -146,7 +146,7 @@ func TestCleanupOffKeepsVanishedRows(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 10)
-	p := testutil.Pipeline(t, guardPipeline(`{mode: "Off"}`))
+	p := testenv.Pipeline(t, guardPipeline(`{mode: "Off"}`))
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "DELETE FROM items WHERE id = 1")
 	s := e.sync(t, p)

@@ -13,17 +13,17 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/localsync"
 	"github.com/sisporta/sisporta/runner/pipeline"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // env is a source and a target database of a test's own.
 type env struct {
-	src, dst *testutil.DB
+	src, dst *testenv.DB
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return &env{src: testutil.NewDB(t, "src"), dst: testutil.NewDB(t, "dst")}
+	return &env{src: testenv.NewDB(t, "src"), dst: testenv.NewDB(t, "dst")}
 }
 
 func quietLog(t *testing.T) logr.Logger {
@@ -40,7 +40,7 @@ func runWith(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	o := localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN, RedisURL: testutil.RedisURL(), Log: quietLog(t)}
+	o := localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN, RedisURL: testenv.RedisURL(), Log: quietLog(t)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -61,7 +61,7 @@ func syncErr(t *testing.T, p *syncv1alpha1.SyncPipeline, sourceDSN, targetDSN st
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sum, err := localsync.Run(ctx, localsync.Options{Pipeline: p, SourceDSN: sourceDSN, TargetDSN: targetDSN,
-		RedisURL: testutil.RedisURL(), Log: quietLog(t)})
+		RedisURL: testenv.RedisURL(), Log: quietLog(t)})
 	if err == nil && sum.Result != "Succeeded" {
 		var b strings.Builder
 		_ = sum.WriteText(&b)
@@ -103,7 +103,7 @@ func sameRows(t *testing.T, e *env, srcQuery, dstQuery string) {
 
 // countWrites installs triggers that count every INSERT and UPDATE on a
 // target table: an exact, independent witness of what a run wrote.
-func countWrites(t *testing.T, db *testutil.DB, table string) func() int64 {
+func countWrites(t *testing.T, db *testenv.DB, table string) func() int64 {
 	t.Helper()
 	db.Exec(t, "CREATE TABLE IF NOT EXISTS write_witness (tbl VARCHAR(64) PRIMARY KEY, n BIGINT NOT NULL)",
 		fmt.Sprintf("INSERT INTO write_witness VALUES ('%s', 0)", table),
@@ -125,9 +125,9 @@ func ptr[T any](v T) *T { return &v }
 
 // readOnlyLogin creates a MariaDB login of the test's own that may only
 // SELECT in db, dropped at the end, and returns db's DSN with it.
-func readOnlyLogin(t *testing.T, db *testutil.DB) (dsn, user string) {
+func readOnlyLogin(t *testing.T, db *testenv.DB) (dsn, user string) {
 	t.Helper()
-	user = "sisporta_ro_" + testutil.Random(3)
+	user = "sisporta_ro_" + testenv.Random(3)
 	db.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+db.Name+"`.* TO '"+user+"'@'%'")
 	t.Cleanup(func() { _, _ = db.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
 	return strings.Replace(db.DSN, "root@", user+":pw@", 1), user
@@ -135,7 +135,7 @@ func readOnlyLogin(t *testing.T, db *testutil.DB) (dsn, user string) {
 
 // waitLockWaits waits until n transactions of the test's database wait
 // for a lock.
-func waitLockWaits(t *testing.T, db *testutil.DB, n int, what string) {
+func waitLockWaits(t *testing.T, db *testenv.DB, n int, what string) {
 	t.Helper()
 	waitFor(t, what, time.Minute, func() bool {
 		var got int

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 func TestIncrementalReadsOnlyChangedRowsAndFindsDeletes(t *testing.T) {
@@ -19,7 +19,7 @@ func TestIncrementalReadsOnlyChangedRowsAndFindsDeletes(t *testing.T) {
 		}
 	}
 	e.src.Exec(t, "INSERT INTO prices VALUES "+strings.Join(vals, ","))
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: incr}
@@ -75,7 +75,7 @@ func TestTargetKeyCollationMustMatchTheSource(t *testing.T) {
 	e.src.Exec(t, "CREATE TABLE codes (code VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, label VARCHAR(20))")
 	e.src.Exec(t, "INSERT INTO codes VALUES ('a','1'),('B','2'),('c','3'),('D','4'),('e','5'),('F','6'),('_x','7'),('Z','8'),('y','9'),('ö','10')")
 	e.dst.Exec(t, "CREATE TABLE codes (code VARCHAR(10) COLLATE utf8mb4_bin PRIMARY KEY, label VARCHAR(20))")
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: order}
@@ -133,7 +133,7 @@ func TestUpdatedAtFollowsTheColumnNotAClock(t *testing.T) {
 	local("INSERT INTO local VALUES (1, 'a', NOW(6) - INTERVAL 1 MINUTE), (2, 'b', NOW(6) - INTERVAL 1 HOUR)")
 	e.src.Exec(t, "INSERT INTO days VALUES (1, 'a', CURDATE() - INTERVAL 3 DAY), (2, 'b', CURDATE())",
 		"INSERT INTO secs SELECT seq, 0, UTC_TIMESTAMP() FROM seq_1_to_50")
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: clocks}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
@@ -81,7 +81,7 @@ func (p *process) kill() {
 
 func writePipeline(t *testing.T, manifest string) (string, string) {
 	t.Helper()
-	p := testutil.Pipeline(t, manifest)
+	p := testenv.Pipeline(t, manifest)
 	path := filepath.Join(t.TempDir(), "pipeline.yaml")
 	body := fmt.Sprintf(`apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
@@ -120,7 +120,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
 		"INSERT INTO items VALUES (100000, 'stale', 1)")
 	path, qname := writePipeline(t, killPipeline)
-	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	ps := &parts{}
 	*ps = *newPartsForQueue(t, qname)
 
@@ -171,7 +171,7 @@ func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
 // middle of their transactions, until the returned transaction ends: it
 // holds the gap between a row of id n (written here as the source has it)
 // and the next row, for inserts. Batches up to n apply.
-func holdTargetRowsAbove(t *testing.T, db *testutil.DB, n int) *sql.Tx {
+func holdTargetRowsAbove(t *testing.T, db *testenv.DB, n int) *sql.Tx {
 	t.Helper()
 	// The table gets Sisporta's hash column now: the lock below would hold
 	// up the worker's ALTER otherwise.
@@ -199,7 +199,7 @@ func TestExtractorKilledMidRunNeverDeletes(t *testing.T) {
 	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
 		"INSERT INTO items VALUES (100000, 'stale', 1)")
 	path, qname := writePipeline(t, killPipeline)
-	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	ps := newPartsForQueue(t, qname)
 
 	// With room for 3 pending batches and no worker, the extractor stalls
@@ -250,7 +250,7 @@ func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
 	e := newEnv(t)
 	seedItems(t, e, 300)
 	path, qname := writePipeline(t, killPipeline)
-	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	ps := newPartsForQueue(t, qname)
 	x := start(t, env, "extract", "--config", path)
 	if err := x.cmd.Wait(); err != nil {
@@ -361,7 +361,7 @@ func TestFrozenWorkerStallsNoOther(t *testing.T) {
 	e := newEnv(t)
 	seedItems(t, e, 4000)
 	path, qname := writePipeline(t, killPipeline)
-	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	ps := newPartsForQueue(t, qname)
 	x := start(t, env, "extract", "--config", path)
 	if err := x.cmd.Wait(); err != nil {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 const awkwardPipeline = `
@@ -92,7 +92,7 @@ func TestMirrorOfAwkwardDataAndNoOpResync(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedAwkward(t, e)
-	p := testutil.Pipeline(t, awkwardPipeline)
+	p := testenv.Pipeline(t, awkwardPipeline)
 
 	first := e.sync(t, p)
 	mustSucceed(t, first)
@@ -133,7 +133,7 @@ func TestUpdatesInsertsDeletesAndFilterLeavesPropagate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedAwkward(t, e)
-	p := testutil.Pipeline(t, awkwardPipeline)
+	p := testenv.Pipeline(t, awkwardPipeline)
 	mustSucceed(t, e.sync(t, p))
 
 	e.src.Exec(t,
@@ -167,7 +167,7 @@ func TestQuerySource(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedAwkward(t, e)
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: query}
@@ -204,7 +204,7 @@ func TestSourceSchemaChangesExtendTheTarget(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 20)
-	p := testutil.Pipeline(t, guardPipeline("{mode: Delete}"))
+	p := testenv.Pipeline(t, guardPipeline("{mode: Delete}"))
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "ALTER TABLE items ADD COLUMN colour VARCHAR(10) NULL", "UPDATE items SET colour = 'red' WHERE id <= 3")
 	s := e.sync(t, p)

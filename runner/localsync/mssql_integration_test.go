@@ -7,7 +7,7 @@ import (
 
 	_ "github.com/microsoft/go-mssqldb"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // TestSQLServerEndToEnd mirrors a SQL Server table holding every mapped
@@ -35,8 +35,8 @@ func TestSQLServerEndToEnd(t *testing.T) {
   '2024-02-29 10:00:00.003', '2024-12-31 23:59:59.9999999', '2024-01-01 01:30:00.5 +02:00', '0001-01-01', '23:59:59.999', 0x00FF0A, 255, 9223372036854775807),
  ('00000000-0000-0000-0000-000000000001', 2, N'Nulls', NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
 
-	e := &env{src: nil, dst: testutil.NewDB(t, "mssqldst")}
-	p := testutil.Pipeline(t, `
+	e := &env{src: nil, dst: testenv.NewDB(t, "mssqldst")}
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: mssql}

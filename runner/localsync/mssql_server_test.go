@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -13,7 +12,7 @@ import (
 
 	_ "github.com/microsoft/go-mssqldb"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // mssqlServer is a scratch database on the SQL Server that
@@ -22,7 +21,7 @@ import (
 // does: language Português (dates read day first) and db_datareader only.
 type mssqlServer struct {
 	// admin is a sysadmin connection to the scratch database.
-	admin *testutil.DB
+	admin *testenv.DB
 	// adminDSN is the sysadmin DSN of the scratch database.
 	adminDSN string
 	// readerDSN logs in as the read-only login.
@@ -32,7 +31,7 @@ type mssqlServer struct {
 
 func newMSSQL(t *testing.T) *mssqlServer {
 	t.Helper()
-	dsn := os.Getenv("SISPORTA_TEST_MSSQL_DSN")
+	dsn := testenv.MSSQLDSN()
 	if dsn == "" {
 		t.Skip("SKIPPED: SQL Server integration test: set SISPORTA_TEST_MSSQL_DSN=sqlserver://sa:<pw>@<host>:1433?database=master to run it (CI's bitbucket pipeline does)")
 	}
@@ -41,8 +40,8 @@ func newMSSQL(t *testing.T) *mssqlServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = master.Close() })
-	s := &mssqlServer{name: "sisporta_it_" + testutil.Random(4)}
-	login, password := "sisporta_ro_"+testutil.Random(4), "Ro_"+testutil.Random(8)+"!9a"
+	s := &mssqlServer{name: "sisporta_it_" + testenv.Random(4)}
+	login, password := "sisporta_ro_"+testenv.Random(4), "Ro_"+testenv.Random(8)+"!9a"
 	mustExecMSSQL(t, master,
 		"CREATE DATABASE "+s.name,
 		fmt.Sprintf("CREATE LOGIN %s WITH PASSWORD = '%s', DEFAULT_LANGUAGE = [Português], CHECK_POLICY = OFF", login, password))
@@ -63,7 +62,7 @@ func newMSSQL(t *testing.T) *mssqlServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = admin.Close() })
-	s.admin = &testutil.DB{DB: admin, DSN: s.adminDSN, Name: s.name}
+	s.admin = &testenv.DB{DB: admin, DSN: s.adminDSN, Name: s.name}
 	mustExecMSSQL(t, admin, "CREATE USER "+login+" FOR LOGIN "+login, "ALTER ROLE db_datareader ADD MEMBER "+login)
 	u.User = url.UserPassword(login, password)
 	s.readerDSN = u.String()
@@ -99,7 +98,7 @@ func TestSQLServerDialect(t *testing.T) {
 
 	t.Run("a login that can write is refused unless allowed", func(t *testing.T) {
 		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Simples (Id int PRIMARY KEY, Nome nvarchar(20) NOT NULL)", "INSERT INTO dbo.Simples VALUES (1, N'um')")
-		dst := testutil.NewDB(t, "mssqlw")
+		dst := testenv.NewDB(t, "mssqlw")
 		manifest := `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
@@ -111,19 +110,19 @@ spec:
   entities:
   - {name: simples, source: {table: dbo.Simples}, target: {table: simples}}
 `
-		err := syncErr(t, testutil.Pipeline(t, fmt.Sprintf(manifest, "")), s.adminDSN, dst.DSN)
+		err := syncErr(t, testenv.Pipeline(t, fmt.Sprintf(manifest, "")), s.adminDSN, dst.DSN)
 		if err == nil || !strings.Contains(err.Error(), "db_datareader") || !strings.Contains(err.Error(), "allowWritableLogin") {
 			t.Fatalf("a sysadmin login: %v", err)
 		}
 		if n := dst.Count(t, "information_schema.TABLES", "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'simples'"); n != 0 {
 			t.Errorf("the refused run made the target table")
 		}
-		sum := runWith(t, testutil.Pipeline(t, fmt.Sprintf(manifest, ", allowWritableLogin: true")), s.adminDSN, dst.DSN)
+		sum := runWith(t, testenv.Pipeline(t, fmt.Sprintf(manifest, ", allowWritableLogin: true")), s.adminDSN, dst.DSN)
 		mustSucceed(t, sum)
 		if len(sum.Warnings) == 0 || !strings.Contains(sum.Warnings[0], "can modify data") {
 			t.Errorf("allowed writable login: warnings %q", sum.Warnings)
 		}
-		mustSucceed(t, runWith(t, testutil.Pipeline(t, fmt.Sprintf(manifest, "")), s.readerDSN, dst.DSN))
+		mustSucceed(t, runWith(t, testenv.Pipeline(t, fmt.Sprintf(manifest, "")), s.readerDSN, dst.DSN))
 	})
 
 	t.Run("UpdatedAt on datetime, date and datetimeoffset, read day first", func(t *testing.T) {
@@ -133,8 +132,8 @@ spec:
 			`INSERT INTO dbo.Mudancas SELECT n, N'v1', DATEADD(minute, n, '2024-02-13T10:00:00.003'), DATEADD(day, n, '2024-01-13'),
 			   DATEADD(minute, n, CAST('2024-02-13T10:00:00.1234567+05:00' AS datetimeoffset(7))), DATEADD(minute, n, '2024-02-13T10:00:00')
 			 FROM (SELECT TOP (20) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS n FROM sys.all_objects) AS x`)
-		dst := testutil.NewDB(t, "mssqlua")
-		p := testutil.Pipeline(t, `
+		dst := testenv.NewDB(t, "mssqlua")
+		p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: updatedat}
@@ -188,8 +187,8 @@ spec:
 		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Guids (Id uniqueidentifier NOT NULL PRIMARY KEY, N int NOT NULL)",
 			`INSERT INTO dbo.Guids SELECT NEWID(), n FROM (SELECT TOP (3000) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS n
 			 FROM sys.all_objects a CROSS JOIN sys.all_objects b) AS x`)
-		dst := testutil.NewDB(t, "mssqlguid")
-		p := testutil.Pipeline(t, `
+		dst := testenv.NewDB(t, "mssqlguid")
+		p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: guids}
@@ -221,8 +220,8 @@ spec:
 	t.Run("keys that differ in accents, case or trailing spaces", func(t *testing.T) {
 		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Clientes (Cod nvarchar(20) COLLATE Latin1_General_CI_AS NOT NULL PRIMARY KEY, Nome nvarchar(40) NOT NULL)",
 			"INSERT INTO dbo.Clientes VALUES (N'José', N'a'), (N'Jose', N'b'), (N'Jósé', N'c'), (N'Ana', N'd'), (N'Zoë', N'e')")
-		dst := testutil.NewDB(t, "mssqlci")
-		p := testutil.Pipeline(t, `
+		dst := testenv.NewDB(t, "mssqlci")
+		p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: accents}
@@ -254,8 +253,8 @@ spec:
 			"CREATE TABLE dbo.Lugares (Nome varchar(60) COLLATE Latin1_General_100_CI_AS_SC_UTF8 NOT NULL PRIMARY KEY, Local geography NULL, No hierarchyid NULL, Nota varchar(max) COLLATE Latin1_General_100_CI_AS_SC_UTF8 NULL)",
 			`INSERT INTO dbo.Lugares VALUES (N'Portão 🚪', geography::Point(47.651, -122.349, 4326), '/1/3/', N'日本語'),
 			 (N'Ação', NULL, NULL, NULL), (N'Ñandú', NULL, '/2/', N'ü'), (N'日本', NULL, NULL, NULL), (N'Zoë', NULL, NULL, NULL)`)
-		dst := testutil.NewDB(t, "mssqlutf8")
-		p := testutil.Pipeline(t, `
+		dst := testenv.NewDB(t, "mssqlutf8")
+		p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: utf8}
@@ -292,8 +291,8 @@ spec:
 		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Larga ("+strings.Join(cols, ", ")+", V nvarchar(10) NOT NULL, PRIMARY KEY ("+strings.Join(key, ", ")+"))",
 			`INSERT INTO dbo.Larga SELECT n, n % 3, n % 5, n % 7, 0, 1, 2, 3, 4, 5, n, N'x' FROM
 			 (SELECT TOP (450) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS n FROM sys.all_objects) AS x`)
-		dst := testutil.NewDB(t, "mssqlwide")
-		p := testutil.Pipeline(t, `
+		dst := testenv.NewDB(t, "mssqlwide")
+		p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: wide}
@@ -371,8 +370,8 @@ spec:
 			changes = append(changes, fmt.Sprintf("UPDATE dbo.Tipos SET C%d = %s WHERE Id = %d", i, c.change, 2*i+1),
 				fmt.Sprintf("UPDATE dbo.Tipos SET C%d = %s WHERE Id = 0", i, c.value))
 		}
-		dst := testutil.NewDB(t, "mssqldigest")
-		p := testutil.Pipeline(t, `
+		dst := testenv.NewDB(t, "mssqldigest")
+		p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: digests}
@@ -412,7 +411,7 @@ spec:
 	t.Run("a page blocked by an ERP transaction", func(t *testing.T) {
 		mustExecMSSQL(t, admin, "CREATE TABLE dbo.Bloqueio (Id int PRIMARY KEY, V int NOT NULL)",
 			`INSERT INTO dbo.Bloqueio SELECT n, 0 FROM (SELECT TOP (100) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS n FROM sys.all_objects) AS x`)
-		dst := testutil.NewDB(t, "mssqllock")
+		dst := testenv.NewDB(t, "mssqllock")
 		manifest := `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
@@ -425,7 +424,7 @@ spec:
   entities:
   - {name: bloqueio, source: {table: dbo.Bloqueio}, target: {table: %s}}
 `
-		snapshot := testutil.Pipeline(t, fmt.Sprintf(manifest, ", isolation: Snapshot", "bloqueio_snap"))
+		snapshot := testenv.Pipeline(t, fmt.Sprintf(manifest, ", isolation: Snapshot", "bloqueio_snap"))
 		if err := syncErr(t, snapshot, s.readerDSN, dst.DSN); err == nil || !strings.Contains(err.Error(), "ALLOW_SNAPSHOT_ISOLATION ON") {
 			t.Fatalf("Snapshot in a database that does not allow it: %v", err)
 		}
@@ -452,7 +451,7 @@ spec:
 			time.Sleep(3 * time.Second)
 			committed <- tx.Commit()
 		}()
-		mustSucceed(t, runWith(t, testutil.Pipeline(t, fmt.Sprintf(manifest, "", "bloqueio_rc")), s.readerDSN, dst.DSN))
+		mustSucceed(t, runWith(t, testenv.Pipeline(t, fmt.Sprintf(manifest, "", "bloqueio_rc")), s.readerDSN, dst.DSN))
 		if err := <-committed; err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +461,7 @@ spec:
 	})
 }
 
-// sorted returns rows in the order testutil.DB.Rows gives them.
+// sorted returns rows in the order testenv.DB.Rows gives them.
 func sorted(rows ...string) []string {
 	sort.Strings(rows)
 	return rows

@@ -17,12 +17,12 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // seedRange fills items (id, label, n) with ids from, from+step, ... to.
-func seedRange(t *testing.T, db *testutil.DB, from, to, step int) {
+func seedRange(t *testing.T, db *testenv.DB, from, to, step int) {
 	t.Helper()
 	var vals []string
 	for i := from; i <= to; i += step {
@@ -51,7 +51,7 @@ func TestNoopResyncReadsAndWritesNothing(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), n DECIMAL(10,2) NULL)")
 	seedRange(t, e.src, 1, 1000, 1)
-	p := testutil.Pipeline(t, simplePipeline(t, "noop", "items", "table: items", 50))
+	p := testenv.Pipeline(t, simplePipeline(t, "noop", "items", "table: items", 50))
 	mustSucceed(t, e.sync(t, p))
 	writes := countWrites(t, e.dst, "items")
 	for run := 0; run < 2; run++ {
@@ -162,7 +162,7 @@ func TestRangeDigestsFindAChangeInEveryColumnType(t *testing.T) {
 		changes = append(changes, fmt.Sprintf("UPDATE items SET c%d = %s WHERE id = 0", i, c.value))
 	}
 	exact := "SELECT id, " + strings.Join(sel, ", ") + " FROM items"
-	p := testutil.Pipeline(t, simplePipeline(t, "types", "items", "table: items", 1))
+	p := testenv.Pipeline(t, simplePipeline(t, "types", "items", "table: items", 1))
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, exact, exact)
 	if s := e.sync(t, p); s.RowsRead != 0 || s.RowsWritten != 0 {
@@ -192,7 +192,7 @@ func TestRangeDigestsFollowInsertsDeletesAndKeyChanges(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), n DECIMAL(10,2) NULL)")
 	seedRange(t, e.src, 10, 2000, 10) // 200 rows, ranges of 10 (100 ids) each
-	p := testutil.Pipeline(t, simplePipeline(t, "shape", "items", "table: items", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "shape", "items", "table: items", 10))
 	p.Spec.Entities[0].Cleanup.MaxDeletePercent = ptr(int32(10))
 	mustSucceed(t, e.sync(t, p))
 	if s := e.sync(t, p); s.RowsRead != 0 || s.RangesSkipped != 20 {
@@ -264,7 +264,7 @@ func TestTargetChangedBehindSisportasBackIsRepaired(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), n DECIMAL(10,2) NULL)")
 	seedRange(t, e.src, 1, 300, 1)
-	p := testutil.Pipeline(t, simplePipeline(t, "behind", "items", "table: items", 25))
+	p := testenv.Pipeline(t, simplePipeline(t, "behind", "items", "table: items", 25))
 	mustSucceed(t, e.sync(t, p))
 	mustSucceed(t, e.sync(t, p))
 	for _, c := range []struct {
@@ -310,14 +310,14 @@ func TestRunStoppedAfterApplyingAChangedRangeIsRepaired(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), n DECIMAL(10,2) NULL)")
 	seedRange(t, e.src, 1, 100, 1)
-	p := testutil.Pipeline(t, simplePipeline(t, "stopped", "items", "table: items", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "stopped", "items", "table: items", 10))
 	mustSucceed(t, e.sync(t, p))
 	mustSucceed(t, e.sync(t, p))
 
 	e.src.Exec(t, "UPDATE items SET label = 'changed' WHERE id IN (35, 36)")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rdb, _, err := queue.Connect(ctx, testutil.RedisURL())
+	rdb, _, err := queue.Connect(ctx, testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestRangeDigestsWithSoftDeletesAndGuards(t *testing.T) {
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), n DECIMAL(10,2) NULL)")
 	seedRange(t, e.src, 1, 200, 1)
-	p := testutil.Pipeline(t, simplePipeline(t, "soft", "items", "table: items", 20))
+	p := testenv.Pipeline(t, simplePipeline(t, "soft", "items", "table: items", 20))
 	p.Spec.Entities[0].Cleanup = syncv1alpha1.CleanupSpec{Mode: syncv1alpha1.CleanupSoftDelete, MaxDeletePercent: ptr(int32(10))}
 	mustSucceed(t, e.sync(t, p))
 	e.src.Exec(t, "DELETE FROM items WHERE id IN (3, 77)")

@@ -16,8 +16,8 @@ import (
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
 	"github.com/sisporta/sisporta/runner/source"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // parts are the data plane's processes, in this test process: an
@@ -40,7 +40,7 @@ func newParts(t *testing.T, p *syncv1alpha1.SyncPipeline) *parts {
 
 func newPartsForQueue(t *testing.T, q string) *parts {
 	t.Helper()
-	rdb, opt, err := queue.Connect(context.Background(), testutil.RedisURL())
+	rdb, opt, err := queue.Connect(context.Background(), testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 }
 
 func itemsPipeline(t *testing.T, batch int, maxRetry int) *syncv1alpha1.SyncPipeline {
-	return testutil.Pipeline(t, fmt.Sprintf(`
+	return testenv.Pipeline(t, fmt.Sprintf(`
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: resilience}
@@ -150,7 +150,7 @@ func TestTargetDownBatchesRetryThenApply(t *testing.T) {
 	seedItems(t, e, 300)
 	e.dst.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20), visible TINYINT(1) NOT NULL DEFAULT 1)",
 		"INSERT INTO items VALUES (9999, 'stale', 1)")
-	proxy := testutil.NewProxy(t, testutil.MySQLAddr())
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 	ps := newParts(t, itemsPipeline(t, 50, 12))
 
 	res := ps.extract(t, e.src.DSN)
@@ -177,7 +177,7 @@ func TestFailingBatchGoesToDeadLetterAndRetriesFromThere(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	seedItems(t, e, 100)
-	proxy := testutil.NewProxy(t, testutil.MySQLAddr())
+	proxy := testenv.NewProxy(t, testenv.MySQLAddr())
 	ps := newParts(t, itemsPipeline(t, 50, 1))
 
 	res := ps.extract(t, e.src.DSN)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // typeCase is one MySQL/MariaDB column type with values that test its
@@ -118,7 +118,7 @@ func TestEveryColumnTypeRoundTripsExactly(t *testing.T) {
 		entities = append(entities, fmt.Sprintf("  - {name: %s, source: {table: %s}, target: {table: %s}, cleanup: {mode: Delete, maxDeletePercent: 100}}",
 			strings.ReplaceAll(table, "_", "-"), table, table))
 	}
-	p := testutil.Pipeline(t, `
+	p := testenv.Pipeline(t, `
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: types}
@@ -188,7 +188,7 @@ func TestSpatialColumnIsRefusedWithAWayOut(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.src.Exec(t, "CREATE TABLE places (id INT PRIMARY KEY, at POINT)", "INSERT INTO places VALUES (1, POINT(1, 2))")
-	p := testutil.Pipeline(t, simplePipeline(t, "spatial", "places", "table: places", 10))
+	p := testenv.Pipeline(t, simplePipeline(t, "spatial", "places", "table: places", 10))
 	err := syncErr(t, p, e.src.DSN, e.dst.DSN)
 	if err == nil || !strings.Contains(err.Error(), "MySQL type point is not supported") || !strings.Contains(err.Error(), "ST_AsText") {
 		t.Fatalf("a POINT column: %v", err)

@@ -7,7 +7,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // The key layout kept here is asynq's own: a task asynq enqueued is found
@@ -16,12 +16,12 @@ import (
 // keys stay.
 func TestAsynqKeyLayoutAndDeleteQueueKeys(t *testing.T) {
 	ctx := context.Background()
-	rdb, opt, err := queue.Connect(ctx, testutil.RedisURL())
+	rdb, opt, err := queue.Connect(ctx, testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	q, other := "sisporta.t.keys-"+testutil.Random(4), "sisporta.t.keys-"+testutil.Random(4)
+	q, other := "sisporta.t.keys-"+testenv.Random(4), "sisporta.t.keys-"+testenv.Random(4)
 	c := asynq.NewClient(opt)
 	defer c.Close()
 	for _, name := range []string{q, q, other} {

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // aclUser creates a Redis ACL user of the test's own, deleted at the end,
@@ -19,7 +19,7 @@ import (
 func aclUser(t *testing.T, admin redis.UniversalClient, password string) (name, userURL string) {
 	t.Helper()
 	ctx := context.Background()
-	name = "sisporta_t_" + testutil.Random(6)
+	name = "sisporta_t_" + testenv.Random(6)
 	if err := admin.Do(ctx, "ACL", "SETUSER", name, "on", ">"+password, "~*", "&*", "+@all").Err(); err != nil {
 		t.Fatalf("ACL SETUSER (the test Redis must be 6 or later): %v", err)
 	}
@@ -28,7 +28,7 @@ func aclUser(t *testing.T, admin redis.UniversalClient, password string) (name, 
 			t.Errorf("ACL DELUSER %s: %v", name, err)
 		}
 	})
-	u, err := url.Parse(testutil.RedisURL())
+	u, err := url.Parse(testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +47,14 @@ func whoami(t *testing.T, rdb redis.UniversalClient) string {
 
 func TestConnectLogsInAsTheURLsUser(t *testing.T) {
 	ctx := context.Background()
-	admin, _, err := queue.Connect(ctx, testutil.RedisURL())
+	admin, _, err := queue.Connect(ctx, testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = admin.Close() }) // after the users' deletion: cleanups run last first
 	adminUser := whoami(t, admin)
 
-	for _, password := range []string{"pw-" + testutil.Random(8), "p@ss:w/rd%?#&=" + testutil.Random(4)} {
+	for _, password := range []string{"pw-" + testenv.Random(8), "p@ss:w/rd%?#&=" + testenv.Random(4)} {
 		name, userURL := aclUser(t, admin, password)
 		rdb, opt, err := queue.Connect(ctx, userURL)
 		if err != nil {
@@ -81,7 +81,7 @@ func TestConnectLogsInAsTheURLsUser(t *testing.T) {
 		_ = fromOpt.Close()
 
 		// A wrong password fails, saying whose, without either password.
-		wrong := "wrong-" + testutil.Random(8)
+		wrong := "wrong-" + testenv.Random(8)
 		u, _ := url.Parse(userURL)
 		u.User = url.UserPassword(name, wrong)
 		_, _, err = queue.Connect(ctx, u.String())

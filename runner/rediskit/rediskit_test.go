@@ -8,20 +8,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sisporta/sisporta/runner/rediskit"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // More keys than one SCAN step and one DEL take all go; a key outside the
 // pattern, even one sharing its prefix, stays.
 func TestDeleteMatchingDeletesEveryMatchAndNothingElse(t *testing.T) {
 	ctx := context.Background()
-	opt, err := redis.ParseURL(testutil.RedisURL())
+	opt, err := redis.ParseURL(testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	prefix := "sisporta-t-rediskit-" + testutil.Random(4)
+	prefix := "sisporta-t-rediskit-" + testenv.Random(4)
 	keep := prefix + "-kept"
 	t.Cleanup(func() { rdb.Del(context.Background(), keep) })
 	p := rdb.Pipeline()

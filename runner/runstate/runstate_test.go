@@ -9,7 +9,7 @@ import (
 
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 )
@@ -18,12 +18,12 @@ import (
 // test's own, purged at the end.
 func newStore(t *testing.T) (*runstate.Store, string) {
 	t.Helper()
-	rdb, _, err := queue.Connect(context.Background(), testutil.RedisURL())
+	rdb, _, err := queue.Connect(context.Background(), testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := runstate.NewStore(rdb)
-	q := "sisporta.test." + testutil.Random(4)
+	q := "sisporta.test." + testenv.Random(4)
 	t.Cleanup(func() {
 		_ = s.Purge(context.Background(), q)
 		_ = rdb.Close()

@@ -8,7 +8,7 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // digestColumn is a column of the digest test table, its value in row 1
@@ -65,7 +65,7 @@ var digestColumns = []digestColumn{
 // those out). The extractor's digest of a page read is the server's.
 func TestMySQLRangeDigestSeesEveryChange(t *testing.T) {
 	t.Parallel()
-	db := testutil.NewDB(t, "src")
+	db := testenv.NewDB(t, "src")
 	var cols, one, null []string
 	for _, c := range digestColumns {
 		cols = append(cols, "c_"+c.name+" "+strings.Replace(c.typ, " NULL", "", 1)+" NULL")
@@ -171,7 +171,7 @@ func TestMySQLRangeDigestSeesEveryChange(t *testing.T) {
 // a page read up to a bound stops there.
 func TestMySQLRangeDigestsTile(t *testing.T) {
 	t.Parallel()
-	db := testutil.NewDB(t, "src")
+	db := testenv.NewDB(t, "src")
 	db.Exec(t, "CREATE TABLE t (a VARCHAR(5) COLLATE utf8mb4_general_ci NOT NULL, b INT NOT NULL, v TEXT, PRIMARY KEY (a, b))",
 		"INSERT INTO t VALUES ('a', 1, 'x'), ('a', 2, NULL), ('B', 1, ''), ('b', 3, 'y'), ('c', 0, 'z')")
 	s := openMySQL(t, db)

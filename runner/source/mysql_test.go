@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
-func openMySQL(t *testing.T, db *testutil.DB) *Source {
+func openMySQL(t *testing.T, db *testenv.DB) *Source {
 	t.Helper()
 	s, err := Open(context.Background(), syncv1alpha1.SourceSpec{Driver: syncv1alpha1.SourceMySQL}, db.DSN)
 	if err != nil {
@@ -27,7 +27,7 @@ func openMySQL(t *testing.T, db *testutil.DB) *Source {
 // pagination would otherwise skip the repeated row for good.
 func TestReadPageRefusesRepeatedKeys(t *testing.T) {
 	t.Parallel()
-	db := testutil.NewDB(t, "src")
+	db := testenv.NewDB(t, "src")
 	db.Exec(t, "CREATE TABLE t (a INT NOT NULL, b VARCHAR(100), KEY (a))",
 		"INSERT INTO t VALUES (1, 'x'), (2, 'y'), (2, 'z'), (3, 'w')")
 	s := openMySQL(t, db)
@@ -69,7 +69,7 @@ func TestReadPageRefusesRepeatedKeys(t *testing.T) {
 // sets and collations (the result metadata has none).
 func TestQueryColumnsCarryTheirCollation(t *testing.T) {
 	t.Parallel()
-	db := testutil.NewDB(t, "src")
+	db := testenv.NewDB(t, "src")
 	db.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET cp1251 COLLATE cp1251_bin, e ENUM('b','a'), f FLOAT, bt BIT(3), du DECIMAL(10,2) UNSIGNED)")
 	s := openMySQL(t, db)
 	cols, err := s.d.describeQuery(context.Background(), s.db, "SELECT id, v, e, f, bt, du FROM t")
@@ -126,11 +126,11 @@ func sortedStrings(s []string) []string {
 // A login that can write is reported; one that can only read is not.
 func TestWriteAccessOfARealLogin(t *testing.T) {
 	t.Parallel()
-	db := testutil.NewDB(t, "src")
-	user := "sisporta_ro_" + testutil.Random(3)
+	db := testenv.NewDB(t, "src")
+	user := "sisporta_ro_" + testenv.Random(3)
 	db.Exec(t, "CREATE USER '"+user+"'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON `"+db.Name+"`.* TO '"+user+"'@'%'")
 	t.Cleanup(func() { _, _ = db.DB.Exec("DROP USER IF EXISTS '" + user + "'@'%'") })
-	ro := openMySQL(t, &testutil.DB{DSN: strings.Replace(db.DSN, "root@", user+":pw@", 1)})
+	ro := openMySQL(t, &testenv.DB{DSN: strings.Replace(db.DSN, "root@", user+":pw@", 1)})
 	if w, err := ro.WriteAccess(context.Background()); w != "" || err != nil {
 		t.Errorf("a SELECT-only login: %s", w)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 func batch(run int64, rows []schema.Row) *writer.Batch {
@@ -26,7 +26,7 @@ func batch(run int64, rows []schema.Row) *writer.Batch {
 
 // candidates returns the keys of the run's delete candidates that
 // ApplyBatch recorded, in the order the cleanup reads them.
-func candidates(t *testing.T, db *testutil.DB, run int64) []schema.Row {
+func candidates(t *testing.T, db *testenv.DB, run int64) []schema.Row {
 	t.Helper()
 	r, err := db.Query("SELECT key_value FROM _sisporta_pending_deletes WHERE pipeline = 't/p' AND entity = 'items' AND run_id = ? ORDER BY key_hash", run)
 	if err != nil {
@@ -65,7 +65,7 @@ func rows(labels ...string) []schema.Row {
 
 func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.NewDB(t, "tgt")
+	db := testenv.NewDB(t, "tgt")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 
 func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.NewDB(t, "tgt")
+	db := testenv.NewDB(t, "tgt")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)

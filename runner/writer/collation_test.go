@@ -8,15 +8,15 @@ import (
 
 	"github.com/sisporta/sisporta/runner/mysqltype"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // wantCollation is the collation a column of comparison c gets on the
 // test server: the first of mysqltype.CollationsFor it has (MariaDB 10.11
 // lists utf8mb4_uca1400_* only by their full names in
 // COLLATION_CHARACTER_SET_APPLICABILITY).
-func wantCollation(t *testing.T, db *testutil.DB, c schema.TextCompare) string {
+func wantCollation(t *testing.T, db *testenv.DB, c schema.TextCompare) string {
 	t.Helper()
 	for _, name := range mysqltype.CollationsFor(c) {
 		var n int
@@ -36,7 +36,7 @@ func wantCollation(t *testing.T, db *testutil.DB, c schema.TextCompare) string {
 	return ""
 }
 
-func columnCollation(t *testing.T, db *testutil.DB, table, col string) string {
+func columnCollation(t *testing.T, db *testenv.DB, table, col string) string {
 	t.Helper()
 	var c string
 	if err := db.QueryRow(`SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`, table, col).Scan(&c); err != nil {
@@ -78,7 +78,7 @@ func TestCreatedTableComparesTextAsTheSource(t *testing.T) {
 	for _, c := range cases {
 		t.Run(string(c.cmp), func(t *testing.T) {
 			ctx := context.Background()
-			db := testutil.NewDB(t, "tgt")
+			db := testenv.NewDB(t, "tgt")
 			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +113,7 @@ func TestCreatedTableComparesTextAsTheSource(t *testing.T) {
 // added since gets it too, and existing non-key columns keep theirs.
 func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.NewDB(t, "tgt")
+	db := testenv.NewDB(t, "tgt")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 // (utf8mb4_bin for an accent-sensitive source) is left as it is.
 func TestCreatedTableFinerKeyCollationIsKept(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.NewDB(t, "tgt")
+	db := testenv.NewDB(t, "tgt")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestForeignTableKeyCollation(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.coll+"/"+string(c.cmp), func(t *testing.T) {
 			ctx := context.Background()
-			db := testutil.NewDB(t, "tgt")
+			db := testenv.NewDB(t, "tgt")
 			if strings.Contains(c.coll, "uca1400") && wantCollation(t, db, schema.CompareAccents) != "utf8mb4_uca1400_as_ci" {
 				t.Skip("the server has no UCA 14 collations")
 			}

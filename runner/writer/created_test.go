@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // The first batches of a run race to make the table: the one that made it
@@ -20,7 +20,7 @@ func TestConcurrentFirstBatchesRecordTheTableAsSisportas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for round := range 6 {
-		db := testutil.NewDB(t, fmt.Sprintf("race%d", round))
+		db := testenv.NewDB(t, fmt.Sprintf("race%d", round))
 		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		for w := range 4 {

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // A source key renamed to a spelling the target's collation calls equal
@@ -33,7 +33,7 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testutil.NewDB(t, "tgt")
+			db := testenv.NewDB(t, "tgt")
 			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
@@ -96,7 +96,7 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprint("soft=", soft), func(t *testing.T) {
 			ctx := context.Background()
-			db := testutil.NewDB(t, "tgt")
+			db := testenv.NewDB(t, "tgt")
 			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)

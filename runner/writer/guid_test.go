@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // sqlServerGUIDLess orders canonical GUID texts as SQL Server orders
@@ -176,7 +176,7 @@ func TestGUIDKeysAreReadInTheSourcesOrder(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testutil.NewDB(t, "tgt")
+			db := testenv.NewDB(t, "tgt")
 			tg, err := writer.Open(ctx, db.DSN, 4)
 			if err != nil {
 				t.Fatal(err)
@@ -287,7 +287,7 @@ func TestGUIDKeysAreReadInTheSourcesOrder(t *testing.T) {
 // another column's order (a key renamed since) is refused, not trusted.
 func TestGUIDOrderColumnIsChecked(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.NewDB(t, "tgt")
+	db := testenv.NewDB(t, "tgt")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +302,7 @@ func TestGUIDOrderColumnIsChecked(t *testing.T) {
 		t.Errorf("order column holds %s", got)
 	}
 
-	other := testutil.NewDB(t, "tgt")
+	other := testenv.NewDB(t, "tgt")
 	other.Exec(t, "CREATE TABLE items (id CHAR(36) NOT NULL PRIMARY KEY, old VARCHAR(36) NULL, v INT NULL, "+
 		"_sisporta_order_1 BINARY(16) AS (UNHEX(REPLACE(old, '-', ''))) STORED)")
 	tg2, err := writer.Open(ctx, other.DSN, 4)

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // loadSchema has a column of every type LOAD DATA could read otherwise
@@ -94,7 +94,7 @@ func loadBatch(run int64, seq int, s schema.Table, rows []schema.Row, lo schema.
 }
 
 // everyColumn reads every column of every row as hex, NULL as NULL.
-func everyColumn(t *testing.T, db *testutil.DB, s schema.Table) []string {
+func everyColumn(t *testing.T, db *testenv.DB, s schema.Table) []string {
 	var cols []string
 	for _, c := range s.Columns {
 		cols = append(cols, fmt.Sprintf("IFNULL(HEX(`%s`), 'NULL')", c.Name))
@@ -111,7 +111,7 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 	s := loadSchema()
 	all := loadRows(200)
 
-	bulkDB := testutil.NewDB(t, "bulk")
+	bulkDB := testenv.NewDB(t, "bulk")
 	bulk, err := writer.Open(ctx, bulkDB.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 	}
 
 	// The same rows in batches too small for LOAD DATA: the upsert path.
-	upsertDB := testutil.NewDB(t, "upsert")
+	upsertDB := testenv.NewDB(t, "upsert")
 	up, err := writer.Open(ctx, upsertDB.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 func TestBulkLoadFallsBackOnWarnings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testutil.NewDB(t, "bulkdup")
+	db := testenv.NewDB(t, "bulkdup")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestBulkLoadFallsBackOnWarnings(t *testing.T) {
 // is not asked again.
 func TestBulkLoadRefusedByTheServer(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.NewDB(t, "bulkoff")
+	db := testenv.NewDB(t, "bulkoff")
 	var was string
 	if err := db.QueryRow("SELECT @@GLOBAL.local_infile").Scan(&was); err != nil {
 		t.Fatal(err)

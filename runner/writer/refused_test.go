@@ -7,8 +7,8 @@ import (
 
 	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/schema"
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // Rules of the target that refuse writes whatever the values are fail the
@@ -19,8 +19,8 @@ import (
 func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	open := func(t *testing.T) (*testutil.DB, *writer.Target) {
-		db := testutil.NewDB(t, "rules")
+	open := func(t *testing.T) (*testenv.DB, *writer.Target) {
+		db := testenv.NewDB(t, "rules")
 		tg, err := writer.Open(ctx, db.DSN, 4)
 		if err != nil {
 			t.Fatal(err)

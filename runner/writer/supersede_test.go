@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/sisporta/sisporta/runner/testutil"
 	"github.com/sisporta/sisporta/runner/writer"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // An old run's cleanup stops once a newer run of the entity has started:
@@ -16,7 +16,7 @@ import (
 func TestCleanupOfAnOvertakenRunDeletesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testutil.NewDB(t, "tgt")
+	db := testenv.NewDB(t, "tgt")
 	tg, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,15 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"os"
+	"net"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // The ERP stand-in: a source database read by a login that can only read,
@@ -39,12 +42,38 @@ type erp struct {
 	customersColumns string
 }
 
-func mysqlAddr() string {
-	port := os.Getenv("SISPORTA_TEST_MYSQL_PORT")
-	if port == "" {
-		port = "3306"
+// podsHost is the address pods reach this machine's MariaDB and Redis at:
+// hack/cluster.sh forwards the ports of testenv's MySQLAddr and RedisURL
+// (SISPORTA_TEST_MYSQL_DSN, SISPORTA_TEST_REDIS_URL) there.
+const podsHost = "10.244.0.1"
+
+// forPods is addr (host:port) as pods reach it: the same port on podsHost.
+func forPods(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		panic(fmt.Sprintf("%q: %v", addr, err))
 	}
-	return port
+	return net.JoinHostPort(podsHost, port)
+}
+
+// redisOptions reaches the suite's Redis database (redisDB) from here.
+func redisOptions() *redis.Options {
+	o, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", testenv.EnvRedisURL, err))
+	}
+	o.DB = redisDB
+	return o
+}
+
+// redisURLForPods is the URL of the suite's Redis database as pods reach it.
+func redisURLForPods() string {
+	u, err := url.Parse(testenv.RedisURL())
+	if err != nil {
+		panic(fmt.Sprintf("%s: %v", testenv.EnvRedisURL, err))
+	}
+	u.Host, u.Path = forPods(u.Host), fmt.Sprintf("/%d", redisDB)
+	return u.String()
 }
 
 func randomHex(n int) string {
@@ -55,8 +84,8 @@ func randomHex(n int) string {
 
 func openRoot(t testing.TB, db string) *sql.DB {
 	t.Helper()
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Net, cfg.Addr, cfg.DBName = "root", "tcp", "127.0.0.1:"+mysqlAddr(), db
+	cfg := testenv.MySQLConfig()
+	cfg.DBName = db
 	cfg.Params = map[string]string{"charset": "utf8mb4"}
 	cfg.MultiStatements = true
 	d, err := sql.Open("mysql", cfg.FormatDSN())
@@ -64,7 +93,7 @@ func openRoot(t testing.TB, db string) *sql.DB {
 		t.Fatal(err)
 	}
 	if err := d.Ping(); err != nil {
-		t.Fatalf("MariaDB on 127.0.0.1:%s as root (hack/services.sh starts it): %v", mysqlAddr(), err)
+		t.Fatalf("MariaDB on %s as %s (hack/services.sh starts it): %v", cfg.Addr, cfg.User, err)
 	}
 	return d
 }
@@ -99,7 +128,7 @@ func queryInt(t testing.TB, db *sql.DB, q string, args ...any) int64 {
 // seedERP creates the databases, logins and source tables.
 func seedERP(t testing.TB) *erp {
 	t.Helper()
-	e := &erp{root: openRoot(t, ""), roPass: randomHex(8), rwPass: randomHex(8), hostForPods: "10.244.0.1:" + mysqlAddr()}
+	e := &erp{root: openRoot(t, ""), roPass: randomHex(8), rwPass: randomHex(8), hostForPods: forPods(testenv.MySQLAddr())}
 	for _, q := range []string{
 		"DROP DATABASE IF EXISTS " + erpDB, "DROP DATABASE IF EXISTS " + mirrDB, "DROP DATABASE IF EXISTS " + auditDB,
 		"CREATE DATABASE " + erpDB + " CHARACTER SET utf8mb4", "CREATE DATABASE " + mirrDB + " CHARACTER SET utf8mb4",

@@ -70,7 +70,7 @@ type scenario struct {
 }
 
 func TestSisportaOnARealNode(t *testing.T) {
-	s := &scenario{ctx: context.Background(), rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: redisDB}), restarts: map[string]int32{}}
+	s := &scenario{ctx: context.Background(), rdb: redis.NewClient(redisOptions()), restarts: map[string]int32{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			diagnose(t, systemNS, appNS)
@@ -116,8 +116,8 @@ func (s *scenario) install(t *testing.T) {
 	apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata: {name: e2e-redis, namespace: %s}
-stringData: {url: "redis://10.244.0.1:6379/%d"}
-`, systemNS, redisDB))
+stringData: {url: %q}
+`, systemNS, redisURLForPods()))
 	start := time.Now()
 	helmInstall(t)
 	figure("helm install --wait, operator Ready: %s", time.Since(start).Round(100*time.Millisecond))

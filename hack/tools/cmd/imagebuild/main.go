@@ -2,7 +2,7 @@
 // registry: files from this machine in tar layers, an image configuration,
 // and `docker save` layout (manifest.json, config, layers) that `ctr images
 // import` and `docker load` read. `make image` builds Sisporta's image with
-// it, holding what the Dockerfile's image holds (hack/deploytest checks the
+// it, holding what the Dockerfile's image holds (test/deploy checks the
 // two against each other); hack/cluster.sh builds the local cluster's pause
 // image with it.
 //

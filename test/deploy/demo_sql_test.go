@@ -1,4 +1,4 @@
-package deploytest
+package deploy
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // The demo's SQL files load by hand with the mysql client whatever its
@@ -21,7 +21,7 @@ func TestDemoSQLLoadsByHand(t *testing.T) {
 			t.Fatal("neither the mariadb nor the mysql client is installed: install mariadb-client")
 		}
 	}
-	db := testutil.NewDB(t, "demo")
+	db := testenv.NewDB(t, "demo")
 	cfg, err := mysql.ParseDSN(db.DSN)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package deploytest
+package deploy
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // env is the envtest API server shared by the package's tests.
@@ -33,7 +33,7 @@ func repoPath(t *testing.T, rel string) string {
 // not running.
 func tool(t *testing.T, envVar string) string {
 	t.Helper()
-	const how = "run `make test`, or `make tools` and then HELM=$PWD/bin/helm KUSTOMIZE_BUILD=$PWD/bin/kustomize-build go test ./hack/deploytest"
+	const how = "run `make test`, or `make tools` and then HELM=$PWD/bin/helm KUSTOMIZE_BUILD=$PWD/bin/kustomize-build go test ./test/deploy"
 	p := os.Getenv(envVar)
 	if p == "" {
 		t.Fatalf("%s is not set: %s", envVar, how)

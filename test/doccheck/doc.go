@@ -3,5 +3,5 @@
 // every page in docs/ is reachable from the README, so that moving a section
 // cannot leave a link dangling.
 //
-// It has no code, only tests, and needs no service: go test ./hack/doccheck/.
+// It has no code, only tests, and needs no service: go test ./test/doccheck/.
 package doccheck

@@ -1,7 +1,6 @@
-// Package testenv starts a real kube-apiserver and etcd (envtest) for tests,
-// with the SyncPipeline CRD installed. The binaries come from
-// hack/envtest-assets.sh, which builds them from Go module sources once per
-// machine; KUBEBUILDER_ASSETS skips that lookup.
+// Kubernetes for tests: envtest's kube-apiserver and etcd, and the
+// repository root.
+
 package testenv
 
 import (

@@ -1,8 +1,8 @@
-// Package testutil gives the data plane's tests real MariaDB databases,
-// real Redis and a pipeline to run: no mocks. Each test gets databases of
-// its own and a pipeline name of its own (so its own queue), so tests run
-// in parallel against the shared services.
-package testutil
+// MySQL/MariaDB and Redis for tests. Each test gets databases of its own
+// and a pipeline name of its own (so its own queue), so tests run in
+// parallel against the shared services.
+
+package testenv
 
 import (
 	"context"
@@ -21,27 +21,52 @@ import (
 	"github.com/sisporta/sisporta/runner/pipeline"
 )
 
-// MySQLAddr is the MariaDB/MySQL the tests use (root, empty password unless
-// SISPORTA_TEST_MYSQL_DSN gives a base DSN).
-func baseDSN() *mysql.Config {
-	if dsn := os.Getenv("SISPORTA_TEST_MYSQL_DSN"); dsn != "" {
+// The environment variables that point the tests at their services. They
+// are read here and nowhere else; hack/services.sh and hack/cluster.sh read
+// the same two for MySQL and Redis.
+const (
+	// EnvMySQLDSN is the DSN (go-sql-driver/mysql form) of a MySQL 8 or
+	// MariaDB 10.6+ server as a user that may create databases and users,
+	// without a database name. Default: root@tcp(127.0.0.1:3306)/.
+	EnvMySQLDSN = "SISPORTA_TEST_MYSQL_DSN"
+	// EnvRedisURL is the URL of a Redis 6+. Default: redis://127.0.0.1:6379/0.
+	EnvRedisURL = "SISPORTA_TEST_REDIS_URL"
+	// EnvMSSQLDSN is the DSN of a SQL Server as a sysadmin
+	// (sqlserver://sa:<pw>@<host>:1433?database=master). No default: the
+	// SQL Server tests skip, saying so, when it is not set.
+	EnvMSSQLDSN = "SISPORTA_TEST_MSSQL_DSN"
+)
+
+// MySQLConfig returns the server's root configuration (EnvMySQLDSN), a new
+// copy each call, with no database selected. A DSN that does not parse
+// panics: the tests must not quietly run against another server.
+func MySQLConfig() *mysql.Config {
+	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
-		if err == nil {
-			return cfg
+		if err != nil {
+			panic(fmt.Sprintf("%s=%q: %v", EnvMySQLDSN, dsn, err))
 		}
+		return cfg
 	}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Net, cfg.Addr = "root", "tcp", "127.0.0.1:3306"
 	return cfg
 }
 
-// RedisURL is the Redis the tests use.
+// MySQLAddr is the host:port of the test MariaDB/MySQL.
+func MySQLAddr() string { return MySQLConfig().Addr }
+
+// RedisURL is the Redis the tests use (EnvRedisURL).
 func RedisURL() string {
-	if u := os.Getenv("SISPORTA_TEST_REDIS_URL"); u != "" {
+	if u := os.Getenv(EnvRedisURL); u != "" {
 		return u
 	}
 	return "redis://127.0.0.1:6379/0"
 }
+
+// MSSQLDSN is the SQL Server the SQL Server tests use (EnvMSSQLDSN), or ""
+// when there is none.
+func MSSQLDSN() string { return os.Getenv(EnvMSSQLDSN) }
 
 // DB is a database of its own for one test, dropped at the end.
 type DB struct {
@@ -54,7 +79,7 @@ type DB struct {
 func NewDB(t testing.TB, prefix string) *DB {
 	t.Helper()
 	name := fmt.Sprintf("sisporta_t_%s_%s", prefix, Random(4))
-	admin := baseDSN()
+	admin := MySQLConfig()
 	admin.DBName = ""
 	root, err := sql.Open("mysql", admin.FormatDSN())
 	if err != nil {
@@ -64,7 +89,7 @@ func NewDB(t testing.TB, prefix string) *DB {
 	if _, err := root.Exec("CREATE DATABASE `" + name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"); err != nil {
 		t.Fatalf("creating test database (is MariaDB up? run hack/services.sh): %v", err)
 	}
-	cfg := baseDSN()
+	cfg := MySQLConfig()
 	cfg.DBName = name
 	cfg.Params = map[string]string{"charset": "utf8mb4"}
 	cfg.MultiStatements = true
@@ -80,7 +105,7 @@ func NewDB(t testing.TB, prefix string) *DB {
 			_ = r.Close()
 		}
 	})
-	plain := baseDSN()
+	plain := MySQLConfig()
 	plain.DBName = name
 	return &DB{Name: name, DSN: plain.FormatDSN(), DB: db}
 }
@@ -163,9 +188,6 @@ func Pipeline(t testing.TB, manifest string) *syncv1alpha1.SyncPipeline {
 	p.Name = p.Name + "-" + Random(4)
 	return p
 }
-
-// MySQLAddr is the host:port of the test MariaDB.
-func MySQLAddr() string { return baseDSN().Addr }
 
 // DSNVia returns the database's DSN reaching it through another address
 // (a Proxy).

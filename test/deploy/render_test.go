@@ -1,4 +1,4 @@
-package deploytest
+package deploy
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ const (
 	releaseName = "sisporta"
 	kubeVersion = "1.37.2"
 	// allValues turns every optional part of the chart on.
-	allValues = "hack/deploytest/testdata/values-all.yaml"
+	allValues = "test/deploy/testdata/values-all.yaml"
 )
 
 // helmTemplate renders the chart with extra helm arguments (-f, --set).

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/sisporta/sisporta/hack/testenv"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // page is one Markdown file: its links and the anchors its headings make.

@@ -1,4 +1,4 @@
-package deploytest
+package deploy
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ import (
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // TestDashboardAndAlertsOnARealPrometheus runs Sisporta for real and
@@ -62,9 +62,9 @@ import (
 func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
 	ctx := context.Background()
 	bin := buildSisporta(t)
-	ns := "monitoring-live-" + testutil.Random(3)
+	ns := "monitoring-live-" + testenv.Random(3)
 	ensureNamespace(t, ns, nil)
-	src, dst := testutil.NewDB(t, "msrc"), testutil.NewDB(t, "mdst")
+	src, dst := testenv.NewDB(t, "msrc"), testenv.NewDB(t, "mdst")
 	seedLiveData(t, src, dst)
 
 	for name, dsn := range map[string]string{"erp": src.DSN, "mirror": dst.DSN} {
@@ -99,11 +99,11 @@ func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	operatorAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	manager := startProcess(t, "manager", bin, []string{"KUBECONFIG=" + kubeconfig, "SISPORTA_DEFAULT_REDIS_URL=" + testutil.RedisURL()},
+	manager := startProcess(t, "manager", bin, []string{"KUBECONFIG=" + kubeconfig, "SISPORTA_DEFAULT_REDIS_URL=" + testenv.RedisURL()},
 		"manager", "--metrics-bind-address="+operatorAddr, "--health-probe-bind-address=0", "--namespace="+ns)
 
 	// A worker per pipeline, as its Deployment runs it.
-	dataEnv := []string{"SISPORTA_SOURCE_DSN=" + src.DSN, "SISPORTA_TARGET_DSN=" + dst.DSN, "SISPORTA_REDIS_URL=" + testutil.RedisURL()}
+	dataEnv := []string{"SISPORTA_SOURCE_DSN=" + src.DSN, "SISPORTA_TARGET_DSN=" + dst.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	workerAddr := map[string]string{}
 	for _, name := range pipelines {
 		workerAddr[name] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -328,7 +328,7 @@ spec:
 `,
 }
 
-func seedLiveData(t *testing.T, src, dst *testutil.DB) {
+func seedLiveData(t *testing.T, src, dst *testenv.DB) {
 	t.Helper()
 	var orders, items []string
 	for i := 1; i <= 100; i++ {
@@ -440,7 +440,7 @@ func extract(t *testing.T, bin string, env []string, config string, succeed bool
 // before that).
 func purgeQueueAtEnd(t *testing.T, q string) {
 	t.Cleanup(func() {
-		opt, err := redis.ParseURL(testutil.RedisURL())
+		opt, err := redis.ParseURL(testenv.RedisURL())
 		if err != nil {
 			return
 		}
