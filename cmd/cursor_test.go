@@ -17,7 +17,7 @@ import (
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/runner/runstate"
-	"github.com/sisporta/sisporta/runner/testutil"
+	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // cursorEnv is an incremental pipeline of a test's own: 20 source rows
@@ -26,7 +26,7 @@ import (
 // applied by `sisporta work`, what the worker Deployment runs) and locally
 // (`sisporta sync -f`).
 type cursorEnv struct {
-	src, dst *testutil.DB
+	src, dst *testenv.DB
 	path     string
 	q        string
 	rdb      redis.UniversalClient
@@ -35,14 +35,14 @@ type cursorEnv struct {
 
 func newCursorEnv(t *testing.T) *cursorEnv {
 	t.Helper()
-	e := &cursorEnv{src: testutil.NewDB(t, "cursrc"), dst: testutil.NewDB(t, "curdst")}
+	e := &cursorEnv{src: testenv.NewDB(t, "cursrc"), dst: testenv.NewDB(t, "curdst")}
 	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(40) NOT NULL, updated_at DATETIME(6) NOT NULL)")
 	var vals []string
 	for i := 1; i <= 20; i++ {
 		vals = append(vals, fmt.Sprintf("(%d, 'item %d', NOW(6) - INTERVAL 1 DAY - INTERVAL %d SECOND)", i, i, i))
 	}
 	e.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
-	name := "cursor-" + testutil.Random(3)
+	name := "cursor-" + testenv.Random(3)
 	manifest := `apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
 metadata: {name: ` + name + `}
@@ -68,7 +68,7 @@ spec:
 	t.Setenv("SISPORTA_SOURCE_DSN", e.src.DSN)
 	t.Setenv("SISPORTA_TARGET_DSN", e.dst.DSN)
 	t.Setenv("SISPORTA_REDIS_URL", "")
-	rdb, _, err := queue.Connect(context.Background(), testutil.RedisURL())
+	rdb, _, err := queue.Connect(context.Background(), testenv.RedisURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func (e *cursorEnv) cluster(t *testing.T) int64 {
 		root := newRootCommand()
 		root.SetOut(io.Discard)
 		root.SetErr(io.Discard)
-		root.SetArgs([]string{"work", "--config", e.path, "--redis-url", testutil.RedisURL(),
+		root.SetArgs([]string{"work", "--config", e.path, "--redis-url", testenv.RedisURL(),
 			"--health-probe-bind-address", "127.0.0.1:0", "--metrics-bind-address", "0", "--shutdown-timeout", "5s", "--zap-log-level=error"})
 		worked <- root.ExecuteContext(ctx)
 	}()
@@ -133,7 +133,7 @@ func (e *cursorEnv) cluster(t *testing.T) int64 {
 			t.Errorf("sisporta work: %v", err)
 		}
 	}()
-	if out, err := runCmd(t, "extract", "--config", e.path, "--redis-url", testutil.RedisURL(), "--zap-log-level=error"); err != nil {
+	if out, err := runCmd(t, "extract", "--config", e.path, "--redis-url", testenv.RedisURL(), "--zap-log-level=error"); err != nil {
 		t.Fatalf("sisporta extract: %v\n%s", err, out)
 	}
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
@@ -184,7 +184,7 @@ func (e *cursorEnv) run(t *testing.T, path string) int64 {
 	if path == "extract" {
 		return e.cluster(t)
 	}
-	return e.local(t, testutil.RedisURL())
+	return e.local(t, testenv.RedisURL())
 }
 
 func wantRead(t *testing.T, what string, got, want int64) {
@@ -259,7 +259,7 @@ func TestExtractAndSyncContinueEachOther(t *testing.T) {
 
 	// Without the target the extractor cannot know where to start.
 	t.Setenv("SISPORTA_TARGET_DSN", "")
-	out, err := runCmd(t, "extract", "--config", e.path, "--redis-url", testutil.RedisURL(), "--zap-log-level=error")
+	out, err := runCmd(t, "extract", "--config", e.path, "--redis-url", testenv.RedisURL(), "--zap-log-level=error")
 	if err == nil || !strings.Contains(err.Error(), "start from the cursors the target database keeps") {
 		t.Fatalf("extract without a target DSN: %v\n%s", err, out)
 	}

@@ -226,7 +226,7 @@ func TestTableMadeByAnotherWorkerIsLoadedIntoOnceClaimed(t *testing.T) {
 	ctx := context.Background()
 	s := loadSchema()
 	all := loadRows(120)
-	db := testutil.NewDB(t, "claim")
+	db := testenv.NewDB(t, "claim")
 	maker, err := writer.Open(ctx, db.DSN, 4)
 	if err != nil {
 		t.Fatal(err)
