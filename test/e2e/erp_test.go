@@ -33,10 +33,9 @@ const (
 )
 
 type erp struct {
-	root             *sql.DB
-	roPass, rwPass   string
-	hostForPods      string // how pods reach MariaDB
-	customersColumns string
+	root           *sql.DB
+	roPass, rwPass string
+	hostForPods    string // how pods reach MariaDB
 }
 
 func mysqlAddr() string {
@@ -264,6 +263,9 @@ func keys(t testing.TB, db *sql.DB, q string, args ...any) []string {
 			t.Fatal(err)
 		}
 		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
