@@ -15,6 +15,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 HELM           := $(BIN)/helm
 KUSTOMIZE_BUILD := $(BIN)/kustomize-build
 CRD_REF_DOCS   := $(BIN)/crd-ref-docs
+GOLANGCI_LINT  := $(BIN)/golangci-lint
 
 .PHONY: all
 all: build
@@ -42,6 +43,10 @@ $(KUSTOMIZE_BUILD): hack/tools/go.mod hack/tools/go.sum hack/tools/cmd/kustomize
 # crd-ref-docs has a module of its own (hack/tools/crd-ref-docs/tools.go says why).
 $(CRD_REF_DOCS): hack/tools/crd-ref-docs/go.mod hack/tools/crd-ref-docs/go.sum
 	cd hack/tools/crd-ref-docs && $(GO) build -o $(CRD_REF_DOCS) github.com/elastic/crd-ref-docs
+
+# golangci-lint has a module of its own too (hack/tools/golangci-lint/tools.go).
+$(GOLANGCI_LINT): hack/tools/golangci-lint/go.mod hack/tools/golangci-lint/go.sum
+	cd hack/tools/golangci-lint && $(GO) build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
@@ -176,7 +181,11 @@ ALL_VALUES    := test/deploy/testdata/values-all.yaml
 tools: $(CONTROLLER_GEN) $(HELM) $(KUSTOMIZE_BUILD) $(CRD_REF_DOCS) prometheus ## Build the pinned tools (hack/tools) into bin/.
 
 .PHONY: lint
-lint: fmt vet helm-lint ## gofmt, go vet and helm lint.
+lint: fmt vet golangci-lint helm-lint ## gofmt, go vet, golangci-lint (.golangci.yml) and helm lint.
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Run the linters of .golangci.yml (the e2e suite included).
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## helm lint --strict the chart, with defaults and with every optional part on.

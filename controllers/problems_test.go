@@ -96,8 +96,8 @@ func TestUnreachableRedisDegradesAndRecovers(t *testing.T) {
 func TestInvalidScheduleIsReportedAndNothingIsCreated(t *testing.T) {
 	ns := newNamespace(t)
 	createDSNSecrets(t, ns)
-	p := createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) { p.Spec.Schedule = "61 * * * *" }))
-	p = waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonInvalidSchedule)
+	createPipeline(t, newPipeline(ns, "erp", func(p *syncv1alpha1.SyncPipeline) { p.Spec.Schedule = "61 * * * *" }))
+	p := waitCondition(t, ns, "erp", syncv1alpha1.ConditionReady, "False", syncv1alpha1.ReasonInvalidSchedule)
 	if msg := findCondition(p, syncv1alpha1.ConditionReady).Message; !strings.Contains(msg, `"61 * * * *" is not a valid cron expression`) {
 		t.Errorf("message %q", msg)
 	}

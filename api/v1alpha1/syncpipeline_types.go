@@ -594,7 +594,3 @@ type SyncPipelineList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []SyncPipeline `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&SyncPipeline{}, &SyncPipelineList{})
-}

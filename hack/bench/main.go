@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -238,13 +239,6 @@ func printRatios(results []result) {
 	_ = tw.Flush()
 }
 
-func secs(d time.Duration) string {
-	if d == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
-}
-
 func mib(kib int64) string {
 	if kib == 0 {
 		return "-"
@@ -448,11 +442,15 @@ func loadDataReference(ctx context.Context) (result, error) {
 		_ = w.WriteByte('\n')
 		n++
 	}
-	rs.Close()
+	if err := rs.Err(); err != nil {
+		return result{}, err
+	}
 	if err := w.Flush(); err != nil {
 		return result{}, err
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return result{}, err
+	}
 	ref, err := open(refDB)
 	if err != nil {
 		return result{}, err
@@ -533,9 +531,9 @@ func serverCPU() time.Duration {
 		if len(f) < 13 {
 			continue
 		}
-		var ut, st int64
-		fmt.Sscan(f[11], &ut)
-		fmt.Sscan(f[12], &st)
+		// utime and stime; a field that does not parse counts as 0.
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
 		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
 	}
 	return total

@@ -464,12 +464,15 @@ func (m *manager) stop() {
 		return
 	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	// Stopped on purpose: its exit status (killed by the signal) is no error.
+	var exit error
 	select {
-	case <-m.done:
+	case exit = <-m.done:
 	case <-time.After(30 * time.Second):
 		_ = m.cmd.Process.Kill()
-		<-m.done
+		exit = <-m.done
 	}
+	_ = exit
 }
 
 func (m *manager) exited() error {

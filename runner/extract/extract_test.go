@@ -102,7 +102,10 @@ func (f *fixture) extract(t *testing.T) (*extract.Result, []*queue.Batch, *queue
 	for _, task := range tasks {
 		switch task.Type {
 		case queue.TypeApplyBatch:
-			b, err := queue.DecodeBatch(task.Payload)
+			b, err := queue.DecodeBatchHeader(task.Payload)
+			if err == nil {
+				err = b.LoadRows()
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

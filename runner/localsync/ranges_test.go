@@ -355,7 +355,7 @@ func TestRunStoppedAfterApplyingAChangedRangeIsRepaired(t *testing.T) {
 		if ti.Type != queue.TypeApplyBatch {
 			continue
 		}
-		b, err := queue.DecodeBatch(ti.Payload)
+		b, err := queue.DecodeBatchHeader(ti.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}

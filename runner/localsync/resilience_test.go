@@ -272,7 +272,7 @@ func TestConcurrentTwinDeliveriesApplyOnce(t *testing.T) {
 	if err != nil || len(pending) == 0 {
 		t.Fatalf("no batch queued: %v", err)
 	}
-	b, err := queue.DecodeBatch(pending[0].Payload)
+	b, err := queue.DecodeBatchHeader(pending[0].Payload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -669,12 +669,12 @@ func decimalArgs(d Def) (precision, scale int) {
 type Holding int
 
 const (
-	// Holds: every value is stored exactly.
+	// Holds means every value is stored exactly.
 	Holds Holding = iota
-	// Refuses: some values are too large for the column, and strict mode
+	// Refuses means some values are too large for the column, and strict mode
 	// refuses them with an error (a narrower VARCHAR, INT or DECIMAL).
 	Refuses
-	// Alters: some values would be changed without an error (rounded to
+	// Alters means some values would be changed without an error (rounded to
 	// fewer decimals or fractional seconds, padded, trimmed, converted).
 	Alters
 )

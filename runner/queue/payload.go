@@ -222,15 +222,6 @@ func encodeKey(k schema.Row, kinds []schema.Kind) json.RawMessage {
 	return appendRow(nil, k, kinds)
 }
 
-// DecodeBatch reads what EncodeBatch wrote.
-func DecodeBatch(payload []byte) (*Batch, error) {
-	b, err := DecodeBatchHeader(payload)
-	if err != nil {
-		return nil, err
-	}
-	return b, b.LoadRows()
-}
-
 // DecodeBatchHeader reads everything but the rows, which LoadRows decodes
 // when they are needed: a batch whose digest matches the target is never
 // decoded further. The header is decoded by encoding/json; the rows, always

@@ -79,9 +79,9 @@ const (
 // KeyOrder names a source's own order of a key column's values.
 type KeyOrder string
 
-// OrderSQLServerGUID: SQL Server orders uniqueidentifier values by bytes
-// 10-15 first, then 8-9, 6-7, 4-5 and 0-3 (in its stored byte order), not
-// as their text sorts.
+// OrderSQLServerGUID is SQL Server's order of uniqueidentifier values: by
+// bytes 10-15 first, then 8-9, 6-7, 4-5 and 0-3 (in its stored byte
+// order), not as their text sorts.
 const OrderSQLServerGUID KeyOrder = "sqlserver-guid"
 
 // Table is the shape of an entity's rows.

@@ -381,6 +381,7 @@ func (t *Target) SetCursor(ctx context.Context, pipeline, entity, value string) 
 // older than 30 days.
 func (t *Target) Housekeep(ctx context.Context, pipeline, entity string) error {
 	for _, table := range []string{"_sisporta_ledger", "_sisporta_pending_deletes"} {
+		//nolint:gosec // table is one of the two names above; values are parameters
 		q := `DELETE x FROM ` + table + ` x JOIN _sisporta_entities e ON e.pipeline = x.pipeline AND e.entity = x.entity
 WHERE x.pipeline = ? AND x.entity = ? AND x.run_id <> e.current_run`
 		if _, err := t.db.ExecContext(ctx, q, pipeline, entity); err != nil {

@@ -36,10 +36,9 @@ const (
 )
 
 type erp struct {
-	root             *sql.DB
-	roPass, rwPass   string
-	hostForPods      string // how pods reach MariaDB
-	customersColumns string
+	root           *sql.DB
+	roPass, rwPass string
+	hostForPods    string // how pods reach MariaDB
 }
 
 // podsHost is the address pods reach this machine's MariaDB and Redis at:
@@ -293,6 +292,9 @@ func keys(t testing.TB, db *sql.DB, q string, args ...any) []string {
 			t.Fatal(err)
 		}
 		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
