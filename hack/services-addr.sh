@@ -11,7 +11,7 @@ if [[ -n "${SISPORTA_TEST_MYSQL_DSN:-}" ]]; then
   if [[ "$SISPORTA_TEST_MYSQL_DSN" =~ tcp\(([^:\)]+)(:([0-9]+))?\) ]]; then
     MYSQL_HOST=${BASH_REMATCH[1]} MYSQL_PORT=${BASH_REMATCH[3]:-3306}
   else
-    echo "SISPORTA_TEST_MYSQL_DSN=$SISPORTA_TEST_MYSQL_DSN names no tcp(host:port) address" >&2
+    echo "SISPORTA_TEST_MYSQL_DSN names no tcp(host:port) address (want user[:password]@tcp(host:port)/)" >&2
     exit 1
   fi
 fi
@@ -21,7 +21,7 @@ if [[ -n "${SISPORTA_TEST_REDIS_URL:-}" ]]; then
   if [[ "$SISPORTA_TEST_REDIS_URL" =~ ^rediss?://([^@/]*@)?([^:/@]+)(:([0-9]+))? ]]; then
     REDIS_HOST=${BASH_REMATCH[2]} REDIS_PORT=${BASH_REMATCH[4]:-6379}
   else
-    echo "SISPORTA_TEST_REDIS_URL=$SISPORTA_TEST_REDIS_URL is not a redis://host:port URL" >&2
+    echo "SISPORTA_TEST_REDIS_URL is not a redis://[user:password@]host:port[/db] URL" >&2
     exit 1
   fi
 fi

@@ -44,7 +44,7 @@ func MySQLConfig() *mysql.Config {
 	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
 		if err != nil {
-			panic(fmt.Sprintf("%s=%q: %v", EnvMySQLDSN, dsn, err))
+			panic(fmt.Sprintf("%s is not a go-sql-driver/mysql DSN (user[:password]@tcp(host:port)/): %v", EnvMySQLDSN, err))
 		}
 		return cfg
 	}
