@@ -638,6 +638,14 @@ func (s *scenario) upgrade(t *testing.T) {
 }
 
 func (s *scenario) deletePipeline(t *testing.T) {
+	// The PodDisruptionBudget exists only while more than one worker is
+	// wanted: two at least, so that every object the pipeline owns is
+	// there for the garbage collector to remove.
+	kubectl(t, "-n", appNS, "patch", "syncpipeline", pipeName, "--type", "merge", "-p", `{"spec":{"workers":{"minReplicas":2}}}`)
+	eventually(t, 2*time.Minute, "the workers' PodDisruptionBudget with minReplicas 2", func() (bool, string) {
+		err := k8s.Get(s.ctx, types.NamespacedName{Namespace: appNS, Name: pipeName + "-worker"}, &policyv1.PodDisruptionBudget{})
+		return err == nil, fmt.Sprintf("%v", err)
+	})
 	var owned []client.Object
 	for _, o := range []struct {
 		name string
