@@ -89,24 +89,8 @@ func (r targetRow) unchanged(h uint64, verify bool) bool {
 // changed rows; records target rows of the range that the batch lacks as
 // pending deletes; and writes the ledger row, all or nothing.
 func (t *Target) ApplyBatch(ctx context.Context, b *Batch, o ApplyOptions) (ApplyResult, error) {
-	// Before anything is created: the state tables would go into the
-	// source's database if the target were it.
-	if err := t.CheckNotTheSource(ctx, "", b.SourceLocation); err != nil {
-		return ApplyResult{}, err
-	}
-	if err := t.ensureReady(ctx); err != nil {
-		return ApplyResult{}, err
-	}
-	info, err := t.ensureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
-		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation})
+	info, sh, err := t.prepare(ctx, b)
 	if err != nil {
-		return ApplyResult{}, err
-	}
-	sh, err := t.shapeOf(&b.Schema)
-	if err != nil {
-		return ApplyResult{}, fmt.Errorf("entity %s, table %s: %w", b.Entity, b.Table, err)
-	}
-	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Epoch, b.Run); err != nil {
 		return ApplyResult{}, err
 	}
 	var res ApplyResult
@@ -748,4 +732,30 @@ func (t *Target) digestResult(b *Batch, matched bool) {
 	} else {
 		t.digestMisses(b).Add(1)
 	}
+}
+
+// prepare readies the target for a batch of an entity: state tables, the
+// table in the batch's shape, and the batch's run registered. The source
+// is checked first: the state tables would otherwise go into the source's
+// database if the target were it.
+func (t *Target) prepare(ctx context.Context, b *Batch) (*tableInfo, *shape, error) {
+	if err := t.CheckNotTheSource(ctx, "", b.SourceLocation); err != nil {
+		return nil, nil, err
+	}
+	if err := t.ensureReady(ctx); err != nil {
+		return nil, nil, err
+	}
+	info, err := t.ensureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
+		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation})
+	if err != nil {
+		return nil, nil, err
+	}
+	sh, err := t.shapeOf(&b.Schema)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entity %s, table %s: %w", b.Entity, b.Table, err)
+	}
+	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Epoch, b.Run); err != nil {
+		return nil, nil, err
+	}
+	return info, sh, nil
 }

@@ -33,22 +33,8 @@ const checksPerStatement = 32
 // recorded in the ledger, in its transaction, so a failure there retries
 // the whole check. Nothing is written to the table.
 func (t *Target) CheckRanges(ctx context.Context, b *Batch, checks []RangeCheck, onDiffer func(idx []int) error) (CheckResult, error) {
-	if err := t.CheckNotTheSource(ctx, "", b.SourceLocation); err != nil {
-		return CheckResult{}, err
-	}
-	if err := t.ensureReady(ctx); err != nil {
-		return CheckResult{}, err
-	}
-	info, err := t.ensureTable(ctx, TableSpec{Table: b.Table, Schema: &b.Schema, SoftDelete: b.SoftDelete,
-		Pipeline: b.Pipeline, Entity: b.Entity, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation})
+	info, sh, err := t.prepare(ctx, b)
 	if err != nil {
-		return CheckResult{}, err
-	}
-	sh, err := t.shapeOf(&b.Schema)
-	if err != nil {
-		return CheckResult{}, fmt.Errorf("entity %s, table %s: %w", b.Entity, b.Table, err)
-	}
-	if err := t.RegisterRun(ctx, b.Pipeline, b.Entity, b.Epoch, b.Run); err != nil {
 		return CheckResult{}, err
 	}
 	var res CheckResult
