@@ -78,13 +78,7 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	}
 	res, err := w.Target.ApplyBatch(ctx, writerBatch(b), opts)
 	if err != nil {
-		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
-		if failure.IsPermanent(err) {
-			w.Log.Error(err, "batch failed for a reason retrying cannot fix: archived in the dead-letter queue at once (sisporta dlq list); fix the cause, then sisporta dlq retry", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
-			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
-		}
-		w.Log.Error(err, "batch failed; asynq retries it with backoff", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
-		return err
+		return w.failed(b, err, "batch failed", "; fix the cause, then sisporta dlq retry")
 	}
 	metrics.BatchSeconds.WithLabelValues(b.Pipeline, b.Entity).Observe(time.Since(start).Seconds())
 	if res.Skipped != "" {
@@ -112,6 +106,19 @@ func (w *Worker) HandleBatch(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
+// failed counts a task that failed and says what becomes of it: a
+// permanent error goes to the dead-letter queue at once (SkipRetry), any
+// other is retried by asynq with backoff.
+func (w *Worker) failed(b *queue.Batch, err error, what, then string) error {
+	metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
+	if failure.IsPermanent(err) {
+		w.Log.Error(err, what+" for a reason retrying cannot fix: archived in the dead-letter queue at once (sisporta dlq list)"+then, "entity", b.Entity, "run", b.Run, "batch", b.Seq)
+		return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
+	}
+	w.Log.Error(err, what+"; asynq retries it with backoff", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
+	return err
+}
+
 // checkRanges handles a range-check batch: ranges of the run's skipped
 // key ranges whose target rows differ from what Sisporta wrote are marked
 // to be read again (in the current list of ranges), and the run's own
@@ -128,13 +135,7 @@ func (w *Worker) checkRanges(ctx context.Context, b *queue.Batch) error {
 		return w.Runs.MarkPendingBad(ctx, w.Queue, b.Entity, b.Run, len(idx))
 	})
 	if err != nil {
-		metrics.BatchFailures.WithLabelValues(b.Pipeline, b.Entity).Inc()
-		if failure.IsPermanent(err) {
-			w.Log.Error(err, "range check failed for a reason retrying cannot fix: archived in the dead-letter queue at once (sisporta dlq list)", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
-			return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
-		}
-		w.Log.Error(err, "range check failed; asynq retries it with backoff", "entity", b.Entity, "run", b.Run, "batch", b.Seq)
-		return err
+		return w.failed(b, err, "range check failed", "")
 	}
 	if res.Skipped != "" {
 		w.Log.V(1).Info("range check skipped", "entity", b.Entity, "run", b.Run, "batch", b.Seq, "reason", res.Skipped)
