@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,8 @@ var (
 	workers  = flag.Int("concurrency", 4, "worker concurrency")
 	batch    = flag.Int("batch", 1000, "batch size")
 	keep     = flag.Bool("keep", false, "keep the benchmark databases")
+	refs     = flag.Bool("refs", true, "time the reference tools too (LOAD DATA, mariadb-dump, the read floor, pt-table-sync); without them no ratio is printed")
+	logDir   = flag.String("logs", "", "write each step's extractor and worker logs (debug level) to files in this directory")
 )
 
 const (
@@ -93,23 +96,12 @@ func run() error {
 		}()
 	}
 	var results []result
-
-	r, err := loadDataReference(ctx)
-	if err != nil {
-		return err
-	}
-	r.key = "load"
-	results = append(results, r)
-	if r, err := dumpPipeReference(); err == nil {
-		r.key = "dump"
-		results = append(results, r)
-	} else {
-		fmt.Println("mariadb-dump | mariadb skipped:", err)
-	}
-	if r, err := readFloor(ctx); err == nil {
-		results = append(results, r)
-	} else {
-		fmt.Println("source read floor skipped:", err)
+	if *refs {
+		refResults, err := references(ctx)
+		if err != nil {
+			return err
+		}
+		results = append(results, refResults...)
 	}
 	stats := newRowStats(admin)
 	defer stats.restore()
@@ -149,7 +141,7 @@ func run() error {
 			}
 		}
 		stats.reset()
-		r, err := syncRun(ctx, runs, q, cfg)
+		r, err := syncRun(ctx, runs, q, cfg, step.key)
 		if err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
@@ -158,7 +150,7 @@ func run() error {
 		if err := verifyMirror(admin); err != nil {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
-		if step.ptSync != "" {
+		if step.ptSync != "" && *refs {
 			if pr, err := ptTableSync(); err == nil {
 				pr.name, pr.key = step.ptSync, "pt-"+step.key
 				results = append(results, pr)
@@ -188,6 +180,30 @@ func run() error {
 	}
 	printRatios(results)
 	return nil
+}
+
+// references times the tools a user already knows for a full copy, and
+// the bare read of the source.
+func references(ctx context.Context) ([]result, error) {
+	var results []result
+	r, err := loadDataReference(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.key = "load"
+	results = append(results, r)
+	if r, err := dumpPipeReference(); err == nil {
+		r.key = "dump"
+		results = append(results, r)
+	} else {
+		fmt.Println("mariadb-dump | mariadb skipped:", err)
+	}
+	if r, err := readFloor(ctx); err == nil {
+		results = append(results, r)
+	} else {
+		fmt.Println("source read floor skipped:", err)
+	}
+	return results, nil
 }
 
 // perRow is CPU time per row of the table, in microseconds.
@@ -340,20 +356,42 @@ func verifyMirror(admin *sql.DB) error {
 
 // syncRun runs `sisporta extract` and `sisporta work` as separate
 // processes and times them until the run is complete.
-func syncRun(ctx context.Context, runs *runstate.Store, q, cfg string) (result, error) {
+func syncRun(ctx context.Context, runs *runstate.Store, q, cfg, step string) (result, error) {
 	env := append(os.Environ(), "SISPORTA_SOURCE_DSN="+dsn(srcDB), "SISPORTA_TARGET_DSN="+dsn(dstDB), "SISPORTA_REDIS_URL="+*redisURL)
+	workArgs := []string{"work", "--config", cfg, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0"}
+	extractArgs := []string{"extract", "--config", cfg, "--max-pending", "200"}
+	var workLog, extractLog io.Writer = &tail{}, &tail{}
+	exErr := &tail{}
+	if *logDir != "" {
+		workArgs, extractArgs = append(workArgs, "-v", "--zap-time-encoding=rfc3339nano"), append(extractArgs, "-v", "--zap-time-encoding=rfc3339nano")
+		wf, err := os.Create(filepath.Join(*logDir, step+"-work.log"))
+		if err != nil {
+			return result{}, err
+		}
+		defer wf.Close()
+		ef, err := os.Create(filepath.Join(*logDir, step+"-extract.log"))
+		if err != nil {
+			return result{}, err
+		}
+		defer ef.Close()
+		workLog, extractLog = wf, io.MultiWriter(ef, exErr)
+	} else {
+		extractLog = exErr
+	}
 	servers0 := serverCPU()
 	start := time.Now()
-	work := exec.Command(*binPath, "work", "--config", cfg, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
+	if *logDir != "" {
+		fmt.Printf("%s: started %s\n", step, start.UTC().Format(time.RFC3339Nano))
+	}
+	work := exec.Command(*binPath, workArgs...)
 	work.Env = env
-	work.Stderr = &tail{}
+	work.Stderr = workLog
 	if err := work.Start(); err != nil {
 		return result{}, err
 	}
-	extract := exec.Command(*binPath, "extract", "--config", cfg, "--max-pending", "200")
+	extract := exec.Command(*binPath, extractArgs...)
 	extract.Env, extract.Stdout = env, nil
-	exErr := &tail{}
-	extract.Stderr = exErr
+	extract.Stderr = extractLog
 	if err := extract.Run(); err != nil {
 		_ = work.Process.Kill()
 		return result{}, fmt.Errorf("extract: %v: %s", err, exErr)
