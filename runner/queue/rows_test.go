@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"math/rand/v2"
 	"strings"
@@ -122,7 +123,7 @@ func TestBatchPayloadRoundTripAndCompression(t *testing.T) {
 	}
 	assertRowsEqual(t, b.Rows, got.Rows)
 
-	// A large batch is gzipped and still decodes to the same rows.
+	// A large batch is compressed and still decodes to the same rows.
 	big := strings.Repeat("x", 1000)
 	b.Rows = nil
 	for i := 0; i < 500; i++ {
@@ -133,7 +134,7 @@ func TestBatchPayloadRoundTripAndCompression(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if enc[0] != 0x1f || enc[1] != 0x8b || len(enc) > 100<<10 {
+	if !bytes.HasPrefix(enc, s2Magic) || len(enc) > 100<<10 {
 		t.Fatalf("large batch not compressed: %d bytes", len(enc))
 	}
 	got, err = DecodeBatch(enc)
@@ -144,6 +145,23 @@ func TestBatchPayloadRoundTripAndCompression(t *testing.T) {
 		t.Fatalf("decoded %d rows lo %v hi %v", len(got.Rows), got.Lo, got.Hi)
 	}
 	assertRowsEqual(t, b.Rows, got.Rows)
+
+	// A gzipped payload of an earlier release (in a dead-letter queue)
+	// still decodes; a damaged compressed one is refused.
+	plain, err := decompress(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(plain)
+	_ = zw.Close()
+	if got, err = DecodeBatch(gz.Bytes()); err != nil || len(got.Rows) != 500 {
+		t.Fatalf("a gzipped payload: %v", err)
+	}
+	if _, err := DecodeBatch(enc[:len(enc)/2]); err == nil || !strings.Contains(err.Error(), "not valid") {
+		t.Errorf("half a compressed payload: %v", err)
+	}
 
 	if _, err := DecodeBatch([]byte(`{"v":99,"rows":[]}`)); err == nil || !strings.Contains(err.Error(), "version") {
 		t.Errorf("a payload of another version: %v", err)
