@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"crypto/sha1" //nolint:gosec // the server's SHA1, matched bit for bit; not a security use
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -28,9 +29,11 @@ import (
 //
 // A change the mirror would show (any value, NULL or not, a row in or
 // out of the range or of the where filter) changes the digest but with
-// odds of 2^-64 or less. A page read with PageRequest.Digest selects the
-// same row hash, so the extractor aggregates the digest of what it read
-// exactly as the server would.
+// odds of 2^-64 or less. A page read with PageRequest.Digest hashes each
+// row as the range digest does (rowDigester), so the extractor aggregates
+// the digest of what it read exactly as the server would: on MySQL in Go,
+// from the values it reads anyway (the server's part of a full read would
+// otherwise grow by half), on SQL Server by selecting the row hash.
 
 // digestVersion names the canonical row forms; a stored digest of
 // another version never matches (the entity's DigestShape changes).
@@ -274,9 +277,127 @@ func mysqlNullable(query bool) func(c *column) bool {
 	return func(c *column) bool { return c.Key == 0 && (query || c.raw.Nullable || c.Nullable) }
 }
 
-func (mysqlDialect) rowDigestExpr(cols []column, query bool) string {
-	return mysqlRowHash(cols, mysqlNullable(query))
+// rowDigester is how a page read hashes a row for its digest: exprs are
+// selected after the row's columns, and hash appends the row's hash
+// pieces (schema.SourceDigest.Add's) to buf from the values read, the
+// columns then exprs; scratch is a buffer hash may reuse.
+type rowDigester struct {
+	exprs []string
+	hash  func(buf []uint64, scratch []byte, vals []any) ([]uint64, []byte, error)
 }
+
+// mysqlReadsDigestValue reports whether the value a page read selects for
+// the column (Codec.Select, through the text protocol in utf8mb4) is the
+// very bytes of its piece of the row text (mysqlDigestValue): integers,
+// decimals, dates and times print alike both ways, UTF-8 text arrives
+// unconverted, bytes as they are. Anything else (floats, BIT, ENUM, SET,
+// JSON, UUID, text in another character set, ZEROFILL) has its piece
+// selected as well.
+func mysqlReadsDigestValue(c *column) bool {
+	if strings.Contains(strings.ToLower(c.raw.FullType), "zerofill") {
+		return false
+	}
+	switch c.codec.Def.Base {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric",
+		"date", "datetime", "timestamp", "time", "year":
+		return true
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
+		return c.Kind == schema.KindString && !c.codec.IsRaw()
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		return c.Kind == schema.KindBytes
+	}
+	return false
+}
+
+// rowDigest builds mysqlRowHash's text in Go — CONCAT_WS's rules: NULL
+// arguments left out, the rest joined by '#' — and takes the first 64
+// bits of its SHA1, as CONV(LEFT(SHA1(…), 16), 16, 10) does.
+func (mysqlDialect) rowDigest(cols []column, query bool) rowDigester {
+	nullable := mysqlNullable(query)
+	type piece struct {
+		at         int // index of the value in a row read
+		col        int
+		text, null bool
+	}
+	var exprs []string
+	pieces := make([]piece, len(cols))
+	for i := range cols {
+		c := &cols[i]
+		expr, text := mysqlDigestValue(c)
+		p := piece{at: i, col: i, text: text, null: nullable(c)}
+		if !mysqlReadsDigestValue(c) {
+			// The piece as mysqlRowText has it (IFNULL's 'N' too: it is
+			// NULL where the column's type cannot take 'N', as UUID's
+			// cannot), as CONCAT_WS takes it: as bytes, never parsed by the
+			// driver (which would print a DOUBLE otherwise).
+			if p.null && !text {
+				expr, p.null = "IFNULL("+expr+", 'N')", false
+			}
+			expr = "CONCAT(_binary'', " + expr + ")"
+			p.at = len(cols) + len(exprs)
+			exprs = append(exprs, expr)
+		}
+		pieces[i] = p
+	}
+	hash := func(buf []uint64, text []byte, vals []any) ([]uint64, []byte, error) {
+		text = text[:0]
+		first := true
+		add := func(v []byte) {
+			if !first {
+				text = append(text, '#')
+			}
+			first = false
+			text = append(text, v...)
+		}
+		var num [24]byte
+		value := func(p piece) ([]byte, bool, error) {
+			// The driver parses the text protocol's integers; their text
+			// is the server's.
+			switch v := vals[p.at].(type) {
+			case nil:
+				return nil, true, nil
+			case []byte:
+				return v, false, nil
+			case int64:
+				return strconv.AppendInt(num[:0], v, 10), false, nil
+			case uint64:
+				return strconv.AppendUint(num[:0], v, 10), false, nil
+			}
+			return nil, false, fmt.Errorf("row digest: unexpected %T for column %s", vals[p.at], cols[p.col].Source)
+		}
+		for _, p := range pieces {
+			v, isNull, err := value(p)
+			if err != nil {
+				return buf, text, err
+			}
+			switch {
+			case !isNull:
+				add(v)
+			case p.null && !p.text:
+				add(nullPiece)
+			}
+		}
+		var n [20]byte
+		for _, p := range pieces {
+			if !p.text {
+				continue
+			}
+			v, isNull, _ := value(p)
+			switch {
+			case !isNull:
+				add(strconv.AppendInt(n[:0], int64(len(v)), 10))
+			case p.null:
+				add(nullPiece)
+			}
+		}
+		sum := sha1.Sum(text)
+		return append(buf, binary.BigEndian.Uint64(sum[:8])), text, nil
+	}
+	return rowDigester{exprs: exprs, hash: hash}
+}
+
+// nullPiece is what IFNULL(…, 'N') reads for a NULL.
+var nullPiece = []byte("N")
 
 func (mysqlDialect) rangeDigestQuery(cols []column, query bool, label, from, where string) string {
 	q := "SELECT " + label + ", COUNT(*), BIT_XOR(" + mysqlRowHash(cols, mysqlNullable(query)) + ") FROM " + from
@@ -287,15 +408,6 @@ func (mysqlDialect) rangeDigestQuery(cols []column, query bool, label, from, whe
 }
 
 func (mysqlDialect) newDigest() schema.SourceDigest { return schema.SourceDigest{} }
-
-func (mysqlDialect) foldRowDigest(d *schema.SourceDigest, v any) error {
-	h, err := asUint64(v)
-	if err != nil {
-		return fmt.Errorf("row digest: %w", err)
-	}
-	d.Add(h)
-	return nil
-}
 
 func (mysqlDialect) scanRangeDigest(vals []any) (schema.SourceDigest, error) {
 	var d schema.SourceDigest
@@ -420,7 +532,15 @@ func mssqlRowHash(cols []column) string {
 	return "HASHBYTES('SHA2_256', " + mssqlRowBytes(cols, mssqlNullable) + ")"
 }
 
-func (mssqlDialect) rowDigestExpr(cols []column, _ bool) string { return mssqlRowHash(cols) }
+// rowDigest selects each row's hash: SQL Server's text of its values
+// (mssqlDigestPiece) is not what a page read gets.
+func (mssqlDialect) rowDigest(cols []column, _ bool) rowDigester {
+	at := len(cols)
+	return rowDigester{exprs: []string{mssqlRowHash(cols)}, hash: func(buf []uint64, scratch []byte, vals []any) ([]uint64, []byte, error) {
+		p, err := mssqlRowPieces(vals[at])
+		return append(buf, p[:]...), scratch, err
+	}}
+}
 
 // rangeDigestQuery sums four 32-bit pieces of each row's hash (each below
 // 2^32, so a bigint sum of fewer than 2^31 rows cannot overflow). The
@@ -440,14 +560,15 @@ func (mssqlDialect) rangeDigestQuery(cols []column, _ bool, label, from, where s
 
 func (mssqlDialect) newDigest() schema.SourceDigest { return schema.SourceDigest{Sum: true} }
 
-func (mssqlDialect) foldRowDigest(d *schema.SourceDigest, v any) error {
+// mssqlRowPieces are the four 32-bit pieces of a row's hash that
+// rangeDigestQuery sums.
+func mssqlRowPieces(v any) ([4]uint64, error) {
 	h, ok := v.([]byte)
 	if !ok || len(h) < 16 {
-		return fmt.Errorf("row digest: want 32 bytes, got %T", v)
+		return [4]uint64{}, fmt.Errorf("row digest: want 32 bytes, got %T", v)
 	}
-	d.Add(uint64(binary.BigEndian.Uint32(h[0:])), uint64(binary.BigEndian.Uint32(h[4:])),
-		uint64(binary.BigEndian.Uint32(h[8:])), uint64(binary.BigEndian.Uint32(h[12:])))
-	return nil
+	return [4]uint64{uint64(binary.BigEndian.Uint32(h[0:])), uint64(binary.BigEndian.Uint32(h[4:])),
+		uint64(binary.BigEndian.Uint32(h[8:])), uint64(binary.BigEndian.Uint32(h[12:]))}, nil
 }
 
 func (mssqlDialect) scanRangeDigest(vals []any) (schema.SourceDigest, error) {

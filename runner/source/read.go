@@ -100,10 +100,16 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 	var chunk schema.SourceDigest
 	chunks := digest && req.ChunkRows > 0
 	chunkStart, chunkBytes := 0, 0
+	var (
+		hasher  rowDigester
+		pieces  []uint64
+		scratch []byte
+	)
 	if digest {
 		d := s.d.newDigest()
 		page.Digest = &d
 		chunk = s.d.newDigest()
+		hasher = s.d.rowDigest(e.cols, e.Spec.Query != "")
 	}
 	keyIdx := keyPositions(cols)
 	last := make([]any, len(keyIdx))
@@ -162,13 +168,13 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			return e.duplicateKey(row)
 		}
 		if digest {
-			if err := s.d.foldRowDigest(page.Digest, vals[len(cols)]); err != nil {
+			var err error
+			if pieces, scratch, err = hasher.hash(pieces[:0], scratch, vals); err != nil {
 				return err
 			}
+			page.Digest.Add(pieces...)
 			if chunks {
-				if err := s.d.foldRowDigest(&chunk, vals[len(cols)]); err != nil {
-					return err
-				}
+				chunk.Add(pieces...)
 			}
 		}
 		prevKey = append(prevKey[:0], key...)
@@ -295,7 +301,7 @@ func buildPageQuery(d dialect, e *Entity, req PageRequest) (string, []any) {
 		sel = append(sel, d.selectExpr(&cols[i]))
 	}
 	if req.Digest && !req.KeysOnly {
-		sel = append(sel, d.rowDigestExpr(e.cols, e.Spec.Query != ""))
+		sel = append(sel, d.rowDigest(e.cols, e.Spec.Query != "").exprs...)
 	}
 	b := &sqlBuilder{d: d}
 	conds := e.rangeConds(b, req.After, req.UpTo)

@@ -102,17 +102,15 @@ type dialect interface {
 	// checkOptions makes sure the database allows the spec's read options.
 	checkOptions(ctx context.Context, db *sql.DB, spec syncv1alpha1.SourceSpec) error
 	rowVersionCapQuery() string
-	// rowDigestExpr is a row's hash over cols (query: the entity is a
-	// source.query), read with the row (see digest.go).
-	rowDigestExpr(cols []column, query bool) string
+	// rowDigest is how a page read hashes its rows over cols (query: the
+	// entity is a source.query) exactly as rangeDigestQuery does (see
+	// digest.go).
+	rowDigest(cols []column, query bool) rowDigester
 	// rangeDigestQuery aggregates the row hashes of the rows under where
 	// into a range digest, its row labelled with label.
 	rangeDigestQuery(cols []column, query bool, label, from, where string) string
 	// newDigest is an empty digest of the dialect's kind.
 	newDigest() schema.SourceDigest
-	// foldRowDigest adds a row's hash (as the driver returns rowDigestExpr)
-	// to a digest.
-	foldRowDigest(d *schema.SourceDigest, v any) error
 	// scanRangeDigest reads the row of rangeDigestQuery.
 	scanRangeDigest(vals []any) (schema.SourceDigest, error)
 	// digestProbe finds what the server can digest exactly.
