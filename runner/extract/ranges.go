@@ -27,7 +27,7 @@ const (
 	digestWorkers = 3
 	digestAhead   = 4
 	// checksPerTask is how many skipped ranges one range-check task holds.
-	checksPerTask = 100
+	checksPerTask = 32
 	// pendingFlush is how many finished ranges are stored in one write.
 	pendingFlush = 128
 )
