@@ -290,8 +290,8 @@ type rowDigester struct {
 // the column (Codec.Select, through the text protocol in utf8mb4) is the
 // very bytes of its piece of the row text (mysqlDigestValue): integers,
 // decimals, dates and times print alike both ways, UTF-8 text arrives
-// unconverted, bytes as they are. Anything else (floats, BIT, ENUM, SET,
-// JSON, UUID, text in another character set, ZEROFILL) has its piece
+// unconverted, bytes as they are. Anything else (floats, BIT, YEAR, ENUM,
+// SET, JSON, UUID, text in another character set, ZEROFILL) has its piece
 // selected as well.
 func mysqlReadsDigestValue(c *column) bool {
 	if strings.Contains(strings.ToLower(c.raw.FullType), "zerofill") {
@@ -299,7 +299,9 @@ func mysqlReadsDigestValue(c *column) bool {
 	}
 	switch c.codec.Def.Base {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric",
-		"date", "datetime", "timestamp", "time", "year":
+		"date", "datetime", "timestamp", "time":
+		// Not YEAR: the driver parses it as a number, and YEAR 0 prints
+		// 0000.
 		return true
 	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext":
 		return c.Kind == schema.KindString && !c.codec.IsRaw()
