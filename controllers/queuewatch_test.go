@@ -72,9 +72,18 @@ func TestQueuePollerWakesOnlyPipelinesWhoseDepthChanged(t *testing.T) {
 		cleanupQueue(t, rdb, ns, name)
 		w.watch(keyOf(ns, name), redisURL, queue.Name(ns, name), &queueDepth{})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = w.Start(ctx) }()
+	start := func() (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = w.Start(ctx); close(done) }()
+		return func() {
+			cancel()
+			<-done
+			time.Sleep(2 * w.interval) // a poll under way when it stopped ends
+		}
+	}
+	stop := start()
+	defer func() { stop() }()
 
 	quiet := func(d time.Duration) {
 		t.Helper()
@@ -97,8 +106,17 @@ func TestQueuePollerWakesOnlyPipelinesWhoseDepthChanged(t *testing.T) {
 	quiet(time.Second)
 
 	// A reconcile that saw the new depth first leaves nothing to wake for.
+	// The poller is stopped meanwhile: a poll that read the queue before
+	// the task came and compared after the reconcile would rightly wake it.
+	stop()
+	select {
+	case ev := <-w.events:
+		t.Fatalf("woke %s/%s though no depth changed", ev.Object.GetNamespace(), ev.Object.GetName())
+	default:
+	}
 	enqueue(t, rdb, ns, "p08", 1)
 	w.watch(keyOf(ns, "p08"), redisURL, queue.Name(ns, "p08"), &queueDepth{Pending: 1})
+	stop = start()
 	quiet(time.Second)
 
 	// A forgotten pipeline is not polled any more.
