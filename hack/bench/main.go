@@ -360,8 +360,8 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg, step string) (re
 	env := append(os.Environ(), "SISPORTA_SOURCE_DSN="+dsn(srcDB), "SISPORTA_TARGET_DSN="+dsn(dstDB), "SISPORTA_REDIS_URL="+*redisURL)
 	workArgs := []string{"work", "--config", cfg, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0"}
 	extractArgs := []string{"extract", "--config", cfg, "--max-pending", "200"}
-	var workLog, extractLog io.Writer = &tail{}, &tail{}
 	exErr := &tail{}
+	var workLog, extractLog io.Writer = &tail{}, exErr
 	if *logDir != "" {
 		workArgs, extractArgs = append(workArgs, "-v", "--zap-time-encoding=rfc3339nano"), append(extractArgs, "-v", "--zap-time-encoding=rfc3339nano")
 		wf, err := os.Create(filepath.Join(*logDir, step+"-work.log"))
@@ -375,8 +375,6 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg, step string) (re
 		}
 		defer ef.Close()
 		workLog, extractLog = wf, io.MultiWriter(ef, exErr)
-	} else {
-		extractLog = exErr
 	}
 	servers0 := serverCPU()
 	start := time.Now()
