@@ -72,6 +72,25 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 		return c, pending.clear(ctx)
 	}
 	if !j.Resume {
+		// The guards weigh deletes against the table's rows: with nothing to
+		// delete there is nothing to weigh (and a run that changed nothing
+		// need not count a large table). The table is counted while the
+		// candidates are checked against the source.
+		candidates, err := pending.count(ctx)
+		if err != nil {
+			return runstate.Cleanup{}, err
+		}
+		type counted struct {
+			n   int64
+			err error
+		}
+		rowCount := make(chan counted, 1)
+		if candidates > 0 {
+			go func() {
+				n, err := tg.CountRows(ctx, j.Table, soft)
+				rowCount <- counted{n, err}
+			}()
+		}
 		if err := verify(ctx, pending, v); err != nil {
 			return runstate.Cleanup{}, err
 		}
@@ -79,14 +98,13 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 		if err != nil {
 			return runstate.Cleanup{}, err
 		}
-		// The guards weigh deletes against the table's rows: with nothing to
-		// delete there is nothing to weigh (and a run that changed nothing
-		// need not count a large table).
 		var targetRows int64
 		if deletes > 0 {
-			if targetRows, err = tg.CountRows(ctx, j.Table, soft); err != nil {
-				return runstate.Cleanup{}, err
+			c := <-rowCount
+			if c.err != nil {
+				return runstate.Cleanup{}, c.err
 			}
+			targetRows = c.n
 		}
 		d := Decide(j.Spec, j.RowsRead, targetRows, deletes)
 		if !d.Delete {
@@ -132,11 +150,14 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 	return c, nil
 }
 
+// verifyChunk is how many candidates one source lookup checks.
+const verifyChunk = 500
+
 // verify drops the candidates the source still has.
 func verify(ctx context.Context, pending pendingDeletes, v Verifier) error {
 	var after []byte
 	for {
-		page, err := pending.page(ctx, after, 200)
+		page, err := pending.page(ctx, after, verifyChunk)
 		if err != nil || len(page) == 0 {
 			return err
 		}
