@@ -59,10 +59,18 @@ when an entity could not be read (the others are still queued).`,
 			x := &extract.Extractor{Pipeline: p, Source: src, Client: asynq.NewClientFromRedisClient(rdb), Redis: rdb,
 				Runs: runstate.NewStore(rdb), MaxPending: maxPending, Trigger: trigger, Log: log}
 			// Incremental entities' cursors are the target's: without the
-			// target the extraction cannot know where they start.
-			if incremental(p) {
-				if x.Target, err = writer.New(conn.targetDSN, 2); err != nil {
+			// target the extraction cannot know where they start. Other
+			// pipelines read it, when they have it, to send changed key
+			// ranges sparse (only the rows that differ).
+			switch {
+			case incremental(p):
+				if x.Target, err = writer.New(conn.targetDSN, 4); err != nil {
 					return fmt.Errorf("the pipeline's incremental entities start from the cursors the target database keeps: %w", err)
+				}
+				defer x.Target.Close()
+			case conn.targetDSN != "":
+				if x.Target, err = writer.New(conn.targetDSN, 4); err != nil {
+					return err
 				}
 				defer x.Target.Close()
 			}

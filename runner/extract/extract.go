@@ -469,6 +469,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		return k
 	}
 	hasher := schema.NewHasher(e.Schema.Columns)
+	sparse := &sparseTries{on: o.ranged && !o.keysOnly && x.Target != nil && !template.Verify && writer.SparseKeys(&template.Schema)}
 	var (
 		rows int64
 		lo   schema.Row
@@ -539,10 +540,25 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 				spans = append(spans, span{i, i + 1, c.End})
 			}
 		}
+		// Sparse candidates' target rows are read for all of the page's
+		// batches at once, while the next page is read.
+		var targets []*targetRead
+		if !grouped && hashes != nil && sparse.on {
+			targets = make([]*targetRead, len(spans))
+			blo := lo
+			for k, sp := range spans {
+				bhi := ranges[sp.to-1].Hi
+				if sp.end > 0 && sparse.try() {
+					targets[k] = x.readTarget(ctx, template, blo, bhi)
+				}
+				blo = bhi
+			}
+		}
 		start = 0
-		for _, sp := range spans {
+		for k, sp := range spans {
 			b := *template
 			b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows[start:sp.end:sp.end]
+			n := len(b.Rows)
 			b.Group = sp.to - sp.from
 			if o.ranged {
 				b.Lo, b.Hi = lo, ranges[sp.to-1].Hi
@@ -551,12 +567,15 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			if hashes != nil {
 				d := schema.DigestOf(hashes[start:sp.end])
 				b.Digest = &d
+				if targets != nil && targets[k] != nil {
+					sparse.result(x.makeSparse(&b, targets[k], hashes[start:sp.end], keyOf))
+				}
 			}
 			if err := x.enqueue(ctx, &b); err != nil {
 				return rows, err
 			}
 			er.Batches++
-			rows += int64(len(b.Rows))
+			rows += int64(n)
 			if o.onRange != nil {
 				for _, r := range ranges[sp.from:sp.to] {
 					if err := o.onRange(r); err != nil {
@@ -565,7 +584,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 				}
 			}
 			if report != nil {
-				er.RowsRead += int64(len(b.Rows))
+				er.RowsRead += int64(n)
 				report(false)
 			}
 			start = sp.end

@@ -101,7 +101,7 @@ func sameRows(t *testing.T, e *env, srcQuery, dstQuery string) {
 	}
 }
 
-// countWrites installs triggers that count every INSERT and UPDATE on a
+// countWrites installs triggers that count every INSERT, UPDATE and DELETE on a
 // target table: an exact, independent witness of what a run wrote.
 func countWrites(t *testing.T, db *testenv.DB, table string) func() int64 {
 	t.Helper()

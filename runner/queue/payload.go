@@ -27,6 +27,12 @@ const (
 // PayloadVersion is bumped when payloads change incompatibly.
 const PayloadVersion = 1
 
+// SparsePayloadVersion marks sparse batches (Batch.Want): a worker of an
+// earlier release would take one for every row of its range and the
+// others for deletes, so it must refuse it (its payload version is not
+// the one it reads) rather than apply it.
+const SparsePayloadVersion = 2
+
 // compressAbove is the payload size from which batches are compressed
 // (S2, klauspost/compress: about 1 GB/s each way, JSON of rows to a third
 // or less). Redis copies a payload several times through asynq's Lua
@@ -91,6 +97,15 @@ type Batch struct {
 	// RangeBase is the run whose list of ranges Checks index.
 	RangeBase int64        `json:"rangeBase,omitempty"`
 	Rows      []schema.Row `json:"-"`
+	// Parts, Want and Unchanged make a ranged batch sparse: the extractor
+	// compared (Lo, Hi] with the target and sends only the key ranges
+	// where they differ, Rows holding each part's source rows in turn
+	// (writer's sparse.go). Want is the digest of the range's live target
+	// rows once the parts are applied; Unchanged counts the range's rows
+	// that did not travel.
+	Parts     []Part         `json:"-"`
+	Want      *schema.Digest `json:"want,omitempty"`
+	Unchanged int            `json:"unchanged,omitempty"`
 	// Group is how many batches' worth of rows the batch holds (a full
 	// read into ranges the target holds nothing of sends several a batch):
 	// it weighs as many against the extractor's limit of pending batches.
@@ -98,6 +113,20 @@ type Batch struct {
 
 	// rawRows holds the undecoded rows of DecodeBatchHeader.
 	rawRows []byte
+}
+
+// Part is one key range (Lo, Hi] of a sparse batch and how many of its
+// rows are the part's.
+type Part struct {
+	Lo, Hi schema.Row
+	Rows   int
+}
+
+// partJSON is Part's JSON shape: keys by the row codec.
+type partJSON struct {
+	Lo   json.RawMessage `json:"lo"`
+	Hi   json.RawMessage `json:"hi"`
+	Rows int             `json:"n"`
 }
 
 // RangeCheck is one key range (Lo, Hi] a run skipped, and the digest of
@@ -163,9 +192,10 @@ type Finalize struct {
 // row codec.
 type batchHeader struct {
 	Batch
-	Lo   json.RawMessage `json:"lo"`
-	Hi   json.RawMessage `json:"hi"`
-	Rows json.RawMessage `json:"rows"`
+	Lo    json.RawMessage `json:"lo"`
+	Hi    json.RawMessage `json:"hi"`
+	Parts []partJSON      `json:"parts,omitempty"`
+	Rows  json.RawMessage `json:"rows"`
 }
 
 func kindsOf(t schema.Table, keysOnly bool) []schema.Kind {
@@ -183,8 +213,14 @@ func kindsOf(t schema.Table, keysOnly bool) []schema.Kind {
 // EncodeBatch renders a batch as JSON, gzipped when large.
 func EncodeBatch(b *Batch) ([]byte, error) {
 	b.Version = PayloadVersion
+	if b.Want != nil {
+		b.Version = SparsePayloadVersion
+	}
 	keyKinds := kindsOf(b.Schema, true)
 	h := batchHeader{Batch: *b, Lo: encodeKey(b.Lo, keyKinds), Hi: encodeKey(b.Hi, keyKinds)}
+	for _, p := range b.Parts {
+		h.Parts = append(h.Parts, partJSON{Lo: encodeKey(p.Lo, keyKinds), Hi: encodeKey(p.Hi, keyKinds), Rows: p.Rows})
+	}
 	h.Rows = json.RawMessage("[]")
 	head, err := json.Marshal(&h)
 	if err != nil {
@@ -242,7 +278,7 @@ func DecodeBatchHeader(payload []byte) (*Batch, error) {
 	if err := json.Unmarshal(head, &h); err != nil {
 		return nil, fmt.Errorf("batch payload is not valid: %w", err)
 	}
-	if h.Version != PayloadVersion {
+	if h.Version != PayloadVersion && !(h.Version == SparsePayloadVersion && h.Want != nil) {
 		return nil, fmt.Errorf("batch payload version %d, this worker reads %d: run workers of the extractor's version", h.Version, PayloadVersion)
 	}
 	b := h.Batch
@@ -252,6 +288,17 @@ func DecodeBatchHeader(payload []byte) (*Batch, error) {
 	}
 	if b.Hi, err = decodeKey(h.Hi, keyKinds); err != nil {
 		return nil, err
+	}
+	for _, p := range h.Parts {
+		var part Part
+		if part.Lo, err = decodeKey(p.Lo, keyKinds); err != nil {
+			return nil, err
+		}
+		if part.Hi, err = decodeKey(p.Hi, keyKinds); err != nil {
+			return nil, err
+		}
+		part.Rows = p.Rows
+		b.Parts = append(b.Parts, part)
 	}
 	b.rawRows = data[rowsAt:]
 	return &b, nil

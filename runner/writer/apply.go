@@ -46,6 +46,9 @@ type ApplyResult struct {
 	RangeRows int
 	// Loaded: the rows were all new and went in through LOAD DATA.
 	Loaded bool
+	// Stale: a sparse batch found the target's range otherwise than the
+	// extractor had read it (see sparse.go); its parts were applied.
+	Stale bool
 }
 
 // Fetcher reads full rows of the batch's entity from the source by key
@@ -60,6 +63,10 @@ type ApplyOptions struct {
 	// value older than the watermark, or back in the where filter): the
 	// changed-rows read cannot see them.
 	Fetch Fetcher
+	// OnStale is called, in the batch's transaction, when a sparse batch
+	// finds its range's digest otherwise than the extractor read it (an
+	// error rolls the batch back, to be tried again).
+	OnStale func() error
 }
 
 // Statement bounds: the packet must fit max_allowed_packet (16 MiB by
@@ -175,6 +182,9 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 			res.Unchanged, res.DigestMatched = b.Digest.Count, true
 			return writeLedger(ctx, tx, b, b.Digest.Count, res)
 		}
+	}
+	if b.Want != nil {
+		return t.applySparse(ctx, tx, b, sh, info, o, res)
 	}
 	if err := b.loadRows(); err != nil {
 		return err

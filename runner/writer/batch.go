@@ -40,6 +40,13 @@ type Batch struct {
 	// Rows in key order, in Schema's column order (only the key columns
 	// when KeysOnly).
 	Rows []schema.Row
+	// Parts, Want and Unchanged make a ranged batch sparse (sparse.go):
+	// Rows are the source rows of each part of (Lo, Hi] in turn, Want the
+	// digest of the range's live target rows once they are applied, and
+	// Unchanged the range's rows the extractor found unchanged.
+	Parts     []Part
+	Want      *schema.Digest
+	Unchanged int
 	// DecodeRows, when set, yields Rows the first time they are needed: a
 	// batch whose range matches its digest is never decoded.
 	DecodeRows func() ([]schema.Row, error)
