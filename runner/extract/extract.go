@@ -545,13 +545,13 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		var targets []*targetRead
 		if !grouped && hashes != nil && sparse.on {
 			targets = make([]*targetRead, len(spans))
-			blo := lo
+			blo, from := lo, 0
 			for k, sp := range spans {
 				bhi := ranges[sp.to-1].Hi
-				if sp.end > 0 && sparse.try() {
+				if sp.end > from && sparse.try() {
 					targets[k] = x.readTarget(ctx, template, blo, bhi)
 				}
-				blo = bhi
+				blo, from = bhi, sp.end
 			}
 		}
 		start = 0
