@@ -38,7 +38,13 @@ func (s *sparseTries) try() bool {
 	return s.misses < sparseStreak || s.n%sparseEvery == 0
 }
 
-func (s *sparseTries) result(worth bool) {
+func (s *sparseTries) result(worth, failed bool) {
+	if failed {
+		// The target could not be read (not made yet, down): not again in
+		// this pass, which would wait on it batch after batch.
+		s.on = false
+		return
+	}
 	if worth {
 		s.misses = 0
 	} else {
@@ -65,20 +71,21 @@ func (x *Extractor) readTarget(ctx context.Context, template *queue.Batch, lo, h
 
 // makeSparse compares a ranged batch (its rows, their row hashes) with
 // the target's rows of its range and, when fewer than half of its rows
-// differ, makes it sparse. It reports whether it did; any trouble reading
-// the target (a table not made yet, say) leaves the batch as it was.
-func (x *Extractor) makeSparse(b *queue.Batch, t *targetRead, hashes []uint64, keyOf func(schema.Row) schema.Row) bool {
+// differ, makes it sparse. It reports whether it did, and whether the
+// target could not be read (a table not made yet, a target down): the
+// batch then goes as it was.
+func (x *Extractor) makeSparse(b *queue.Batch, t *targetRead, hashes []uint64, keyOf func(schema.Row) schema.Row) (sparse, failed bool) {
 	<-t.done
 	if t.err != nil {
-		x.Log.V(1).Info("the batch goes whole: its range could not be compared with the target", "entity", b.Entity, "batch", b.Seq, "reason", t.err.Error())
-		return false
+		x.Log.V(1).Info("batches go whole: the target could not be read to compare a range", "entity", b.Entity, "batch", b.Seq, "reason", t.err.Error())
+		return false, true
 	}
 	plan, ok := planSparse(b.Rows, hashes, keyOf, t.rows, b.Lo, b.Hi)
 	if !ok || 2*len(plan.rows) > len(b.Rows) {
-		return false
+		return false, false
 	}
 	b.Rows, b.Parts, b.Want, b.Unchanged, b.Digest = plan.rows, plan.parts, &plan.want, len(b.Rows)-len(plan.rows), nil
-	return true
+	return true, false
 }
 
 type sparsePlan struct {
