@@ -38,8 +38,9 @@ type Extractor struct {
 	Redis    redis.UniversalClient
 	Runs     *runstate.Store
 	// Target is the target database, where incremental entities' cursors
-	// are kept (see StoredCursor); it is only read. A pipeline without
-	// incremental entities needs none.
+	// are kept (see StoredCursor), and whose rows changed key ranges are
+	// compared with (sparse.go); it is only read. Without it a pipeline
+	// without incremental entities sends its batches whole.
 	Target *writer.Target
 	// MaxPending pauses reading while the queue holds this many pending
 	// batches: memory stays bounded in Redis and in an embedded Redis.
