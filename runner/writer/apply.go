@@ -183,11 +183,14 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 			return writeLedger(ctx, tx, b, b.Digest.Count, res)
 		}
 	}
-	if b.Want != nil {
-		return t.applySparse(ctx, tx, b, sh, info, o, res)
-	}
 	if err := b.loadRows(); err != nil {
 		return err
+	}
+	sparse := b.Want != nil
+	if sparse {
+		if err := checkParts(b); err != nil {
+			return err
+		}
 	}
 	keyOf := func(r schema.Row) schema.Row {
 		if b.KeysOnly {
@@ -203,14 +206,22 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 	existing := map[string]targetRow{}
 	var rangeKeys []string
 	if b.Ranged {
+		// A sparse batch holds every source row of its parts only.
 		w := newRangeWhere(sh.keyCols, sh.keyCodecs, info.order)
-		cond := w.rangeCond(b.Lo, b.Hi)
+		var cond string
+		if sparse {
+			cond = partsCond(w, b.Parts)
+		} else {
+			cond = w.rangeCond(b.Lo, b.Hi)
+		}
 		if w.err != nil {
 			return w.err
 		}
-		rangeKeys, err = readTargetRows(ctx, tx, b, sh, verify, cond, w.args, existing)
-		if err != nil {
-			return err
+		if cond != "" {
+			rangeKeys, err = readTargetRows(ctx, tx, b, sh, verify, cond, w.args, existing)
+			if err != nil {
+				return err
+			}
 		}
 		res.RangeRows += len(rangeKeys)
 	}
@@ -262,7 +273,7 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 			write = append(write, r)
 			hashes = append(hashes, h)
 		}
-		if load && len(existing) == 0 && t.canLoad(info, sh, len(write)) {
+		if load && !sparse && len(existing) == 0 && t.canLoad(info, sh, len(write)) {
 			if res.Loaded, err = t.load(ctx, tx, b, sh, write, hashes); err != nil {
 				return err
 			}
@@ -290,6 +301,12 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 			return err
 		}
 		res.Candidates = len(cands)
+	}
+	if sparse {
+		if err := checkWant(ctx, tx, b, sh, info, o, res); err != nil {
+			return err
+		}
+		return writeLedger(ctx, tx, b, len(b.Rows)+b.Unchanged, res)
 	}
 	return writeLedger(ctx, tx, b, len(b.Rows), res)
 }

@@ -2,7 +2,6 @@ package writer
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 	"strings"
 
@@ -86,9 +85,10 @@ func compareDigits(a, b []byte) int {
 }
 
 // TargetKeyHashes reads the key, stored hash and soft-delete mark of each
-// target row of table in (lo, hi], in key order. It only reads: a table
-// that is not there yet, or is not Sisporta's, is an error, and the
-// caller sends the range's rows as they are.
+// target row of table in (lo, hi], in key order, as a batch's apply reads
+// them (readTargetRows). It only reads: a table that is not there yet, or
+// is not Sisporta's, is an error, and the caller sends the range's rows as
+// they are.
 func (t *Target) TargetKeyHashes(ctx context.Context, table string, s *schema.Table, softDelete bool, lo, hi schema.Row) ([]KeyHash, error) {
 	if !SparseKeys(s) {
 		return nil, fmt.Errorf("the key of table %s is not integers", table)
@@ -102,46 +102,29 @@ func (t *Target) TargetKeyHashes(ctx context.Context, table string, s *schema.Ta
 	if w.err != nil {
 		return nil, w.err
 	}
-	sel, order := make([]string, 0, len(sh.keyCols)+2), make([]string, len(sh.keyCols))
+	order := make([]string, len(sh.keyCols))
 	for i, c := range sh.keyCols {
-		sel = append(sel, quote(c.Name))
 		order[i] = quote(c.Name)
 	}
-	sel = append(sel, quote(HashColumn))
-	if softDelete {
-		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
-	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(table) + " WHERE " + cond + " ORDER BY " + strings.Join(order, ", ")
+	// The condition is the statement's last clause: the order follows it.
+	cond += " ORDER BY " + strings.Join(order, ", ")
 	var out []KeyHash
-	n := len(sh.keyCols)
 	err = t.inTx(ctx, func(x *tx) error {
-		out = out[:0]
-		return x.rawQuery(ctx, q, w.args, func(vals []driver.Value) error {
-			k := make(schema.Row, n)
-			for i := range n {
-				if vals[i] == nil {
-					return fmt.Errorf("table %s: a NULL key", table)
-				}
-				k[i] = appendDriverValue(nil, vals[i])
+		existing := map[string]targetRow{}
+		keys, err := readTargetRows(ctx, x, &Batch{Table: table, SoftDelete: softDelete}, sh, false, cond, w.args, existing)
+		if err != nil {
+			return err
+		}
+		out = make([]KeyHash, len(keys))
+		for i, ks := range keys {
+			k, err := ParseKeyString(ks)
+			if err != nil {
+				return err
 			}
-			kh := KeyHash{Key: k}
-			if vals[n] != nil {
-				h, err := driverUint(vals[n])
-				if err != nil {
-					return err
-				}
-				kh.Hash, kh.HasHash = h, true
-			}
-			if softDelete {
-				d, err := driverUint(vals[n+1])
-				if err != nil {
-					return err
-				}
-				kh.Deleted = d != 0
-			}
-			out = append(out, kh)
-			return nil
-		})
+			r := existing[ks]
+			out[i] = KeyHash{Key: k, Hash: r.hash, HasHash: r.hasHash, Deleted: r.deleted}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the keys and row hashes of table %s: %w", table, t.redact(err))
@@ -149,101 +132,43 @@ func (t *Target) TargetKeyHashes(ctx context.Context, table string, s *schema.Ta
 	return out, nil
 }
 
-// driverUint reads an unsigned integer the driver returned.
-func driverUint(v driver.Value) (uint64, error) {
-	switch x := v.(type) {
-	case int64:
-		return uint64(x), nil
-	case uint64:
-		return x, nil
-	case []byte:
-		var n uint64
-		_, err := fmt.Sscan(string(x), &n)
-		return n, err
+// checkParts makes sure a sparse batch's parts hold its rows, no more.
+func checkParts(b *Batch) error {
+	n := 0
+	for _, p := range b.Parts {
+		if p.Rows < 0 {
+			return fmt.Errorf("sparse batch: a part of %d rows", p.Rows)
+		}
+		n += p.Rows
 	}
-	return 0, fmt.Errorf("unexpected %T for an unsigned integer", v)
+	if n != len(b.Rows) {
+		return fmt.Errorf("sparse batch: its parts hold %d rows, the batch %d", n, len(b.Rows))
+	}
+	return nil
 }
 
-// applySparse applies a sparse batch in tx: one read of the target rows
-// of all its parts, one write of the rows that differ, the parts' target
-// rows the batch lacks recorded as delete candidates; then it checks the
-// range's digest (ApplyResult.Stale).
-func (t *Target) applySparse(ctx context.Context, tx *tx, b *Batch, sh *shape, info *tableInfo, o ApplyOptions, res *ApplyResult) error {
-	if err := b.loadRows(); err != nil {
-		return err
+// partsCond is the condition of a sparse batch's parts, "" when it has
+// none.
+func partsCond(w *whereBuilder, parts []Part) string {
+	conds := make([]string, len(parts))
+	for i, p := range parts {
+		conds[i] = "(" + w.rangeCond(p.Lo, p.Hi) + ")"
 	}
-	at := 0
-	w := newRangeWhere(sh.keyCols, sh.keyCodecs, info.order)
-	conds := make([]string, 0, len(b.Parts))
-	for _, p := range b.Parts {
-		if p.Rows < 0 || at+p.Rows > len(b.Rows) {
-			return fmt.Errorf("sparse batch: its parts hold %d rows or more, the batch %d", at+p.Rows, len(b.Rows))
-		}
-		conds = append(conds, "("+w.rangeCond(p.Lo, p.Hi)+")")
-		at += p.Rows
-	}
-	if w.err != nil {
-		return w.err
-	}
-	if at != len(b.Rows) {
-		return fmt.Errorf("sparse batch: its parts hold %d rows, the batch %d", at, len(b.Rows))
-	}
-	existing := map[string]targetRow{}
-	var rangeKeys []string
-	if len(conds) > 0 {
-		var err error
-		if rangeKeys, err = readTargetRows(ctx, tx, b, sh, false, strings.Join(conds, " OR "), w.args, existing); err != nil {
-			return err
-		}
-	}
-	res.RangeRows = len(rangeKeys)
-	batchKeys := make(map[string]bool, len(b.Rows))
-	var (
-		write  []schema.Row
-		hashes []uint64
-	)
-	hasher := sh.hasher()
-	key := make(schema.Row, len(sh.keyIdx))
-	for _, r := range b.Rows {
-		for i, j := range sh.keyIdx {
-			key[i] = r[j]
-		}
-		ks := KeyString(key)
-		batchKeys[ks] = true
-		h := hasher.Sum(r)
-		if cur, ok := existing[ks]; ok && cur.unchanged(h, false) {
-			res.Unchanged++
-			continue
-		}
-		write = append(write, r)
-		hashes = append(hashes, h)
-	}
-	if err := t.upsert(ctx, tx, b, sh, write, hashes); err != nil {
-		return err
-	}
-	res.Written = len(write)
-	var cands []string
-	for _, ks := range rangeKeys {
-		if !batchKeys[ks] && !existing[ks].deleted {
-			cands = append(cands, ks)
-		}
-	}
-	if err := addPending(ctx, tx, b, cands); err != nil {
-		return err
-	}
-	res.Candidates = len(cands)
+	return strings.Join(conds, " OR ")
+}
+
+// checkWant compares the target's digest of a sparse batch's whole range,
+// once its parts are applied, with the one the extractor expected, and
+// counts the rows it found unchanged (ApplyResult.Stale, ApplyOptions.OnStale).
+func checkWant(ctx context.Context, tx *tx, b *Batch, sh *shape, info *tableInfo, o ApplyOptions, res *ApplyResult) error {
 	res.Unchanged += b.Unchanged
-	if b.Want != nil {
-		differ, err := checkChunk(ctx, tx, b, sh, info.order, []RangeCheck{{Lo: b.Lo, Hi: b.Hi, Want: *b.Want}})
-		if err != nil {
-			return err
-		}
-		res.Stale = len(differ) > 0
-		if res.Stale && o.OnStale != nil {
-			if err := o.OnStale(); err != nil {
-				return err
-			}
-		}
+	differ, err := checkChunk(ctx, tx, b, sh, info.order, []RangeCheck{{Lo: b.Lo, Hi: b.Hi, Want: *b.Want}})
+	if err != nil {
+		return err
 	}
-	return writeLedger(ctx, tx, b, len(b.Rows)+b.Unchanged, res)
+	res.Stale = len(differ) > 0
+	if res.Stale && o.OnStale != nil {
+		return o.OnStale()
+	}
+	return nil
 }
