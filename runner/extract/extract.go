@@ -389,6 +389,9 @@ type passOptions struct {
 	// onRange, when set, is told of each batch's key range after the
 	// batch is enqueued.
 	onRange func(r keyRange) error
+	// pages, when set, are the pass's pages, read ahead by the caller
+	// (readPages with these options); otherwise the pass reads them.
+	pages <-chan pageItem
 }
 
 // keyRange is the key range of one batch of a ranged pass: (the previous
@@ -418,16 +421,14 @@ const (
 	readAheadBytes = 2 << 20
 )
 
-// pass pages through the entity and enqueues a batch per page. Reading the
-// next page overlaps with encoding and enqueuing the previous one.
-func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.Batch, er *EntityResult, o passOptions, report func(bool)) (int64, error) {
-	type item struct {
-		page *source.Page
-		err  error
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan item, 1)
+// pageItem is one page of a pass, or the error that ended it.
+type pageItem struct {
+	page *source.Page
+	err  error
+}
+
+// pageRequest is the first page request of a pass.
+func (x *Extractor) pageRequest(o passOptions) source.PageRequest {
 	var after, upTo []any
 	if o.lo != nil {
 		after = o.lo.params
@@ -441,13 +442,20 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 	if o.digest && !o.keysOnly {
 		req.Limit, req.ChunkRows, req.ChunkBytes = batch*readAhead, batch, readAheadBytes
 	}
+	return req
+}
+
+// readPages reads a pass's pages in order, one page ahead of the one
+// being handled, until the pass's end, an error, or ctx's end.
+func (x *Extractor) readPages(ctx context.Context, e *source.Entity, o passOptions) <-chan pageItem {
+	pages := make(chan pageItem, 1)
 	go func() {
 		defer close(pages)
-		req := req
+		req := x.pageRequest(o)
 		for {
 			p, err := x.Source.ReadPage(ctx, e, req)
 			select {
-			case pages <- item{p, err}:
+			case pages <- pageItem{p, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -457,7 +465,18 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			req.After = p.Last
 		}
 	}()
+	return pages
+}
 
+// pass pages through the entity and enqueues a batch per page. Reading the
+// next page overlaps with encoding and enqueuing the previous one.
+func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.Batch, er *EntityResult, o passOptions, report func(bool)) (int64, error) {
+	pages := o.pages
+	if pages == nil {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		pages = x.readPages(ctx, e, o)
+	}
 	keyIdx := e.Schema.KeyIndexes()
 	keyOf := func(r schema.Row) schema.Row {
 		if o.keysOnly {

@@ -65,15 +65,18 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		return st, err
 	}
 	pw := &pendingWriter{x: x, entity: name, limit: int64(x.Pipeline.Spec.BatchSize)}
-	readRange := func(lo, hi *bound, full bool) error {
-		n, err := x.pass(ctx, e, template, er, passOptions{ranged: true, lo: lo, hi: hi, digest: true, group: full,
+	passOf := func(lo, hi *bound, full bool) passOptions {
+		return passOptions{ranged: true, lo: lo, hi: hi, digest: true, group: full,
 			onRange: func(kr keyRange) error {
 				r := runstate.Range{Hi: kr.Hi, HiParams: kr.HiParams, Count: kr.Count, Target: kr.Target}
 				if kr.Source != nil {
 					r.Source = kr.Source.String()
 				}
 				return pw.add(ctx, r)
-			}}, report)
+			}}
+	}
+	readRange := func(o passOptions) error {
+		n, err := x.pass(ctx, e, template, er, o, report)
 		st.read += n
 		return err
 	}
@@ -83,7 +86,7 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		if err := x.Runs.DropCurrentRanges(ctx, q, name); err != nil {
 			return st, err
 		}
-		if err := readRange(nil, nil, true); err != nil {
+		if err := readRange(passOf(nil, nil, true)); err != nil {
 			return st, err
 		}
 		return st, pw.finish(ctx)
@@ -106,28 +109,74 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		checks = nil
 		return nil
 	}
-	// Changed ranges next to each other (up to readAhead of them) are read
-	// together: one statement, its batches cut at batchSize rows, tiling
-	// the span of the ranges exactly.
+	// What the list's ranges come to, in key order: a skipped range, or a
+	// span of changed ranges next to each other (up to readAhead of
+	// them), read together: one statement, its batches cut at batchSize
+	// rows, tiling the span exactly. A span's source read starts as soon
+	// as it is decided, up to spansAhead spans before it is handled: the
+	// handling (the target's rows, sparse batches, enqueuing) of one
+	// overlaps with the reading of the next.
+	type step struct {
+		skipped *runstate.Range
+		check   queue.RangeCheck
+		span    []int
+		o       passOptions
+	}
 	var (
-		spanLo, spanHi *bound
-		span           []int
+		steps  []step
+		spans  int
+		spanLo *bound
+		spanHi *bound
+		span   []int
 	)
+	handle := func(s step) error {
+		if s.skipped == nil {
+			// Before any batch can change the target's rows of these
+			// ranges, the current list must stop vouching for them: a run
+			// that stops midway, and a source that then goes back to what
+			// the list says, would otherwise leave the target's ranges as
+			// this run half wrote them.
+			if err := x.Runs.MarkRangesDirty(ctx, q, name, base, s.span); err != nil {
+				return err
+			}
+			return readRange(s.o)
+		}
+		st.skippedRows += s.skipped.Count
+		st.skippedRanges++
+		if err := pw.add(ctx, *s.skipped); err != nil {
+			return err
+		}
+		checks = append(checks, s.check)
+		if len(checks) >= checksPerTask {
+			return flushChecks()
+		}
+		return nil
+	}
+	// drain handles the steps decided so far until at most keep spans
+	// wait.
+	drain := func(keep int) error {
+		for len(steps) > 0 && (spans > keep || steps[0].skipped != nil) {
+			s := steps[0]
+			steps = steps[1:]
+			if s.skipped == nil {
+				spans--
+			}
+			if err := handle(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	flushSpan := func() error {
 		if len(span) == 0 {
 			return nil
 		}
-		// Before any batch can change the target's rows of these ranges,
-		// the current list must stop vouching for them: a run that stops
-		// midway, and a source that then goes back to what the list says,
-		// would otherwise leave the target's ranges as this run half
-		// wrote them.
-		if err := x.Runs.MarkRangesDirty(ctx, q, name, base, span); err != nil {
-			return err
-		}
-		err := readRange(spanLo, spanHi, false)
-		span = span[:0]
-		return err
+		o := passOf(spanLo, spanHi, false)
+		o.pages = x.readPages(ctx, e, o)
+		steps = append(steps, step{span: span, o: o})
+		spans++
+		span = nil
+		return drain(spansAhead)
 	}
 	var lo *bound
 	for i, r := range cur.Ranges {
@@ -150,20 +199,13 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 			if err := flushSpan(); err != nil {
 				return st, err
 			}
-			st.skippedRows += r.Count
-			st.skippedRanges++
-			if err := pw.add(ctx, r); err != nil {
-				return st, err
-			}
 			var loKey schema.Row
 			if lo != nil {
 				loKey = lo.key
 			}
-			checks = append(checks, queue.RangeCheck{Index: i, Lo: loKey, Hi: r.Hi, Want: r.Target})
-			if len(checks) >= checksPerTask {
-				if err := flushChecks(); err != nil {
-					return st, err
-				}
+			steps = append(steps, step{skipped: &cur.Ranges[i], check: queue.RangeCheck{Index: i, Lo: loKey, Hi: r.Hi, Want: r.Target}})
+			if err := drain(spansAhead); err != nil {
+				return st, err
 			}
 		} else {
 			if len(span) == 0 {
@@ -181,11 +223,18 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 	if err := flushSpan(); err != nil {
 		return st, err
 	}
+	if err := drain(0); err != nil {
+		return st, err
+	}
 	if err := flushChecks(); err != nil {
 		return st, err
 	}
 	return st, pw.finish(ctx)
 }
+
+// spansAhead is how many spans of changed ranges are read ahead of the
+// one being handled.
+const spansAhead = 2
 
 type digestResult struct {
 	digest schema.SourceDigest
