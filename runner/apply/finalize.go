@@ -152,7 +152,7 @@ func (w *Worker) finalize(ctx context.Context, f *queue.Finalize) error {
 		read = f.KeysScanned
 	}
 	job := cleanup.Job{Pipeline: f.Pipeline, Entity: f.Entity, Run: f.Run, Table: f.Table, Schema: &f.Schema,
-		Spec: f.Spec.Cleanup, RowsRead: read, Resume: resume, Stopping: w.Stopping}
+		Spec: f.Spec.Cleanup, RowsRead: read, KnownRows: lt.Written + lt.Unchanged, Resume: resume, Stopping: w.Stopping}
 	v := &lazyVerifier{w: w, f: f}
 	cl, err := cleanup.RunRecorded(ctx, tg, v, job, base)
 	if errors.Is(err, writer.ErrSuperseded) {

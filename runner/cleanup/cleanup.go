@@ -3,7 +3,10 @@ package cleanup
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/runstate"
@@ -41,6 +44,10 @@ type Job struct {
 	Schema   *schema.Table
 	Spec     syncv1alpha1.CleanupSpec
 	RowsRead int64
+	// KnownRows are the target rows the run's batches wrote or found
+	// unchanged (its ledger's count): rows the table has, besides the
+	// candidates. 0: unknown, the table is counted.
+	KnownRows int64
 	// Resume is true when an interrupted cleanup already decided to delete:
 	// it continues without judging the guards again on what is left.
 	Resume bool
@@ -74,18 +81,23 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 	if !j.Resume {
 		// The guards weigh deletes against the table's rows: with nothing to
 		// delete there is nothing to weigh (and a run that changed nothing
-		// need not count a large table). The table is counted while the
+		// need not count a large table). The rows the run's batches put or
+		// found in the target, and the candidates, are all in it: when the
+		// guards pass on those alone they pass on the whole table (they
+		// only pass more easily on more rows), which then need not be
+		// counted, a full scan. Otherwise the table is counted while the
 		// candidates are checked against the source.
 		candidates, err := pending.count(ctx)
 		if err != nil {
 			return runstate.Cleanup{}, err
 		}
+		known := j.KnownRows > 0 && Decide(j.Spec, j.RowsRead, j.KnownRows+candidates, candidates).Result != syncv1alpha1.CleanupGuardTripped
 		type counted struct {
 			n   int64
 			err error
 		}
 		rowCount := make(chan counted, 1)
-		if candidates > 0 {
+		if candidates > 0 && !known {
 			go func() {
 				n, err := tg.CountRows(ctx, j.Table, soft)
 				rowCount <- counted{n, err}
@@ -99,7 +111,11 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 			return runstate.Cleanup{}, err
 		}
 		var targetRows int64
-		if deletes > 0 {
+		switch {
+		case deletes == 0:
+		case known:
+			targetRows = j.KnownRows + deletes
+		default:
 			c := <-rowCount
 			if c.err != nil {
 				return runstate.Cleanup{}, c.err
@@ -122,27 +138,9 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 			return runstate.Cleanup{}, err
 		}
 	}
-	var deleted int64
-	for {
-		page, err := pending.page(ctx, nil, chunk)
-		if err != nil {
-			return runstate.Cleanup{}, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		if j.Stopping != nil && j.Stopping() {
-			return runstate.Cleanup{}, ErrStopped
-		}
-		keys := make([]schema.Row, len(page))
-		for i, p := range page {
-			keys[i] = p.Key
-		}
-		n, err := tg.DeleteKeys(ctx, j.Table, j.Schema, soft, j.Pipeline, j.Entity, j.Run, keys)
-		if err != nil {
-			return runstate.Cleanup{}, err
-		}
-		deleted += n
+	deleted, err := deleteAll(ctx, tg, pending, j)
+	if err != nil {
+		return runstate.Cleanup{}, err
 	}
 	c := now()
 	c.Result, c.Deleted = syncv1alpha1.CleanupSucceeded, deleted
@@ -150,34 +148,80 @@ func Run(ctx context.Context, tg *writer.Target, v Verifier, j Job, onDecided fu
 	return c, nil
 }
 
-// verifyChunk is how many candidates one source lookup checks.
-const verifyChunk = 500
+// verifyChunk is how many candidates one source lookup checks; parallel
+// how many lookups, and how many delete chunks, run at once: each waits
+// mostly on the server reading scattered pages, which it does in
+// parallel.
+const (
+	verifyChunk = 500
+	parallel    = 4
+)
 
 // verify drops the candidates the source still has.
 func verify(ctx context.Context, pending pendingDeletes, v Verifier) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
 	var after []byte
 	for {
 		page, err := pending.page(ctx, after, verifyChunk)
 		if err != nil || len(page) == 0 {
-			return err
-		}
-		keys := make([]schema.Row, len(page))
-		for i, p := range page {
-			keys[i] = p.Key
-		}
-		exists, err := v.Existing(ctx, keys)
-		if err != nil {
-			return err
-		}
-		var keep [][]byte
-		for i, ok := range exists {
-			if ok {
-				keep = append(keep, page[i].Hash)
+			if werr := g.Wait(); err == nil {
+				err = werr
 			}
-		}
-		if err := pending.drop(ctx, keep); err != nil {
 			return err
 		}
 		after = page[len(page)-1].Hash
+		g.Go(func() error {
+			keys := make([]schema.Row, len(page))
+			for i, p := range page {
+				keys[i] = p.Key
+			}
+			exists, err := v.Existing(ctx, keys)
+			if err != nil {
+				return err
+			}
+			var keep [][]byte
+			for i, ok := range exists {
+				if ok {
+					keep = append(keep, page[i].Hash)
+				}
+			}
+			return pending.drop(ctx, keep)
+		})
+	}
+}
+
+// deleteAll deletes the verified candidates, chunk by chunk, each chunk
+// in a transaction of its own that also drops its candidates and counts
+// it in the run record (writer.Target.DeleteKeys): a cleanup stopped at
+// any point resumes with exact counts, whichever chunks went.
+func deleteAll(ctx context.Context, tg *writer.Target, pending pendingDeletes, j Job) (int64, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	var (
+		deleted atomic.Int64
+		after   []byte
+	)
+	for {
+		page, err := pending.page(gctx, after, chunk)
+		if err == nil && len(page) > 0 && j.Stopping != nil && j.Stopping() {
+			err = ErrStopped
+		}
+		if err != nil || len(page) == 0 {
+			if werr := g.Wait(); err == nil {
+				err = werr
+			}
+			return deleted.Load(), err
+		}
+		after = page[len(page)-1].Hash
+		g.Go(func() error {
+			keys := make([]schema.Row, len(page))
+			for i, p := range page {
+				keys[i] = p.Key
+			}
+			n, err := tg.DeleteKeys(gctx, j.Table, j.Schema, j.Spec.Mode == syncv1alpha1.CleanupSoftDelete, j.Pipeline, j.Entity, j.Run, keys)
+			deleted.Add(n)
+			return err
+		})
 	}
 }
