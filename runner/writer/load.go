@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
@@ -68,7 +69,9 @@ func (t *Target) canLoad(info *tableInfo, sh *shape, rows int) bool {
 // does anything: that is remembered, the server is never asked again,
 // and load reports false.
 func (t *Target) load(ctx context.Context, tx *tx, b *Batch, sh *shape, rows []schema.Row, hashes []uint64) (bool, error) {
-	data := encodeLoad(sh, rows, hashes)
+	buf := encodeLoad(sh, rows, hashes)
+	defer loadBufs.Put(buf)
+	data := *buf
 	name := fmt.Sprintf("sisporta-load-%d", loadSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)
@@ -136,8 +139,14 @@ func loadSet(k mysqltype.Codec, v string) string {
 	return ""
 }
 
-// encodeLoad renders rows as LOAD DATA's input for loadStatement.
-func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) []byte {
+// loadBufs are encodeLoad's buffers, reused once their LOAD DATA is done:
+// a full copy's batches are a few MiB of text each, which would otherwise
+// be allocated, and zeroed, batch after batch.
+var loadBufs sync.Pool
+
+// encodeLoad renders rows as LOAD DATA's input for loadStatement, in a
+// buffer of loadBufs (Put it back once read).
+func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) *[]byte {
 	size := 0
 	for _, r := range rows {
 		for _, v := range r {
@@ -145,7 +154,12 @@ func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) []byte {
 		}
 		size += 22
 	}
-	out := make([]byte, 0, size)
+	buf, ok := loadBufs.Get().(*[]byte)
+	if !ok || cap(*buf) < size {
+		b := make([]byte, 0, size)
+		buf = &b
+	}
+	out := (*buf)[:0]
 	for i, r := range rows {
 		for j, v := range r {
 			switch {
@@ -161,7 +175,8 @@ func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) []byte {
 		out = strconv.AppendUint(out, hashes[i], 10)
 		out = append(out, '\n')
 	}
-	return out
+	*buf = out
+	return buf
 }
 
 func appendHexText(b, v []byte) []byte {
@@ -172,9 +187,22 @@ func appendHexText(b, v []byte) []byte {
 	return b
 }
 
+// loadSpecial marks the bytes LOAD DATA would take as structure: the
+// escape character, the separators and NUL.
+var loadSpecial = [256]bool{'\\': true, '\t': true, '\n': true, '\r': true, 0: true}
+
 // appendLoadEscaped escapes what LOAD DATA would otherwise take as
-// structure: the escape character, the separators and NUL.
+// structure; most values have none of it, and go in one copy.
 func appendLoadEscaped(b, v []byte) []byte {
+	for i, x := range v {
+		if loadSpecial[x] {
+			return appendLoadEscapedFrom(append(b, v[:i]...), v[i:])
+		}
+	}
+	return append(b, v...)
+}
+
+func appendLoadEscapedFrom(b, v []byte) []byte {
 	for _, x := range v {
 		switch x {
 		case '\\':
