@@ -165,7 +165,9 @@ func verify(ctx context.Context, pending pendingDeletes, v Verifier) error {
 	for {
 		page, err := pending.page(ctx, after, verifyChunk)
 		if err != nil || len(page) == 0 {
-			if werr := g.Wait(); err == nil {
+			// A lookup's own error, not the cancelling of the page read
+			// that it caused.
+			if werr := g.Wait(); werr != nil {
 				err = werr
 			}
 			return err
@@ -208,7 +210,9 @@ func deleteAll(ctx context.Context, tg *writer.Target, pending pendingDeletes, j
 			err = ErrStopped
 		}
 		if err != nil || len(page) == 0 {
-			if werr := g.Wait(); err == nil {
+			// A chunk's own error, not the cancelling of the page read
+			// that it caused.
+			if werr := g.Wait(); werr != nil {
 				err = werr
 			}
 			return deleted.Load(), err

@@ -2,8 +2,10 @@ package cleanup_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
@@ -61,6 +63,17 @@ func TestManyCandidatesAreCheckedAndDeletedExactly(t *testing.T) {
 // against a source that has the keys has says.
 func cleanupOddBatch(t *testing.T, n int, has func(int) bool, edit ...func(*cleanup.Job)) (runstate.Cleanup, *testenv.DB) {
 	t.Helper()
+	cl, dst, err := tryCleanupOddBatch(t, n, has, nil, edit...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, dst
+}
+
+// tryCleanupOddBatch is cleanupOddBatch, the source's answers going
+// through wrap when it is set.
+func tryCleanupOddBatch(t *testing.T, n int, has func(int) bool, wrap func(cleanup.Verifier) cleanup.Verifier, edit ...func(*cleanup.Job)) (runstate.Cleanup, *testenv.DB, error) {
+	t.Helper()
 	ctx := context.Background()
 	src, dst := testenv.NewDB(t, "src"), testenv.NewDB(t, "dst")
 	var vals []string
@@ -116,11 +129,12 @@ func cleanupOddBatch(t *testing.T, n int, has func(int) bool, edit ...func(*clea
 	for _, f := range edit {
 		f(&j)
 	}
-	cl, err := cleanup.Run(ctx, tg, cleanup.SourceVerifier{Source: s, Entity: e}, j, func() error { return nil })
-	if err != nil {
-		t.Fatal(err)
+	var v cleanup.Verifier = cleanup.SourceVerifier{Source: s, Entity: e}
+	if wrap != nil {
+		v = wrap(v)
 	}
-	return cl, dst
+	cl, err := cleanup.Run(ctx, tg, v, j, func() error { return nil })
+	return cl, dst, err
 }
 
 // The guards weigh deletes against the table's rows. When the rows the
@@ -147,4 +161,33 @@ func TestGuardsCountTheTableOnlyWhenTheRunsRowsDoNotSettleThem(t *testing.T) {
 	if cl, _ := cleanupOddBatch(t, n, lostFourths, with(20, 100*n)); cl.Result != syncv1alpha1.CleanupSucceeded || cl.Deleted != n/4 {
 		t.Errorf("maxDeletePercent 20 and %d rows known: cleanup %+v, want the rows deleted without counting the table", 100*n, cl)
 	}
+}
+
+// A lookup that fails stops the cleanup with its own error (not the
+// cancelling of the lookups beside it), before anything is deleted.
+func TestAFailedLookupStopsTheCleanupWithItsError(t *testing.T) {
+	const n = 6000
+	lookupFailed := errors.New("lookup failed")
+	calls := atomic.Int32{}
+	failThird := func(v cleanup.Verifier) cleanup.Verifier {
+		return verifierFunc(func(ctx context.Context, keys []schema.Row) ([]bool, error) {
+			if calls.Add(1) == 3 {
+				return nil, lookupFailed
+			}
+			return v.Existing(ctx, keys)
+		})
+	}
+	_, dst, err := tryCleanupOddBatch(t, n, func(i int) bool { return i%4 != 0 }, failThird)
+	if !errors.Is(err, lookupFailed) {
+		t.Fatalf("cleanup error %v, want the lookup's", err)
+	}
+	if got := dst.Count(t, "items", ""); got != n {
+		t.Fatalf("%d target rows, want all %d: nothing deleted", got, n)
+	}
+}
+
+type verifierFunc func(ctx context.Context, keys []schema.Row) ([]bool, error)
+
+func (f verifierFunc) Existing(ctx context.Context, keys []schema.Row) ([]bool, error) {
+	return f(ctx, keys)
 }
