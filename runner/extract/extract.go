@@ -574,28 +574,46 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 				blo, from = bhi, sp.end
 			}
 		}
+		// The page's batches; when every one of several went sparse, they
+		// go as one (sparse.go, mergeSparse).
+		batches := make([]queue.Batch, len(spans))
+		read := make([]int, len(spans))
+		allSparse := targets != nil && len(spans) > 1
 		start = 0
 		for k, sp := range spans {
 			b := *template
-			b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches, o.ranged, o.keysOnly, p.Rows[start:sp.end:sp.end]
-			n := len(b.Rows)
+			b.Seq, b.Ranged, b.KeysOnly, b.Rows = er.Batches+k, o.ranged, o.keysOnly, p.Rows[start:sp.end:sp.end]
+			read[k] = len(b.Rows)
 			b.Group = sp.to - sp.from
 			if o.ranged {
 				b.Lo, b.Hi = lo, ranges[sp.to-1].Hi
 				lo = b.Hi
 			}
+			made := false
 			if hashes != nil {
 				d := schema.DigestOf(hashes[start:sp.end])
 				b.Digest = &d
 				if targets != nil && targets[k] != nil {
-					sparse.result(x.makeSparse(&b, targets[k], hashes[start:sp.end], keyOf))
+					var failed bool
+					made, failed = x.makeSparse(&b, targets[k], hashes[start:sp.end], keyOf)
+					sparse.result(made, failed)
 				}
 			}
-			if err := x.enqueue(ctx, &b); err != nil {
+			allSparse = allSparse && made
+			batches[k] = b
+			start = sp.end
+		}
+		if allSparse {
+			batches, read, spans = []queue.Batch{mergeSparse(batches)}, []int{len(p.Rows)}, []span{{0, len(ranges), len(p.Rows)}}
+		}
+		for k, sp := range spans {
+			b := &batches[k]
+			b.Seq = er.Batches
+			if err := x.enqueue(ctx, b); err != nil {
 				return rows, err
 			}
 			er.Batches++
-			rows += int64(n)
+			rows += int64(read[k])
 			if o.onRange != nil {
 				for _, r := range ranges[sp.from:sp.to] {
 					if err := o.onRange(r); err != nil {
@@ -604,10 +622,9 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 				}
 			}
 			if report != nil {
-				er.RowsRead += int64(n)
+				er.RowsRead += int64(read[k])
 				report(false)
 			}
-			start = sp.end
 		}
 	}
 	return rows, nil

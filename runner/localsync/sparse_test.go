@@ -47,3 +47,27 @@ func TestChangedRangesSendOnlyTheRowsThatDiffer(t *testing.T) {
 		t.Fatalf("the run after read %d and wrote %d rows", s.RowsRead, s.RowsWritten)
 	}
 }
+
+// A change in every range (one row in a hundred) makes every batch
+// sparse: the batches of each span of changed ranges (eight) then go as
+// one, a transaction and a task where there were eight, and the mirror is
+// as exact. 20 ranges: spans of 8, 8 and 4, three batches.
+func TestSparseBatchesOfASpanGoAsOne(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20))",
+		"INSERT INTO items SELECT seq, CONCAT('v', seq) FROM seq_1_to_2000")
+	p := testenv.Pipeline(t, simplePipeline(t, "merged", "items", "table: items", 100))
+	const all = "SELECT id, label FROM items ORDER BY id"
+	mustSucceed(t, e.sync(t, p))
+	e.src.Exec(t, "UPDATE items SET label = 'changed' WHERE id % 100 = 50")
+	s := e.sync(t, p)
+	mustSucceed(t, s)
+	sameRows(t, e, all, all)
+	if s.RowsWritten != 20 {
+		t.Errorf("wrote %d rows, want the 20 changed", s.RowsWritten)
+	}
+	if n := e.dst.Count(t, "_sisporta_ledger", "run_id = (SELECT MAX(run_id) FROM _sisporta_ledger)"); n != 3 {
+		t.Errorf("the run applied %d batches, want 3: one a span of changed ranges", n)
+	}
+}
