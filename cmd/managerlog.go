@@ -2,6 +2,8 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/go-logr/logr"
 )
@@ -16,7 +18,10 @@ const (
 )
 
 // releaseAwareLogger logs that error as what it is, an info line, once
-// stopping (ctx is done); a lease lost while running stays an error.
+// stopping (ctx is done); a lease lost while running stays an error. So
+// does any error that is the stop's own cancellation (client-go's elector
+// reports "Error retrieving lease lock: context canceled" when the stop
+// cuts a renewal short): once stopping, it is an info line too.
 func releaseAwareLogger(l logr.Logger, stopping context.Context) logr.Logger {
 	return logr.New(releaseAwareSink{LogSink: l.GetSink(), stopping: stopping})
 }
@@ -27,9 +32,15 @@ type releaseAwareSink struct {
 }
 
 func (s releaseAwareSink) Error(err error, msg string, kv ...any) {
-	if msg == afterStopMsg && err != nil && err.Error() == leaseLostErr && s.stopping.Err() != nil {
-		s.LogSink.Info(0, "released the leader lease on the way out", kv...)
-		return
+	if err != nil && s.stopping.Err() != nil {
+		if msg == afterStopMsg && err.Error() == leaseLostErr {
+			s.LogSink.Info(0, "released the leader lease on the way out", kv...)
+			return
+		}
+		if errors.Is(err, context.Canceled) || strings.HasSuffix(err.Error(), context.Canceled.Error()) {
+			s.LogSink.Info(0, msg+": cut short by the stop", append(kv, "reason", err.Error())...)
+			return
+		}
 	}
 	s.LogSink.Error(err, msg, kv...)
 }
