@@ -565,13 +565,26 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		var targets []*targetRead
 		if !grouped && hashes != nil && sparse.on {
 			targets = make([]*targetRead, len(spans))
-			blo, from := lo, 0
+			his := make([]schema.Row, len(spans))
+			tries, all := make([]bool, len(spans)), len(spans) > 1
+			from := 0
 			for k, sp := range spans {
-				bhi := ranges[sp.to-1].Hi
-				if sp.end > from && sparse.try() {
-					targets[k] = x.readTarget(ctx, template, blo, bhi)
+				his[k] = ranges[sp.to-1].Hi
+				tries[k] = sp.end > from && sparse.try()
+				all = all && tries[k]
+				from = sp.end
+			}
+			if all {
+				// One statement for the page, cut at the batches' ends.
+				copy(targets, x.readTarget(ctx, template, lo, his[len(his)-1]).split(his))
+			} else {
+				blo := lo
+				for k := range spans {
+					if tries[k] {
+						targets[k] = x.readTarget(ctx, template, blo, his[k])
+					}
+					blo = his[k]
 				}
-				blo, from = bhi, sp.end
 			}
 		}
 		// The page's batches; when every one of several went sparse, they

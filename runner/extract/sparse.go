@@ -69,6 +69,29 @@ func (x *Extractor) readTarget(ctx context.Context, template *queue.Batch, lo, h
 	return r
 }
 
+// split cuts the rows being read at his, the ends of consecutive ranges
+// in key order (nil: to the end): a read each, done with this one.
+func (t *targetRead) split(his []schema.Row) []*targetRead {
+	out := make([]*targetRead, len(his))
+	for i := range out {
+		out[i] = &targetRead{done: make(chan struct{})}
+	}
+	go func() {
+		<-t.done
+		j := 0
+		for i, hi := range his {
+			k := j
+			for k < len(t.rows) && (hi == nil || writer.CompareIntKeys(t.rows[k].Key, hi) <= 0) {
+				k++
+			}
+			out[i].rows, out[i].err = t.rows[j:k:k], t.err
+			j = k
+			close(out[i].done)
+		}
+	}()
+	return out
+}
+
 // makeSparse compares a ranged batch (its rows, their row hashes) with
 // the target's rows of its range and, when fewer than half of its rows
 // differ, makes it sparse. It reports whether it did, and whether the

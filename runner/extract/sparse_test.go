@@ -90,3 +90,28 @@ func TestPlanSparse(t *testing.T) {
 		})
 	}
 }
+
+// A page's target rows, read in one statement, are cut at each batch's
+// end: keys up to it and past the one before, the last batch's to the
+// end, empty ranges empty.
+func TestTargetReadSplitsAtTheBatchesEnds(t *testing.T) {
+	key := func(a, b int) schema.Row { return schema.Row{[]byte(fmt.Sprint(a)), []byte(fmt.Sprint(b))} }
+	whole := &targetRead{done: make(chan struct{})}
+	for _, k := range [][2]int{{-5, 1}, {-5, 20}, {2, -1}, {2, 3}, {10, 0}, {10, 1}} {
+		whole.rows = append(whole.rows, writer.KeyHash{Key: key(k[0], k[1])})
+	}
+	close(whole.done)
+	parts := whole.split([]schema.Row{key(-5, 9), key(1, 0), key(2, 3), nil})
+	var got []string
+	for _, p := range parts {
+		<-p.done
+		var keys []string
+		for _, r := range p.rows {
+			keys = append(keys, fmt.Sprintf("%s/%s", r.Key[0], r.Key[1]))
+		}
+		got = append(got, fmt.Sprint(keys))
+	}
+	if want := "[[-5/1] [-5/20] [2/-1 2/3] [10/0 10/1]]"; fmt.Sprint(got) != want {
+		t.Fatalf("split %v, want %s", got, want)
+	}
+}
