@@ -10,6 +10,19 @@ import (
 	"github.com/sisporta/sisporta/test/testenv"
 )
 
+// openTarget opens a target on a new database of its own, closed when
+// the test ends.
+func openTarget(t *testing.T, prefix string) (*testenv.DB, *writer.Target) {
+	t.Helper()
+	db := testenv.NewDB(t, prefix)
+	tg, err := writer.Open(context.Background(), db.DSN, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tg.Close() })
+	return db, tg
+}
+
 func batch(run int64, rows []schema.Row) *writer.Batch {
 	s := schema.Table{Columns: []schema.Column{
 		{Name: "id", Type: "INT", Kind: schema.KindInt, Key: 1},
@@ -65,12 +78,7 @@ func rows(labels ...string) []schema.Row {
 
 func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "tgt")
 
 	first, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "<NULL>", "")), writer.ApplyOptions{})
 	if err != nil || first.Written != 4 || first.DigestMatched {
@@ -115,12 +123,7 @@ func TestUnchangedRangeIsRecognisedByItsDigest(t *testing.T) {
 
 func TestDigestChecksThinOutWhileRangesKeepChanging(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	_, tg := openTarget(t, "tgt")
 	// Every run changes the rows: digests keep differing.
 	for run := int64(1); run <= 17; run++ {
 		r, err := tg.ApplyBatch(ctx, batch(run, rows(fmt.Sprint("v", run))), writer.ApplyOptions{})

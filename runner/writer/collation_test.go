@@ -77,13 +77,7 @@ func TestCreatedTableComparesTextAsTheSource(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(string(c.cmp), func(t *testing.T) {
-			ctx := context.Background()
-			db := testenv.NewDB(t, "tgt")
-			tg, err := writer.Open(ctx, db.DSN, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tg.Close()
+			db, tg := openTarget(t, "tgt")
 			want := wantCollation(t, db, c.cmp)
 			t.Logf("%s -> %s", c.cmp, want)
 			res, err := applyText(t, tg, textSchema(c.cmp, "VARCHAR(20)"), 1, c.keys...)
@@ -113,12 +107,7 @@ func TestCreatedTableComparesTextAsTheSource(t *testing.T) {
 // added since gets it too, and existing non-key columns keep theirs.
 func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "tgt")
 	if _, err := applyText(t, tg, textSchema("", "VARCHAR(20)"), 1, "José", "abc"); err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +141,7 @@ func TestCreatedTableKeyCollationIsMadeFiner(t *testing.T) {
 // A created table whose key tells apart more than the source asks for
 // (utf8mb4_bin for an accent-sensitive source) is left as it is.
 func TestCreatedTableFinerKeyCollationIsKept(t *testing.T) {
-	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "tgt")
 	if _, err := applyText(t, tg, textSchema("", "VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"), 1, "abc"); err != nil {
 		t.Fatal(err)
 	}

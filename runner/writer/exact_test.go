@@ -7,7 +7,6 @@ import (
 
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/writer"
-	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // A source key renamed to a spelling the target's collation calls equal
@@ -33,12 +32,7 @@ func TestDeleteRemovesOnlyTheExactKey(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := testenv.NewDB(t, "tgt")
-			tg, err := writer.Open(ctx, db.DSN, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tg.Close()
+			db, tg := openTarget(t, "tgt")
 			sch := schema.Table{Columns: []schema.Column{
 				{Name: "k", Type: c.typ, Kind: schema.KindString, Key: 1},
 				{Name: "v", Type: "INT", Kind: schema.KindInt, Nullable: true},
@@ -96,12 +90,7 @@ func TestDeleteRemovesTheCandidateItself(t *testing.T) {
 	for _, soft := range []bool{false, true} {
 		t.Run(fmt.Sprint("soft=", soft), func(t *testing.T) {
 			ctx := context.Background()
-			db := testenv.NewDB(t, "tgt")
-			tg, err := writer.Open(ctx, db.DSN, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tg.Close()
+			db, tg := openTarget(t, "tgt")
 			sch := schema.Table{Columns: []schema.Column{
 				{Name: "a", Type: "VARCHAR(20)", Kind: schema.KindString, Key: 1},
 				{Name: "b", Type: "VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci", Kind: schema.KindString, Key: 2},

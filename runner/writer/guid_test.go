@@ -175,13 +175,7 @@ func TestGUIDKeysAreReadInTheSourcesOrder(t *testing.T) {
 		{name: "table made by someone else", n: 2000, batch: 200, existing: "foreign"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			db := testenv.NewDB(t, "tgt")
-			tg, err := writer.Open(ctx, db.DSN, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tg.Close()
+			db, tg := openTarget(t, "tgt")
 			r := rand.New(rand.NewPCG(uint64(c.n), 7))
 			g := &guidRows{composite: c.composite}
 			for i := 0; i < c.n; i++ {
@@ -287,12 +281,7 @@ func TestGUIDKeysAreReadInTheSourcesOrder(t *testing.T) {
 // another column's order (a key renamed since) is refused, not trusted.
 func TestGUIDOrderColumnIsChecked(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "tgt")
 	g := &guidRows{rows: []schema.Row{{[]byte("6F9619FF-8B86-D011-B42D-00C04FC964FF"), []byte("1")}}}
 	applyAll(t, tg, g.batches(g.schema(schema.OrderSQLServerGUID), 1, 10, true))
 	if got := fmt.Sprint(db.Rows(t, "SELECT * FROM items")); got != `["6F9619FF-8B86-D011-B42D-00C04FC964FF"|"1"]` {

@@ -161,12 +161,7 @@ func TestBulkLoadWritesWhatTheUpsertWrites(t *testing.T) {
 func TestBulkLoadFallsBackOnWarnings(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testenv.NewDB(t, "bulkdup")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "bulkdup")
 	s := schema.Table{Columns: []schema.Column{
 		{Name: "code", Type: "VARCHAR(10)", Kind: schema.KindString, Key: 1},
 		{Name: "n", Type: "INT", Kind: schema.KindInt},

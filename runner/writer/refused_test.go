@@ -8,7 +8,6 @@ import (
 	"github.com/sisporta/sisporta/runner/failure"
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/writer"
-	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // Rules of the target that refuse writes whatever the values are fail the
@@ -19,15 +18,6 @@ import (
 func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	open := func(t *testing.T) (*testenv.DB, *writer.Target) {
-		db := testenv.NewDB(t, "rules")
-		tg, err := writer.Open(ctx, db.DSN, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tg.Close() })
-		return db, tg
-	}
 	withV := func(run int64) *writer.Batch {
 		b := batch(run, rows("a", "b", "c"))
 		b.Schema.Columns = append(b.Schema.Columns, schema.Column{Name: "v", Type: "INT", Kind: schema.KindInt})
@@ -38,7 +28,7 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	}
 
 	t.Run("a column the source dropped", func(t *testing.T) {
-		db, tg := open(t)
+		db, tg := openTarget(t, "rules")
 		if _, err := tg.ApplyBatch(ctx, withV(1), writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +44,7 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	})
 
 	t.Run("such a column in a table someone made", func(t *testing.T) {
-		db, tg := open(t)
+		db, tg := openTarget(t, "rules")
 		db.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20) NULL, owner_id INT NOT NULL)")
 		_, err := tg.ApplyBatch(ctx, batch(1, rows("a")), writer.ApplyOptions{})
 		if err == nil || !failure.IsPermanent(err) || !strings.Contains(err.Error(), "NOT NULL without a default (owner_id)") || !strings.Contains(err.Error(), "MODIFY `owner_id` int(11) NULL") {
@@ -63,7 +53,7 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	})
 
 	t.Run("a CHECK constraint", func(t *testing.T) {
-		db, tg := open(t)
+		db, tg := openTarget(t, "rules")
 		if _, err := tg.ApplyBatch(ctx, batch(1, rows("a")), writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +65,7 @@ func TestTargetRulesThatRefuseEveryRetry(t *testing.T) {
 	})
 
 	t.Run("a foreign key that refuses a delete", func(t *testing.T) {
-		db, tg := open(t)
+		db, tg := openTarget(t, "rules")
 		if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c")), writer.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}

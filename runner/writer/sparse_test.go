@@ -7,7 +7,6 @@ import (
 
 	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/writer"
-	"github.com/sisporta/sisporta/test/testenv"
 )
 
 func TestCompareIntKeys(t *testing.T) {
@@ -36,12 +35,7 @@ func TestCompareIntKeys(t *testing.T) {
 // extractor expected (OnStale is told, in the transaction).
 func TestSparseBatchAppliesItsPartsAndChecksTheRange(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "tgt")
 	// Run 1 writes ids 1..6; a hand edit adds 7.
 	if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c", "d", "e", "f")), writer.ApplyOptions{}); err != nil {
 		t.Fatal(err)

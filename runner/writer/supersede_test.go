@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/sisporta/sisporta/runner/writer"
-	"github.com/sisporta/sisporta/test/testenv"
 )
 
 // An old run's cleanup stops once a newer run of the entity has started:
@@ -16,12 +15,7 @@ import (
 func TestCleanupOfAnOvertakenRunDeletesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := testenv.NewDB(t, "tgt")
-	tg, err := writer.Open(ctx, db.DSN, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
+	db, tg := openTarget(t, "tgt")
 	if _, err := tg.ApplyBatch(ctx, batch(1, rows("a", "b", "c")), writer.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
