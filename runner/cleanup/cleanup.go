@@ -174,11 +174,7 @@ func verify(ctx context.Context, pending pendingDeletes, v Verifier) error {
 		}
 		after = page[len(page)-1].Hash
 		g.Go(func() error {
-			keys := make([]schema.Row, len(page))
-			for i, p := range page {
-				keys[i] = p.Key
-			}
-			exists, err := v.Existing(ctx, keys)
+			exists, err := v.Existing(ctx, keysOf(page))
 			if err != nil {
 				return err
 			}
@@ -219,13 +215,18 @@ func deleteAll(ctx context.Context, tg *writer.Target, pending pendingDeletes, j
 		}
 		after = page[len(page)-1].Hash
 		g.Go(func() error {
-			keys := make([]schema.Row, len(page))
-			for i, p := range page {
-				keys[i] = p.Key
-			}
-			n, err := tg.DeleteKeys(gctx, j.Table, j.Schema, j.Spec.Mode == syncv1alpha1.CleanupSoftDelete, j.Pipeline, j.Entity, j.Run, keys)
+			n, err := tg.DeleteKeys(gctx, j.Table, j.Schema, j.Spec.Mode == syncv1alpha1.CleanupSoftDelete, j.Pipeline, j.Entity, j.Run, keysOf(page))
 			deleted.Add(n)
 			return err
 		})
 	}
+}
+
+// keysOf is the keys of a page of candidates.
+func keysOf(page []Pending) []schema.Row {
+	keys := make([]schema.Row, len(page))
+	for i, p := range page {
+		keys[i] = p.Key
+	}
+	return keys
 }

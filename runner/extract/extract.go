@@ -620,9 +620,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 			batches, read, spans = []queue.Batch{mergeSparse(batches)}, []int{len(p.Rows)}, []span{{0, len(ranges), len(p.Rows)}}
 		}
 		for k, sp := range spans {
-			b := &batches[k]
-			b.Seq = er.Batches
-			if err := x.enqueue(ctx, b); err != nil {
+			if err := x.enqueue(ctx, &batches[k]); err != nil {
 				return rows, err
 			}
 			er.Batches++
