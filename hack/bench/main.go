@@ -66,7 +66,7 @@ type result struct {
 	rssWork    int64
 	cpuExtract time.Duration
 	cpuWork    time.Duration
-	cpuServers time.Duration // MariaDB and Redis, when their /proc entries are readable
+	cpuServers serverTimes // when their /proc entries are readable
 }
 
 func main() {
@@ -162,7 +162,7 @@ func run() error {
 
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHAT\tWALL\tROWS/S\tEXTRACT RSS\tWORKER RSS\tCPU µs/ROW EXTRACT\tWORKER\tMARIADB+REDIS\tTARGET ROWS CHANGED\tNOTE")
+	fmt.Fprintln(tw, "WHAT\tWALL\tROWS/S\tEXTRACT RSS\tWORKER RSS\tCPU µs/ROW EXTRACT\tWORKER\tMARIADB\tREDIS\tTARGET ROWS CHANGED\tNOTE")
 	for _, r := range results {
 		rate := "-"
 		if r.rows > 0 && r.wall > 0 {
@@ -172,8 +172,8 @@ func run() error {
 		if (r.key == "full" || r.key == "noop" || r.key == "changed") && r.changed >= 0 {
 			changed = fmt.Sprint(r.changed)
 		}
-		fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.wall.Seconds(), rate, mib(r.rssExtract), mib(r.rssWork),
-			perRow(r.cpuExtract), perRow(r.cpuWork), perRow(r.cpuServers), changed, r.note)
+		fmt.Fprintf(tw, "%s\t%.1fs\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.wall.Seconds(), rate, mib(r.rssExtract), mib(r.rssWork),
+			perRow(r.cpuExtract), perRow(r.cpuWork), perRow(r.cpuServers.db), perRow(r.cpuServers.redis), changed, r.note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -412,7 +412,7 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg, step string) (re
 		time.Sleep(50 * time.Millisecond)
 	}
 	wall := time.Since(start)
-	servers := serverCPU() - servers0
+	servers := serverCPU().since(servers0)
 	_ = work.Process.Signal(syscall.SIGTERM)
 	_ = work.Wait()
 	if r.Result() != syncv1alpha1.RunSucceeded {
@@ -502,7 +502,7 @@ func loadDataReference(ctx context.Context) (result, error) {
 		return result{}, fmt.Errorf("LOAD DATA LOCAL INFILE (the server needs local_infile=ON): %w", err)
 	}
 	return result{name: "LOAD DATA LOCAL INFILE (reference)", wall: time.Since(start), rows: n, note: "file already written",
-		cpuServers: serverCPU() - servers0}, nil
+		cpuServers: serverCPU().since(servers0)}, nil
 }
 
 // dumpPipeReference times mariadb-dump | mariadb of the table.
@@ -529,7 +529,7 @@ func dumpPipeReference() (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("%v: %s", err, out)
 	}
-	return result{name: "mariadb-dump | mariadb (reference)", wall: time.Since(start), rows: int64(*rows), cpuServers: serverCPU() - servers0}, nil
+	return result{name: "mariadb-dump | mariadb (reference)", wall: time.Since(start), rows: int64(*rows), cpuServers: serverCPU().since(servers0)}, nil
 }
 
 // tail keeps the end of a process's output for error messages.
@@ -545,10 +545,17 @@ func (t *tail) Write(p []byte) (int, error) {
 
 func (t *tail) String() string { return string(t.b) }
 
-// serverCPU sums the CPU time of the local mariadbd and redis-server
+// serverTimes are the CPU times of the local database server and Redis.
+type serverTimes struct{ db, redis time.Duration }
+
+func (t serverTimes) since(t0 serverTimes) serverTimes {
+	return serverTimes{db: t.db - t0.db, redis: t.redis - t0.redis}
+}
+
+// serverCPU reads the CPU time of the local mariadbd and redis-server
 // processes (0 when /proc does not show them).
-func serverCPU() time.Duration {
-	var total time.Duration
+func serverCPU() serverTimes {
+	var total serverTimes
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
@@ -570,7 +577,12 @@ func serverCPU() time.Duration {
 		// utime and stime; a field that does not parse counts as 0.
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		d := time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		if name == "redis-server" {
+			total.redis += d
+		} else {
+			total.db += d
+		}
 	}
 	return total
 }
@@ -603,7 +615,7 @@ func ptTableSync() (result, error) {
 	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 2) {
 		return result{}, fmt.Errorf("%v: %s", err, out)
 	}
-	return result{wall: wall, rows: int64(*rows), cpuServers: serverCPU() - servers0, note: lastLine(string(out))}, nil
+	return result{wall: wall, rows: int64(*rows), cpuServers: serverCPU().since(servers0), note: lastLine(string(out))}, nil
 }
 
 // ptTableSyncBinary finds pt-table-sync: on the PATH, or unpacked from
@@ -655,7 +667,7 @@ func readFloor(ctx context.Context) (result, error) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
 	return result{name: "source read floor: bare keyset scan in Go (reference)", key: "floor", wall: wall, rows: n,
-		cpuExtract: cpu, cpuServers: serverCPU() - servers0, note: fmt.Sprintf("pages of %d", *batch)}, nil
+		cpuExtract: cpu, cpuServers: serverCPU().since(servers0), note: fmt.Sprintf("pages of %d", *batch)}, nil
 }
 
 // rowStats counts the rows each step changes in the target through

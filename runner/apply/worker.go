@@ -165,7 +165,7 @@ func writerBatch(b *queue.Batch) *writer.Batch {
 	return &writer.Batch{Pipeline: b.Pipeline, Run: b.Run, Epoch: b.Epoch, Entity: b.Entity, Seq: b.Seq,
 		Table: b.Table, Schema: b.Schema, Ranged: b.Ranged, KeysOnly: b.KeysOnly, Lo: b.Lo, Hi: b.Hi,
 		SoftDelete: b.SoftDelete, Verify: b.Verify, TakeOverFrom: b.TakeOverFrom, SourceLocation: b.SourceLocation,
-		Digest: b.Digest, Rows: b.Rows, Parts: writerParts(b.Parts), Want: b.Want, Unchanged: b.Unchanged,
+		Digest: b.Digest, Rows: b.Rows, Parts: writerParts(b.Parts), Want: b.Want, Unchanged: b.Unchanged, Bulk: b.Bulk, BulkRows: b.BulkRows,
 		DecodeRows: func() ([]schema.Row, error) {
 			err := b.LoadRows()
 			return b.Rows, err

@@ -383,9 +383,12 @@ type passOptions struct {
 	// a statement (readAhead).
 	digest bool
 	// group, with digest: while the workers load the batches in bulk into
-	// empty key ranges (targetEmpty), each statement's batches go as one
-	// batch (their key ranges, told to onRange, stay a batch long).
+	// empty key ranges (emptyTarget, or targetEmpty), each statement's
+	// batches go as one batch (their key ranges, told to onRange, stay a
+	// batch long).
 	group bool
+	// emptyTarget: the target table held no row when the pass started.
+	emptyTarget bool
 	// onRange, when set, is told of each batch's key range after the
 	// batch is enqueued.
 	onRange func(r keyRange) error
@@ -490,6 +493,15 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 	}
 	hasher := schema.NewHasher(e.Schema.Columns)
 	sparse := &sparseTries{on: o.ranged && !o.keysOnly && x.Target != nil && !template.Verify && writer.SparseKeys(&template.Schema)}
+	// Batches grouped into empty key ranges travel in the writer's bulk
+	// form, which the workers stream into LOAD DATA as it comes.
+	var (
+		bulk    *writer.BulkEncoder
+		bulkBuf []byte
+	)
+	if o.group && o.ranged && !o.keysOnly && !template.Verify {
+		bulk = writer.NewBulkEncoder(&template.Schema)
+	}
 	var (
 		rows int64
 		lo   schema.Row
@@ -508,8 +520,8 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		if len(p.Chunks) > 0 {
 			parts = p.Chunks
 		}
-		grouped := false
-		if o.group && len(parts) > 1 {
+		grouped := o.group && len(parts) > 1 && o.emptyTarget
+		if o.group && len(parts) > 1 && !grouped {
 			var err error
 			if grouped, err = x.targetEmpty(ctx, template); err != nil {
 				return rows, err
@@ -613,6 +625,10 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 				}
 			}
 			allSparse = allSparse && made
+			if grouped && bulk != nil && hashes != nil && len(b.Rows) > 0 {
+				bulkBuf = bulk.Append(bulkBuf[:0], b.Rows, hashes[start:sp.end])
+				b.Bulk, b.BulkRows, b.Rows = bulkBuf, len(b.Rows), nil
+			}
 			batches[k] = b
 			start = sp.end
 		}
@@ -646,7 +662,9 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 // batches applied so far, and all but at most two (the first batches of
 // a table being made may miss it). A full read into an empty table then
 // sends several batches' worth of rows a batch: one LOAD DATA and one
-// transaction where there would be as many as batches.
+// transaction where there would be as many as batches. (A target table
+// that was empty when the pass started, emptyTarget, is taken to be so
+// from the first batch: the workers check each range anyway.)
 func (x *Extractor) targetEmpty(ctx context.Context, b *queue.Batch) (bool, error) {
 	applied, loaded, err := x.Runs.Loaded(ctx, x.queueName(), b.Run, b.Entity)
 	if err != nil {

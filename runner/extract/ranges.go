@@ -86,7 +86,9 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		if err := x.Runs.DropCurrentRanges(ctx, q, name); err != nil {
 			return st, err
 		}
-		if err := readRange(passOf(nil, nil, true)); err != nil {
+		o := passOf(nil, nil, true)
+		o.emptyTarget = x.targetTableEmpty(ctx, template)
+		if err := readRange(o); err != nil {
 			return st, err
 		}
 		return st, pw.finish(ctx)
@@ -230,6 +232,22 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 		return st, err
 	}
 	return st, pw.finish(ctx)
+}
+
+// targetTableEmpty says whether the target table has no row yet (or
+// does not exist): a full read into it can go in bulk from its first
+// batch. Without a target, or one that cannot be asked, it says no; the
+// workers' loads tell (targetEmpty).
+func (x *Extractor) targetTableEmpty(ctx context.Context, template *queue.Batch) bool {
+	if x.Target == nil || template.Verify {
+		return false
+	}
+	empty, err := x.Target.Empty(ctx, template.Table)
+	if err != nil {
+		x.Log.V(1).Info("could not ask the target whether its table is empty", "table", template.Table, "error", err.Error())
+		return false
+	}
+	return empty
 }
 
 // spansAhead is how many spans of changed ranges are read ahead of the

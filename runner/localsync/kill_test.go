@@ -248,7 +248,7 @@ func TestExtractorKilledMidRunNeverDeletes(t *testing.T) {
 func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	seedItems(t, e, 300)
+	seedItems(t, e, 2000) // three batches: a full copy into an empty table goes 800 rows a batch
 	path, qname := writePipeline(t, killPipeline)
 	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	ps := newPartsForQueue(t, qname)
@@ -271,12 +271,23 @@ func TestWorkerFinishesInFlightBatchesOnSIGTERM(t *testing.T) {
 	waitFor(t, "the worker's probes", 30*time.Second, func() bool {
 		return httpOK(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)) && httpOK(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 	})
-	waitFor(t, "batches in flight", 30*time.Second, func() bool {
-		info, err := ps.insp.GetQueueInfo(qname)
-		return err == nil && info.Active >= 1
-	})
-	info, _ := ps.insp.GetQueueInfo(qname)
-	inFlight := info.Active
+	// Batches in flight: active apply-batch tasks (a finalize step may be
+	// active too, waiting for them; it writes no ledger row).
+	batchesActive := func() int {
+		active, err := ps.insp.ListActiveTasks(qname)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range active {
+			if a.Type == queue.TypeApplyBatch {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "batches in flight", 30*time.Second, func() bool { return batchesActive() >= 2 })
+	inFlight := batchesActive()
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -363,6 +374,9 @@ func TestFrozenWorkerStallsNoOther(t *testing.T) {
 	path, qname := writePipeline(t, killPipeline)
 	env := []string{"SISPORTA_SOURCE_DSN=" + e.src.DSN, "SISPORTA_TARGET_DSN=" + e.dst.DSN, "SISPORTA_REDIS_URL=" + testenv.RedisURL()}
 	ps := newPartsForQueue(t, qname)
+	// The target table is not empty when the run reads (a row the lock
+	// below needs): its batches go 100 rows each.
+	lockTx := holdTargetRowsAbove(t, e.dst, 1000)
 	x := start(t, env, "extract", "--config", path)
 	if err := x.cmd.Wait(); err != nil {
 		t.Fatalf("extract: %v\n%s", err, x.out)
@@ -381,7 +395,6 @@ func TestFrozenWorkerStallsNoOther(t *testing.T) {
 	// Stall the first worker's transactions past its first ten batches,
 	// freeze it there, then let the server finish the statements it was
 	// sent: the frozen process holds open transactions, rows locked.
-	lockTx := holdTargetRowsAbove(t, e.dst, 1000)
 	w1 := start(t, env, "work", "--config", path, "--health-probe-bind-address=127.0.0.1:0", "--metrics-bind-address=0")
 	waitLockWaits(t, e.dst, 2, "the first worker's two transactions to stall past the first ten batches")
 	if err := w1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {

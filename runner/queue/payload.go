@@ -34,6 +34,11 @@ const PayloadVersion = 1
 // the one it reads) rather than apply it.
 const SparsePayloadVersion = 2
 
+// BulkPayloadVersion marks batches whose rows travel in the writer's
+// bulk form (Batch.Bulk), which a worker of an earlier release cannot
+// read as rows.
+const BulkPayloadVersion = 3
+
 // compressAbove is the payload size from which batches are compressed
 // (S2, klauspost/compress: about 1 GB/s each way, JSON of rows to a third
 // or less). Redis copies a payload several times through asynq's Lua
@@ -111,6 +116,11 @@ type Batch struct {
 	// read into ranges the target holds nothing of sends several a batch):
 	// it weighs as many against the extractor's limit of pending batches.
 	Group int `json:"-"`
+	// Bulk, when set, holds the rows (BulkRows of them) in the writer's
+	// bulk form (writer.BulkEncoder) instead of Rows: the payload carries
+	// its bytes as they are, after the header.
+	Bulk     []byte `json:"-"`
+	BulkRows int    `json:"bulkRows,omitempty"`
 
 	// rawRows holds the undecoded rows of DecodeBatchHeader.
 	rawRows []byte
@@ -211,10 +221,18 @@ func kindsOf(t schema.Table, keysOnly bool) []schema.Kind {
 	return k
 }
 
-// EncodeBatch renders a batch as JSON, gzipped when large.
+// EncodeBatch renders a batch as JSON, compressed when large: its header
+// fields, then the rows, always last: a JSON array, or the bulk form's
+// bytes as they are (not JSON: the payload is read by DecodeBatchHeader
+// alone).
 func EncodeBatch(b *Batch) ([]byte, error) {
 	b.Version = PayloadVersion
-	if b.Want != nil {
+	switch {
+	case b.Bulk != nil && (b.Want != nil || len(b.Rows) > 0 || b.BulkRows <= 0):
+		return nil, fmt.Errorf("batch %d: bulk rows go alone, and there must be some", b.Seq)
+	case b.Bulk != nil:
+		b.Version = BulkPayloadVersion
+	case b.Want != nil:
 		b.Version = SparsePayloadVersion
 	}
 	keyKinds := kindsOf(b.Schema, true)
@@ -233,11 +251,15 @@ func EncodeBatch(b *Batch) ([]byte, error) {
 	if i < 0 {
 		return nil, fmt.Errorf("batch header has no rows field")
 	}
-	buf := scratch(len(head) + estimateRows(b.Rows))
+	buf := scratch(len(head) + estimateRows(b.Rows) + len(b.Bulk))
 	defer scratchBufs.Put(buf)
 	out := append((*buf)[:0], head[:i+len(`"rows":`)]...)
-	out = appendRows(out, b.Rows, kindsOf(b.Schema, b.KeysOnly))
-	out = append(out, head[i+len(`"rows":[]`):]...)
+	if b.Bulk != nil {
+		out = append(out, b.Bulk...)
+	} else {
+		out = appendRows(out, b.Rows, kindsOf(b.Schema, b.KeysOnly))
+		out = append(out, head[i+len(`"rows":[]`):]...)
+	}
 	*buf = out
 	if len(out) > compressAbove {
 		return compress(out), nil
@@ -295,7 +317,8 @@ func DecodeBatchHeader(payload []byte) (*Batch, error) {
 	if err := json.Unmarshal(head, &h); err != nil {
 		return nil, fmt.Errorf("batch payload is not valid: %w", err)
 	}
-	if h.Version != PayloadVersion && !(h.Version == SparsePayloadVersion && h.Want != nil) {
+	bulk := h.Version == BulkPayloadVersion && h.BulkRows > 0 && h.Want == nil
+	if h.Version != PayloadVersion && !(h.Version == SparsePayloadVersion && h.Want != nil) && !bulk {
 		return nil, fmt.Errorf("batch payload version %d, this worker reads %d: run workers of the extractor's version", h.Version, PayloadVersion)
 	}
 	b := h.Batch
@@ -317,7 +340,11 @@ func DecodeBatchHeader(payload []byte) (*Batch, error) {
 		part.Rows = p.Rows
 		b.Parts = append(b.Parts, part)
 	}
-	b.rawRows = data[rowsAt:]
+	if bulk {
+		b.Bulk = data[rowsAt:]
+	} else {
+		b.rawRows = data[rowsAt:]
+	}
 	return &b, nil
 }
 
@@ -337,6 +364,9 @@ func (b *Batch) LoadRows() error {
 
 // RowCount is the number of rows, decoded or not.
 func (b *Batch) RowCount() int {
+	if b.Bulk != nil {
+		return b.BulkRows
+	}
 	if b.rawRows != nil && b.Digest != nil {
 		return b.Digest.Count
 	}
@@ -357,10 +387,16 @@ func splitRows(data []byte) (head []byte, rowsAt int, err error) {
 			return nil, 0, fmt.Errorf("batch payload is not valid: %w", err)
 		}
 		if key == "rows" {
+			// Just past the colon: bulk rows are bytes, where a leading
+			// space or tab is data (the JSON row parser skips its own).
 			i := int(dec.InputOffset())
-			for i < len(data) && (data[i] == ' ' || data[i] == ':' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r') {
+			for i < len(data) && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r') {
 				i++
 			}
+			if i == len(data) || data[i] != ':' {
+				return nil, 0, fmt.Errorf("batch payload is not valid: no value after \"rows\"")
+			}
+			i++
 			head = append(append(make([]byte, 0, before+1), data[:before]...), '}')
 			return head, i, nil
 		}

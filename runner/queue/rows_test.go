@@ -258,3 +258,39 @@ func TestSparseBatchRoundTrips(t *testing.T) {
 		t.Errorf("a version 2 payload without want: %v", err)
 	}
 }
+
+// Bulk rows travel as the bytes they are, after the header: a first
+// field that starts with a space or a tab is data, compressed or not.
+func TestBulkBatchRoundTrips(t *testing.T) {
+	for _, bulk := range []string{" 1\tname\t\\N\t123\n\t2\tx\t\\N\t456\n", strings.Repeat("\t1\t"+strings.Repeat("y", 100)+"\t\\N\t7\n", 200)} {
+		d := schema.Digest{Count: strings.Count(bulk, "\n"), Xor: 1, Sum: "2"}
+		b := &Batch{Pipeline: "p/q", Run: 7, Entity: "e", Seq: 2, Table: "t", Schema: sampleSchema(), Ranged: true, Digest: &d,
+			Hi: schema.Row{[]byte("99")}, Bulk: []byte(bulk), BulkRows: d.Count}
+		enc, err := EncodeBatch(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeBatchHeader(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got.Bulk) != bulk || got.BulkRows != d.Count || got.RowCount() != d.Count || string(got.Hi[0]) != "99" || got.Version != BulkPayloadVersion {
+			t.Fatalf("decoded %d bulk rows %q (version %d), want %d: %q", got.BulkRows, got.Bulk, got.Version, d.Count, bulk)
+		}
+		if err := got.LoadRows(); err != nil || got.Rows != nil {
+			t.Fatalf("a bulk batch has no JSON rows to load: %v %v", got.Rows, err)
+		}
+	}
+	// Bulk rows go alone, and a version 3 payload must say how many.
+	if _, err := EncodeBatch(&Batch{Schema: sampleSchema(), Bulk: []byte("1\tx\t\\N\t\\N\t1\n"), BulkRows: 1, Rows: []schema.Row{{[]byte("1"), nil, nil, nil}}}); err == nil {
+		t.Error("a batch with bulk rows and JSON rows encoded")
+	}
+	enc, err := EncodeBatch(&Batch{Schema: sampleSchema(), Bulk: []byte("1\tx\t\\N\t\\N\t1\n"), BulkRows: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(enc, []byte(`"bulkRows":1`), []byte(`"bulkRows":0`), 1)
+	if _, err := DecodeBatchHeader(bad); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Errorf("a version 3 payload without its row count: %v", err)
+	}
+}

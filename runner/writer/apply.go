@@ -183,7 +183,15 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 			return writeLedger(ctx, tx, b, b.Digest.Count, res)
 		}
 	}
-	if err := b.loadRows(); err != nil {
+	if b.Bulk != nil && load {
+		if done, err := t.applyBulk(ctx, tx, b, sh, info, res); err != nil || done {
+			if err != nil {
+				return err
+			}
+			return writeLedger(ctx, tx, b, b.BulkRows, res)
+		}
+	}
+	if err := b.loadRows(sh.codecs); err != nil {
 		return err
 	}
 	sparse := b.Want != nil

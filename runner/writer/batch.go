@@ -1,6 +1,9 @@
 package writer
 
-import "github.com/sisporta/sisporta/runner/schema"
+import (
+	"github.com/sisporta/sisporta/runner/mysqltype"
+	"github.com/sisporta/sisporta/runner/schema"
+)
 
 // Batch is one batch of an entity's run as the writer needs it: rows in
 // key order covering the key range (Lo, Hi]. The worker builds it from
@@ -50,6 +53,10 @@ type Batch struct {
 	// DecodeRows, when set, yields Rows the first time they are needed: a
 	// batch whose range matches its digest is never decoded.
 	DecodeRows func() ([]schema.Row, error)
+	// Bulk, when set, holds the batch's BulkRows rows in the bulk form
+	// (bulk.go: LOAD DATA's input, each row with its hash) instead of Rows.
+	Bulk     []byte
+	BulkRows int
 }
 
 // RangeCheck is one key range (Lo, Hi] a run skipped, and the digest of
@@ -62,7 +69,15 @@ type RangeCheck struct {
 }
 
 // loadRows decodes the rows once, if they came undecoded.
-func (b *Batch) loadRows() error {
+func (b *Batch) loadRows(codecs []mysqltype.Codec) error {
+	if b.Bulk != nil {
+		rows, err := parseBulk(codecs, b.Bulk, b.BulkRows)
+		if err != nil {
+			return err
+		}
+		b.Rows, b.Bulk, b.BulkRows = rows, nil, 0
+		return nil
+	}
 	if b.DecodeRows == nil {
 		return nil
 	}

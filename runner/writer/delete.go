@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,6 +22,20 @@ func (t *Target) CountRows(ctx context.Context, table string, softDelete bool) (
 	var n int64
 	err := t.db.QueryRowContext(ctx, q).Scan(&n)
 	return n, t.redact(err)
+}
+
+// Empty reports whether a target table holds no row at all, or does not
+// exist yet.
+func (t *Target) Empty(ctx context.Context, table string) (bool, error) {
+	var one int
+	err := t.db.QueryRowContext(ctx, "SELECT 1 FROM "+quoteTable(table)+" LIMIT 1").Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows), failure.IsMissingObject(err):
+		return true, nil
+	case err != nil:
+		return false, t.redact(err)
+	}
+	return false, nil
 }
 
 // ErrSuperseded ends the cleanup of a run that a newer run of the entity

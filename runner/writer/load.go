@@ -45,15 +45,7 @@ var loadSeq atomic.Uint64
 // LOAD DATA reads each field as the INSERT would), and every column type
 // loads exactly.
 func (t *Target) canLoad(info *tableInfo, sh *shape, rows int) bool {
-	if rows < minLoadRows || !info.created || t.noLoad.Load() {
-		return false
-	}
-	for _, k := range sh.codecs {
-		if !loadable[k.Def.Base] {
-			return false
-		}
-	}
-	return true
+	return rows >= minLoadRows && info.created && !t.noLoad.Load() && loadableCodecs(sh.codecs)
 }
 
 // load writes new rows with LOAD DATA LOCAL INFILE from memory, the
@@ -71,7 +63,12 @@ func (t *Target) canLoad(info *tableInfo, sh *shape, rows int) bool {
 func (t *Target) load(ctx context.Context, tx *tx, b *Batch, sh *shape, rows []schema.Row, hashes []uint64) (bool, error) {
 	buf := encodeLoad(sh, rows, hashes)
 	defer loadBufs.Put(buf)
-	data := *buf
+	return t.loadText(ctx, tx, b, sh, *buf, len(rows))
+}
+
+// loadText is load of rows already in LOAD DATA's form: n of them, with
+// their hashes (a bulk batch's, bulk.go).
+func (t *Target) loadText(ctx context.Context, tx *tx, b *Batch, sh *shape, data []byte, n int) (bool, error) {
 	name := fmt.Sprintf("sisporta-load-%d", loadSeq.Add(1))
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)
@@ -84,12 +81,12 @@ func (t *Target) load(ctx context.Context, tx *tx, b *Batch, sh *shape, rows []s
 		}
 		return false, err
 	}
-	n, _ := r.RowsAffected()
+	stored, _ := r.RowsAffected()
 	var warnings int
 	if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
 		return false, err
 	}
-	if warnings > 0 || n != int64(len(rows)) {
+	if warnings > 0 || stored != int64(n) {
 		return false, errLoadRejected
 	}
 	return true, nil
@@ -159,13 +156,19 @@ func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) *[]byte {
 		b := make([]byte, 0, size)
 		buf = &b
 	}
-	out := (*buf)[:0]
+	*buf = appendLoad((*buf)[:0], sh.codecs, rows, hashes)
+	return buf
+}
+
+// appendLoad renders rows, each followed by its hash, as LOAD DATA's
+// input for loadStatement after out.
+func appendLoad(out []byte, codecs []mysqltype.Codec, rows []schema.Row, hashes []uint64) []byte {
 	for i, r := range rows {
 		for j, v := range r {
 			switch {
 			case v == nil:
 				out = append(out, '\\', 'N')
-			case sh.codecs[j].Kind.IsBinary() || sh.codecs[j].IsRaw():
+			case codecs[j].Kind.IsBinary() || codecs[j].IsRaw():
 				out = appendHexText(out, v)
 			default:
 				out = appendLoadEscaped(out, v)
@@ -175,8 +178,7 @@ func encodeLoad(sh *shape, rows []schema.Row, hashes []uint64) *[]byte {
 		out = strconv.AppendUint(out, hashes[i], 10)
 		out = append(out, '\n')
 	}
-	*buf = out
-	return buf
+	return out
 }
 
 func appendHexText(b, v []byte) []byte {

@@ -197,17 +197,22 @@ func TestBulkLoadRefusedByTheServer(t *testing.T) {
 	}
 	defer tg.Close()
 	s := loadSchema()
-	all := loadRows(100)
+	all := loadRows(130)
 	res, err := tg.ApplyBatch(ctx, loadBatch(1, 1, s, all[:50], nil), writer.ApplyOptions{})
 	if err != nil || res.Loaded || res.Written != 50 {
 		t.Fatalf("apply with local_infile off: %+v %v", res, err)
 	}
 	db.Exec(t, "SET GLOBAL local_infile = "+was)
-	res, err = tg.ApplyBatch(ctx, loadBatch(1, 2, s, all[50:], schema.Row{all[49][0]}), writer.ApplyOptions{})
+	res, err = tg.ApplyBatch(ctx, loadBatch(1, 2, s, all[50:100], schema.Row{all[49][0]}), writer.ApplyOptions{})
 	if err != nil || res.Loaded || res.Written != 50 {
 		t.Fatalf("the next batch asked again: %+v %v", res, err)
 	}
-	if n := db.Count(t, "items", ""); n != 100 {
+	// A batch in the bulk form is parsed back and upserted.
+	res, err = tg.ApplyBatch(ctx, bulkBatch(t, 1, 3, s, all[100:], schema.Row{all[99][0]}), writer.ApplyOptions{})
+	if err != nil || res.Loaded || res.Written != 30 {
+		t.Fatalf("a bulk batch: %+v %v", res, err)
+	}
+	if n := db.Count(t, "items", ""); n != 130 {
 		t.Errorf("%d rows", n)
 	}
 }
