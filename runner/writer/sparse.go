@@ -2,7 +2,9 @@ package writer
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/sisporta/sisporta/runner/schema"
@@ -110,26 +112,91 @@ func (t *Target) TargetKeyHashes(ctx context.Context, table string, s *schema.Ta
 	cond += " ORDER BY " + strings.Join(order, ", ")
 	var out []KeyHash
 	err = t.inTx(ctx, func(x *tx) error {
-		existing := map[string]targetRow{}
-		keys, err := readTargetRows(ctx, x, &Batch{Table: table, SoftDelete: softDelete}, sh, false, cond, w.args, existing)
-		if err != nil {
-			return err
-		}
-		out = make([]KeyHash, len(keys))
-		for i, ks := range keys {
-			k, err := ParseKeyString(ks)
-			if err != nil {
-				return err
-			}
-			r := existing[ks]
-			out[i] = KeyHash{Key: k, Hash: r.hash, HasHash: r.hasHash, Deleted: r.deleted}
-		}
-		return nil
+		out, err = readKeyHashes(ctx, x, table, sh, softDelete, cond, w.args)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the keys and row hashes of table %s: %w", table, t.redact(err))
 	}
 	return out, nil
+}
+
+// readKeyHashes is readTargetRows for integer keys, which need no
+// canonical rewriting: each row's key values are kept as read (in shared
+// chunks), with no key strings or map between (a changed range's target
+// read is a million rows a re-sync).
+func readKeyHashes(ctx context.Context, x *tx, table string, sh *shape, softDelete bool, cond string, args []any) ([]KeyHash, error) {
+	sel := make([]string, 0, len(sh.keyCols)+2)
+	for i, c := range sh.keyCols {
+		sel = append(sel, sh.keyCodecs[i].Select(quote(c.Name)))
+	}
+	sel = append(sel, quote(HashColumn))
+	if softDelete {
+		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(table) + " WHERE " + cond
+	var (
+		out   []KeyHash
+		chunk []byte
+	)
+	n := len(sh.keyCols)
+	err := x.rawQuery(ctx, q, args, func(vals []driver.Value) error {
+		size := 0
+		for _, v := range vals[:n] {
+			size += 20
+			if b, ok := v.([]byte); ok {
+				size += len(b)
+			}
+		}
+		if cap(chunk)-len(chunk) < size {
+			chunk = make([]byte, 0, max(size, 32<<10))
+		}
+		kh := KeyHash{Key: make(schema.Row, n)}
+		for i, v := range vals[:n] {
+			if v == nil {
+				return fmt.Errorf("column %s: a NULL key in the target", sh.keyCols[i].Name)
+			}
+			start := len(chunk)
+			chunk = appendDriverValue(chunk, v)
+			kh.Key[i] = chunk[start:len(chunk):len(chunk)]
+		}
+		kh.Hash, kh.HasHash = uintValue(vals[n])
+		if softDelete {
+			d, _ := uintValue(vals[n+1])
+			kh.Deleted = d == 1
+		}
+		out = append(out, kh)
+		return nil
+	})
+	return out, err
+}
+
+// uintValue reads an unsigned integer column as the driver gives it (text,
+// or a number); false for NULL or anything else.
+func uintValue(v driver.Value) (uint64, bool) {
+	switch x := v.(type) {
+	case uint64:
+		return x, true
+	case int64:
+		return uint64(x), true
+	case []byte:
+		if len(x) == 0 || len(x) > 20 {
+			return 0, false
+		}
+		var u uint64
+		for _, c := range x {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			d := uint64(c - '0')
+			if u > (math.MaxUint64-d)/10 {
+				return 0, false
+			}
+			u = u*10 + d
+		}
+		return u, true
+	}
+	return 0, false
 }
 
 // checkParts makes sure a sparse batch's parts hold its rows, no more.

@@ -120,3 +120,51 @@ func TestSparseBatchAppliesItsPartsAndChecksTheRange(t *testing.T) {
 		t.Fatal("a sparse batch whose parts hold more rows than it has was applied")
 	}
 }
+
+// The target's keys and hashes come back in key order, as the apply reads
+// them: composite integer keys at their extremes, a row without a hash, a
+// soft-deleted row marked.
+func TestTargetKeyHashesReadKeysHashesAndMarks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tg := openTarget(t, "keyhash")
+	s := schema.Table{Columns: []schema.Column{
+		{Name: "a", Type: "BIGINT", Kind: schema.KindInt, Key: 1},
+		{Name: "b", Type: "BIGINT UNSIGNED", Kind: schema.KindInt, Key: 2},
+		{Name: "v", Type: "VARCHAR(5)", Kind: schema.KindString, Nullable: true},
+	}}
+	keys := [][2]string{{"-9223372036854775808", "0"}, {"-1", "18446744073709551615"}, {"0", "7"}, {"9223372036854775807", "1"}}
+	var rows []schema.Row
+	for _, k := range keys {
+		rows = append(rows, schema.Row{[]byte(k[0]), []byte(k[1]), []byte("x")})
+	}
+	b := loadBatch(1, 1, s, rows, nil)
+	b.SoftDelete, b.Hi = true, nil
+	if _, err := tg.ApplyBatch(ctx, b, writer.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(t, "UPDATE items SET _sisporta_hash = NULL WHERE a = 0",
+		"UPDATE items SET _sisporta_deleted_at = UTC_TIMESTAMP(6) WHERE a = -1")
+	h := schema.NewHasher(s.Columns)
+	got, err := tg.TargetKeyHashes(ctx, "items", &s, true, nil, nil)
+	if err != nil || len(got) != len(keys) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for i, k := range keys {
+		g := got[i]
+		if string(g.Key[0]) != k[0] || string(g.Key[1]) != k[1] {
+			t.Errorf("row %d: key %s, %s; want %s, %s", i, g.Key[0], g.Key[1], k[0], k[1])
+		}
+		if wantHash := k[0] != "0"; g.HasHash != wantHash || (wantHash && g.Hash != h.Sum(rows[i])) {
+			t.Errorf("row %d: hash %d (%v), want the row's (%v)", i, g.Hash, g.HasHash, wantHash)
+		}
+		if g.Deleted != (k[0] == "-1") {
+			t.Errorf("row %d: deleted %v", i, g.Deleted)
+		}
+	}
+	// A range of it: (first, third].
+	got, err = tg.TargetKeyHashes(ctx, "items", &s, true, rows[0][:2], rows[2][:2])
+	if err != nil || len(got) != 2 || string(got[1].Key[0]) != "0" {
+		t.Fatalf("(first, third]: %+v %v", got, err)
+	}
+}
