@@ -123,14 +123,16 @@ func loadStatement(table string, sh *shape, reader string) string {
 // text travel as hex (a utf8mb4 file is read character by character, and
 // what a server makes of a stray lead byte followed by a tab is its own
 // business), BIT as a number (LOAD DATA would store a number's digits as
-// bits). "" when the field loads as it is.
+// bits), YEAR as a number (LOAD DATA reads the text '0' as the year
+// 2000, where the number 0 is 0000, and says nothing). "" when the field
+// loads as it is.
 func loadSet(k mysqltype.Codec, v string) string {
 	switch {
 	case k.Kind.IsBinary():
 		return "UNHEX(" + v + ")"
 	case k.IsRaw():
 		return "CONVERT(UNHEX(" + v + ") USING " + k.Def.Charset + ")"
-	case k.Def.Base == "bit":
+	case k.Def.Base == "bit", k.Def.Base == "year":
 		return "CAST(" + v + " AS UNSIGNED)"
 	}
 	return ""

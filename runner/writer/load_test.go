@@ -47,6 +47,10 @@ func loadRows(n int) []schema.Row {
 	for i := 0; i < n; i++ {
 		t := texts[i%len(texts)]
 		bytes := []byte{byte(i), 0, '\t', '\n', '\\', 'N', 0xff, 0xe0, '\t', 0x80, byte(255 - i)}
+		year := fmt.Sprint(1901 + i)
+		if i%10 == 5 {
+			year = "0" // 0000: LOAD DATA reads the text "0" as the year 2000
+		}
 		r := schema.Row{
 			[]byte(fmt.Sprint(i + 1)),
 			[]byte(fmt.Sprint(uint64(18446744073709551615) - uint64(i))),
@@ -62,7 +66,7 @@ func loadRows(n int) []schema.Row {
 			[]byte(fmt.Sprintf("20%02d-02-29 23:59:59.%06d", (i*4)%100, i)),
 			[]byte("0001-01-01"),
 			[]byte([]string{"-838:59:59.000", "838:59:59.999", "00:00:00.001"}[i%3]),
-			[]byte(fmt.Sprint(1901 + i)),
+			[]byte(year),
 			[]byte([]string{"a", "b", "c d", ""}[i%4]),
 			[]byte([]string{"", "x", "x,z", "x,y,z"}[i%4]),
 			[]byte(fmt.Sprint(i * 16 % 1024)),
