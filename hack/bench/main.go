@@ -97,7 +97,7 @@ func run() error {
 	}
 	var results []result
 	if *refs {
-		refResults, err := references(ctx)
+		refResults, err := references(ctx, admin)
 		if err != nil {
 			return err
 		}
@@ -140,6 +140,9 @@ func run() error {
 				return err
 			}
 		}
+		if err := settle(ctx, admin); err != nil {
+			return err
+		}
 		stats.reset()
 		r, err := syncRun(ctx, runs, q, cfg, step.key)
 		if err != nil {
@@ -151,6 +154,9 @@ func run() error {
 			return fmt.Errorf("%s: %w", step.name, err)
 		}
 		if step.ptSync != "" && *refs {
+			if err := settle(ctx, admin); err != nil {
+				return err
+			}
 			if pr, err := ptTableSync(); err == nil {
 				pr.name, pr.key = step.ptSync, "pt-"+step.key
 				results = append(results, pr)
@@ -184,19 +190,28 @@ func run() error {
 
 // references times the tools a user already knows for a full copy, and
 // the bare read of the source.
-func references(ctx context.Context) ([]result, error) {
+func references(ctx context.Context, admin *sql.DB) ([]result, error) {
 	var results []result
+	if err := settle(ctx, admin); err != nil {
+		return nil, err
+	}
 	r, err := loadDataReference(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r.key = "load"
 	results = append(results, r)
+	if err := settle(ctx, admin); err != nil {
+		return nil, err
+	}
 	if r, err := dumpPipeReference(); err == nil {
 		r.key = "dump"
 		results = append(results, r)
 	} else {
 		fmt.Println("mariadb-dump | mariadb skipped:", err)
+	}
+	if err := settle(ctx, admin); err != nil {
+		return nil, err
 	}
 	if r, err := readFloor(ctx); err == nil {
 		results = append(results, r)
@@ -204,6 +219,54 @@ func references(ctx context.Context) ([]result, error) {
 		fmt.Println("source read floor skipped:", err)
 	}
 	return results, nil
+}
+
+// settle lets the server finish the previous step's background work
+// before a timed step starts, so that no step pays for the one before
+// it: every table of the bench's databases has its dirty pages written
+// (FLUSH TABLES … FOR EXPORT returns once they are on disk; left alone,
+// InnoDB writes a copy's 137 MiB over a minute or more, during whatever
+// runs next), and InnoDB's purge of old row versions (the 1% change's)
+// catches up, for up to a minute.
+func settle(ctx context.Context, admin *sql.DB) error {
+	rows, err := admin.QueryContext(ctx, "SELECT CONCAT('`', TABLE_SCHEMA, '`.`', TABLE_NAME, '`') FROM information_schema.TABLES"+
+		" WHERE TABLE_SCHEMA IN (?, ?, ?) AND ENGINE = 'InnoDB'", srcDB, dstDB, refDB)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if len(tables) > 0 {
+		conn, err := admin.Conn(ctx) // the tables stay locked in this session until UNLOCK TABLES
+		if err != nil {
+			return err
+		}
+		_, err = conn.ExecContext(ctx, "FLUSH TABLES "+strings.Join(tables, ", ")+" FOR EXPORT")
+		_, uerr := conn.ExecContext(ctx, "UNLOCK TABLES")
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("writing the tables' dirty pages before a step: %w", err)
+		}
+		if uerr != nil {
+			return uerr
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var name string
+		var history int64
+		if err := admin.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'").Scan(&name, &history); err != nil || history < 100 {
+			return nil // a server that does not say has nothing to wait for
+		}
+	}
+	return nil
 }
 
 // perRow is CPU time per row of the table, in microseconds.
