@@ -4,9 +4,27 @@ import (
 	"context"
 	"testing"
 
+	syncv1alpha1 "github.com/sisporta/sisporta/api/v1alpha1"
 	"github.com/sisporta/sisporta/runner/queue"
 	"github.com/sisporta/sisporta/test/testenv"
 )
+
+// loadedBatches reads, from the pipeline's last run's record, how many
+// batches of an entity were applied and how many of those went in with
+// LOAD DATA.
+func loadedBatches(t *testing.T, p *syncv1alpha1.SyncPipeline, entity string) (applied, loaded int64) {
+	t.Helper()
+	ps := newPartsForQueue(t, queue.Name(p.Namespace, p.Name))
+	recent, err := ps.runs.Recent(context.Background(), ps.queue, 1)
+	if err != nil || len(recent) != 1 {
+		t.Fatalf("the run's record: %v %v", recent, err)
+	}
+	applied, loaded, err = ps.runs.Loaded(context.Background(), ps.queue, recent[0].Meta.ID, entity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return applied, loaded
+}
 
 // A full copy into an empty target goes, after its first batches, in
 // batches of several batches' worth, in the writer's bulk form, straight
@@ -29,15 +47,7 @@ FROM seq_1_to_4000`)
 	all := "SELECT HEX(lead), k, HEX(t), HEX(l), HEX(b), d, dt, CAST(f AS DOUBLE), e, bt+0, HEX(j) FROM items ORDER BY k"
 	sameRows(t, e, all, all)
 
-	ps := newPartsForQueue(t, queue.Name(p.Namespace, p.Name))
-	recent, err := ps.runs.Recent(context.Background(), ps.queue, 1)
-	if err != nil || len(recent) != 1 {
-		t.Fatalf("the run's record: %v %v", recent, err)
-	}
-	applied, loaded, err := ps.runs.Loaded(context.Background(), ps.queue, recent[0].Meta.ID, "items")
-	if err != nil {
-		t.Fatal(err)
-	}
+	applied, loaded := loadedBatches(t, p, "items")
 	if loaded != applied || applied >= 4000/50 {
 		t.Fatalf("%d batches applied, %d of them loaded in bulk; want fewer than %d (grouped), all loaded", applied, loaded, 4000/50)
 	}

@@ -1,12 +1,9 @@
 package localsync_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/sisporta/sisporta/runner/queue"
 
 	"github.com/sisporta/sisporta/test/testenv"
 )
@@ -248,14 +245,9 @@ func TestEveryLoadableTypeGoesInBulkExactly(t *testing.T) {
 	mustSucceed(t, e.sync(t, p))
 	sameRows(t, e, all, all)
 
-	ps := newPartsForQueue(t, queue.Name(p.Namespace, p.Name))
-	recent, err := ps.runs.Recent(context.Background(), ps.queue, 1)
-	if err != nil || len(recent) != 1 {
-		t.Fatalf("the run's record: %v %v", recent, err)
-	}
 	n := 12 * (rows + 1)
-	if applied, loaded, err := ps.runs.Loaded(context.Background(), ps.queue, recent[0].Meta.ID, "items"); err != nil || applied*5 >= int64(n) || loaded != applied {
-		t.Fatalf("%d batches applied, %d loaded in bulk (%v); want %d rows in batches of several batches' worth, all loaded", applied, loaded, err, n)
+	if applied, loaded := loadedBatches(t, p, "items"); applied*5 >= int64(n) || loaded != applied {
+		t.Fatalf("%d batches applied, %d loaded in bulk; want %d rows in batches of several batches' worth, all loaded", applied, loaded, n)
 	}
 	again := e.sync(t, p)
 	mustSucceed(t, again)
