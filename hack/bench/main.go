@@ -238,12 +238,14 @@ func settle(ctx context.Context, admin *sql.DB) error {
 	for rows.Next() {
 		var t string
 		if err := rows.Scan(&t); err != nil {
-			rows.Close()
+			_ = rows.Close()
 			return err
 		}
 		tables = append(tables, t)
 	}
-	rows.Close()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
 	if len(tables) > 0 {
 		conn, err := admin.Conn(ctx) // the tables stay locked in this session until UNLOCK TABLES
 		if err != nil {
@@ -251,7 +253,7 @@ func settle(ctx context.Context, admin *sql.DB) error {
 		}
 		_, err = conn.ExecContext(ctx, "FLUSH TABLES "+strings.Join(tables, ", ")+" FOR EXPORT")
 		_, uerr := conn.ExecContext(ctx, "UNLOCK TABLES")
-		conn.Close()
+		_ = conn.Close()
 		if err != nil {
 			return fmt.Errorf("writing the tables' dirty pages before a step: %w", err)
 		}
