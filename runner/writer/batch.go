@@ -75,7 +75,9 @@ func (b *Batch) loadRows(codecs []mysqltype.Codec) error {
 		if err != nil {
 			return err
 		}
-		b.Rows, b.Bulk, b.BulkRows = rows, nil, 0
+		// Decoded for good: a second call (the retry after LOAD DATA
+		// warned) must not decode anything else in their place.
+		b.Rows, b.Bulk, b.BulkRows, b.DecodeRows = rows, nil, 0, nil
 		return nil
 	}
 	if b.DecodeRows == nil {

@@ -27,6 +27,8 @@ func bulkBatch(t *testing.T, run int64, seq int, s schema.Table, rows []schema.R
 		hashes[i] = h.Sum(r)
 	}
 	b.Bulk, b.BulkRows, b.Rows = enc.Append(nil, rows, hashes), len(rows), nil
+	// As the worker hands it over: the payload has no other rows to decode.
+	b.DecodeRows = func() ([]schema.Row, error) { return nil, nil }
 	return b
 }
 
