@@ -184,10 +184,11 @@ func (t *Target) applyInTx(ctx context.Context, tx *tx, b *Batch, sh *shape, inf
 		}
 	}
 	if b.Bulk != nil && load {
-		if done, err := t.applyBulk(ctx, tx, b, sh, info, res); err != nil || done {
-			if err != nil {
-				return err
-			}
+		done, err := t.applyBulk(ctx, tx, b, sh, info, res)
+		if err != nil {
+			return err
+		}
+		if done {
 			return writeLedger(ctx, tx, b, b.BulkRows, res)
 		}
 	}
@@ -407,15 +408,7 @@ func readTargetRows(ctx context.Context, tx *tx, b *Batch, sh *shape, full bool,
 	if full {
 		cols, codecs, keyPos = sh.cols, sh.codecs, sh.keyIdx
 	}
-	sel := make([]string, 0, len(cols)+2)
-	for i, c := range cols {
-		sel = append(sel, codecs[i].Select(quote(c.Name)))
-	}
-	sel = append(sel, quote(HashColumn))
-	if b.SoftDelete {
-		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
-	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(b.Table) + " WHERE " + cond
+	q := targetRowsQuery(b.Table, cols, codecs, b.SoftDelete, cond)
 	var (
 		keys    []string
 		scratch []byte
@@ -457,22 +450,10 @@ func readTargetRows(ctx context.Context, tx *tx, b *Batch, sh *shape, full bool,
 		}
 		ks := KeyString(k)
 		var tr targetRow
-		switch h := vals[len(cols)].(type) {
-		case uint64:
-			tr.hash, tr.hasHash = h, true
-		case int64:
-			tr.hash, tr.hasHash = uint64(h), true
-		case []byte:
-			u, err := strconv.ParseUint(string(h), 10, 64)
-			tr.hash, tr.hasHash = u, err == nil
-		}
+		tr.hash, tr.hasHash = uintValue(vals[len(cols)])
 		if b.SoftDelete {
-			switch d := vals[len(cols)+1].(type) {
-			case int64:
-				tr.deleted = d == 1
-			case []byte:
-				tr.deleted = string(d) == "1"
-			}
+			d, _ := uintValue(vals[len(cols)+1])
+			tr.deleted = d == 1
 		}
 		if full {
 			tr.actual = hasher.Sum(row)
@@ -482,6 +463,22 @@ func readTargetRows(ctx context.Context, tx *tx, b *Batch, sh *shape, full bool,
 		return nil
 	})
 	return keys, err
+}
+
+// targetRowsQuery selects, for the target rows matching cond, the given
+// columns as canonical text, the stored row hash and, with softDelete,
+// whether the row is soft-deleted: what readTargetRows and readKeyHashes
+// read.
+func targetRowsQuery(table string, cols []schema.Column, codecs []mysqltype.Codec, softDelete bool, cond string) string {
+	sel := make([]string, 0, len(cols)+2)
+	for i, c := range cols {
+		sel = append(sel, codecs[i].Select(quote(c.Name)))
+	}
+	sel = append(sel, quote(HashColumn))
+	if softDelete {
+		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(table) + " WHERE " + cond
 }
 
 // fewerDigits reads a value of a target column wider than the source's

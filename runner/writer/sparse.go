@@ -126,15 +126,7 @@ func (t *Target) TargetKeyHashes(ctx context.Context, table string, s *schema.Ta
 // chunks), with no key strings or map between (a changed range's target
 // read is a million rows a re-sync).
 func readKeyHashes(ctx context.Context, x *tx, table string, sh *shape, softDelete bool, cond string, args []any) ([]KeyHash, error) {
-	sel := make([]string, 0, len(sh.keyCols)+2)
-	for i, c := range sh.keyCols {
-		sel = append(sel, sh.keyCodecs[i].Select(quote(c.Name)))
-	}
-	sel = append(sel, quote(HashColumn))
-	if softDelete {
-		sel = append(sel, quote(DeletedColumn)+" IS NOT NULL")
-	}
-	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteTable(table) + " WHERE " + cond
+	q := targetRowsQuery(table, sh.keyCols, sh.keyCodecs, softDelete, cond)
 	var (
 		out   []KeyHash
 		chunk []byte
@@ -171,8 +163,9 @@ func readKeyHashes(ctx context.Context, x *tx, table string, sh *shape, softDele
 	return out, err
 }
 
-// uintValue reads an unsigned integer column as the driver gives it (text,
-// or a number); false for NULL or anything else.
+// uintValue reads an unsigned integer column (a row hash, a soft-delete
+// mark) as the driver gives it (text, or a number), without a string per
+// value; false for NULL or anything else.
 func uintValue(v driver.Value) (uint64, bool) {
 	switch x := v.(type) {
 	case uint64:
