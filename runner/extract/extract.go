@@ -383,7 +383,7 @@ type passOptions struct {
 	// a statement (readAhead).
 	digest bool
 	// group, with digest: while the workers load the batches in bulk into
-	// empty key ranges (emptyTarget, or targetEmpty), each statement's
+	// empty key ranges (emptyTarget, or loadingInBulk), each statement's
 	// batches go as one batch (their key ranges, told to onRange, stay a
 	// batch long).
 	group bool
@@ -520,11 +520,14 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		if len(p.Chunks) > 0 {
 			parts = p.Chunks
 		}
-		grouped := o.group && len(parts) > 1 && o.emptyTarget
-		if o.group && len(parts) > 1 && !grouped {
-			var err error
-			if grouped, err = x.targetEmpty(ctx, template); err != nil {
-				return rows, err
+		grouped := false
+		if o.group && len(parts) > 1 {
+			grouped = o.emptyTarget
+			if !grouped {
+				var err error
+				if grouped, err = x.loadingInBulk(ctx, template); err != nil {
+					return rows, err
+				}
 			}
 		}
 		var (
@@ -657,7 +660,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 	return rows, nil
 }
 
-// targetEmpty says whether the workers load the run's entity in bulk
+// loadingInBulk says whether the workers load the run's entity in bulk
 // into key ranges the target holds nothing of: at least two of the
 // batches applied so far, and all but at most two (the first batches of
 // a table being made may miss it). A full read into an empty table then
@@ -665,7 +668,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 // transaction where there would be as many as batches. (A target table
 // that was empty when the pass started, emptyTarget, is taken to be so
 // from the first batch: the workers check each range anyway.)
-func (x *Extractor) targetEmpty(ctx context.Context, b *queue.Batch) (bool, error) {
+func (x *Extractor) loadingInBulk(ctx context.Context, b *queue.Batch) (bool, error) {
 	applied, loaded, err := x.Runs.Loaded(ctx, x.queueName(), b.Run, b.Entity)
 	if err != nil {
 		return false, err

@@ -237,7 +237,7 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 // targetTableEmpty says whether the target table has no row yet (or
 // does not exist): a full read into it can go in bulk from its first
 // batch. Without a target, or one that cannot be asked, it says no; the
-// workers' loads tell (targetEmpty).
+// workers' loads tell (loadingInBulk).
 func (x *Extractor) targetTableEmpty(ctx context.Context, template *queue.Batch) bool {
 	if x.Target == nil || template.Verify {
 		return false
