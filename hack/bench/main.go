@@ -84,6 +84,7 @@ func run() error {
 		return err
 	}
 	defer admin.Close()
+	fmt.Println(machineLine())
 	fmt.Printf("preparing %d rows x 10 columns ...\n", *rows)
 	if err := prepare(admin); err != nil {
 		return err
