@@ -73,7 +73,9 @@ func (t *Target) loadText(ctx context.Context, tx *tx, b *Batch, sh *shape, data
 	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(data) })
 	defer mysql.DeregisterReaderHandler(name)
 
+	release := t.loadTurn(ctx, b.Table)
 	r, err := tx.ExecContext(ctx, loadStatement(b.Table, sh, name))
+	release()
 	if err != nil {
 		if localLoadRefused(err) {
 			t.noLoad.Store(true)

@@ -56,6 +56,9 @@ type Target struct {
 	maxPacket int
 	// noLoad: the server refused LOAD DATA LOCAL once; upserts only.
 	noLoad atomic.Bool
+	// loading holds each table's load turn, a chan struct{} of one
+	// (loadturn.go).
+	loading sync.Map
 }
 
 // Open connects to the target and makes sure the state tables exist.
