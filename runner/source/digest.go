@@ -215,11 +215,10 @@ func mysqlRowText(cols []column, nullable func(c *column) bool) string {
 	var vals, lens []string
 	for i := range cols {
 		c := &cols[i]
-		v, text := mysqlDigestValue(c)
+		v, l := mysqlDigestValue(c)
 		null := nullable(c)
-		if text {
+		if l != "" {
 			vals = append(vals, v)
-			l := "LENGTH(" + v + ")"
 			if null {
 				l = "IFNULL(" + l + ", 'N')"
 			}
@@ -234,33 +233,37 @@ func mysqlRowText(cols []column, nullable func(c *column) bool) string {
 	return "CONCAT_WS(_binary'#', " + strings.Join(append(vals, lens...), ", ") + ")"
 }
 
-// mysqlDigestValue is the expression of a column's value in the row text,
-// and whether it is text or bytes (length-counted) rather than a value of
-// a fixed alphabet.
-func mysqlDigestValue(c *column) (string, bool) {
+// mysqlDigestValue is the expression of a column's value in the row text
+// and, for text or bytes (length-counted rather than values of a fixed
+// alphabet), the expression of its length in bytes ("" otherwise).
+func mysqlDigestValue(c *column) (value, length string) {
 	col := mysqlDialect{}.quote(c.Source)
 	switch c.codec.Def.Base {
 	case "float":
-		return "CAST(" + col + " AS DOUBLE)", false
+		return "CAST(" + col + " AS DOUBLE)", ""
 	case "bit":
-		return "CAST(" + col + " AS UNSIGNED)", false
+		return "CAST(" + col + " AS UNSIGNED)", ""
 	case "enum", "set":
-		return "(" + col + "+0)", false
+		return "(" + col + "+0)", ""
 	case "uuid", "inet4", "inet6":
-		return col, false // hex digits, '-', ':' and '.'
+		return col, "" // hex digits, '-', ':' and '.'
 	case "json":
-		return "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)", true
+		v := "CAST(CONVERT(" + col + " USING utf8mb4) AS BINARY)"
+		return v, "LENGTH(" + v + ")"
 	}
 	switch c.Kind {
 	case schema.KindString:
 		// Its own bytes, whatever its character set (no conversion), and
 		// no collation to mix with another column's (MariaDB refuses to
 		// concatenate utf8mb4_bin and utf8mb4_nopad_bin text, say).
-		return "CAST(" + col + " AS BINARY)", true
+		// LENGTH counts the bytes of the column's own character set, the
+		// very bytes the cast gives: the server need not cast twice (a
+		// tenth of a digest's CPU for a table with three text columns).
+		return "CAST(" + col + " AS BINARY)", "LENGTH(" + col + ")"
 	case schema.KindBytes:
-		return col, true
+		return col, "LENGTH(" + col + ")"
 	}
-	return col, false
+	return col, ""
 }
 
 // mysqlRowHash is the first 64 bits of the SHA1 of the row text, as an
@@ -325,7 +328,8 @@ func (mysqlDialect) rowDigest(cols []column, query bool) rowDigester {
 	pieces := make([]piece, len(cols))
 	for i := range cols {
 		c := &cols[i]
-		expr, text := mysqlDigestValue(c)
+		expr, length := mysqlDigestValue(c)
+		text := length != ""
 		p := piece{at: i, col: i, text: text, null: nullable(c)}
 		if !mysqlReadsDigestValue(c) {
 			// The piece as mysqlRowText has it (IFNULL's 'N' too: it is
