@@ -145,7 +145,7 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			more = true
 			return errStop
 		}
-		row := make(Row, len(cols))
+		row := a.row(len(cols))
 		key = key[:0]
 		for i := range cols {
 			v, err := s.d.canonical(&cols[i], vals[i], a)
