@@ -18,38 +18,52 @@ func returnsWithin(d time.Duration, f func()) bool {
 	}
 }
 
-func TestLoadTurnIsOneLoadATable(t *testing.T) {
+// holdTurns takes every turn of the table, each without waiting.
+func holdTurns(t *testing.T, tg *Target, table string) (release func()) {
+	t.Helper()
+	var releases []func()
+	for i := range loadsPerTable {
+		if !returnsWithin(time.Second, func() { releases = append(releases, tg.loadTurn(context.Background(), table)) }) {
+			t.Fatalf("load %d of %d into %s waited for a turn", i+1, loadsPerTable, table)
+		}
+	}
+	return func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+}
+
+func TestLoadTurnsBoundTheLoadsIntoATable(t *testing.T) {
 	tg := &Target{}
 	ctx := context.Background()
-	release := tg.loadTurn(ctx, "orders")
+	releaseAll := holdTurns(t, tg, "orders")
 
 	if !returnsWithin(time.Second, func() { tg.loadTurn(ctx, "customers")() }) {
-		t.Fatal("a load into another table waited for orders' turn")
+		t.Fatal("a load into another table waited for orders' turns")
 	}
-	second := make(chan func())
-	go func() { second <- tg.loadTurn(ctx, "orders") }()
+	next := make(chan func())
+	go func() { next <- tg.loadTurn(ctx, "orders") }()
 	select {
-	case <-second:
-		t.Fatal("a second load into orders went ahead while the first held the turn")
+	case <-next:
+		t.Fatalf("a load into orders went ahead while %d others held every turn", loadsPerTable)
 	case <-time.After(200 * time.Millisecond):
 	}
-	release()
+	releaseAll()
 	select {
-	case r := <-second:
+	case r := <-next:
 		r()
 	case <-time.After(time.Second):
-		t.Fatal("the second load did not get the turn once the first gave it back")
+		t.Fatal("the waiting load did not get a turn once the others gave theirs back")
 	}
-	if !returnsWithin(time.Second, func() { tg.loadTurn(ctx, "orders")() }) {
-		t.Fatal("the turn was not given back after the second load")
-	}
+	holdTurns(t, tg, "orders")() // every turn was given back
 }
 
 func TestLoadTurnWaitIsBounded(t *testing.T) {
 	defer func(d time.Duration) { loadTurnWait = d }(loadTurnWait)
 	loadTurnWait = 100 * time.Millisecond
 	tg := &Target{}
-	release := tg.loadTurn(context.Background(), "orders")
+	release := holdTurns(t, tg, "orders")
 	defer release()
 
 	// A holder stuck (say, on a lock of the waiter's transaction) must not
@@ -65,8 +79,8 @@ func TestLoadTurnWaitIsBounded(t *testing.T) {
 	if !returnsWithin(time.Second, func() { tg.loadTurn(ctx, "orders")() }) {
 		t.Fatal("a cancelled load kept waiting for the turn")
 	}
-	// The holder's turn is still its own: the no-op releases gave nothing
-	// back, so a waiter with a deadline gets no turn before it.
+	// The holders' turns are still theirs: the no-op releases gave
+	// nothing back, so a waiter with a deadline gets no turn before it.
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	tg.loadTurn(ctx, "orders")()

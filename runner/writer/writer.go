@@ -56,8 +56,8 @@ type Target struct {
 	maxPacket int
 	// noLoad: the server refused LOAD DATA LOCAL once; upserts only.
 	noLoad atomic.Bool
-	// loading holds each table's load turn, a chan struct{} of one
-	// (loadturn.go).
+	// loading holds each table's load turns, a chan struct{} of
+	// loadsPerTable (loadturn.go).
 	loading sync.Map
 }
 
