@@ -69,6 +69,7 @@ SIGTERM it stops taking tasks and lets in-flight batches finish for
 				return err
 			}
 			defer tg.Close()
+			go tg.Warm(ctx)
 			w := &apply.Worker{Target: tg, Runs: runstate.NewStore(rdb), Queue: queueName, SourceDSN: conn.sourceDSN, Log: log}
 			defer w.Close()
 

@@ -57,3 +57,34 @@ func TestConcurrentFirstBatchesRecordTheTableAsSisportas(t *testing.T) {
 		}
 	}
 }
+
+func TestWarmMakesTheStateTablesBeforeTheFirstBatch(t *testing.T) {
+	db := testenv.NewDB(t, "warm")
+	tg, err := writer.New(db.DSN, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if n := db.Count(t, "information_schema.tables", "table_schema = DATABASE() AND table_name LIKE '\\_sisporta\\_%'"); n != 0 {
+		t.Fatalf("a new target already holds %d state tables", n)
+	}
+	tg.Warm(context.Background())
+	for _, table := range []string{"_sisporta_entities", "_sisporta_ledger", "_sisporta_pending_deletes", "_sisporta_runs", "_sisporta_run_registry", "_sisporta_tables"} {
+		if n := db.Count(t, "information_schema.tables", "table_schema = DATABASE() AND table_name = '"+table+"'"); n != 1 {
+			t.Errorf("after Warm, the target has no %s", table)
+		}
+	}
+}
+
+func TestWarmOnATargetThatIsDownLeavesTheErrorToTheFirstBatch(t *testing.T) {
+	tg, err := writer.New("root@tcp(127.0.0.1:1)/nowhere?timeout=1s", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Warm(context.Background()) // returns, says nothing
+	_, err = tg.ApplyBatch(context.Background(), batch(1, rows("a")), writer.ApplyOptions{})
+	if err == nil {
+		t.Fatal("a batch applied to a target that is down")
+	}
+}

@@ -162,6 +162,17 @@ func (t *Target) setupSession(ctx context.Context, conn driver.Conn) error {
 	return err
 }
 
+// Warm readies the target for batches ahead of the first one: the state
+// tables (a few statements of DDL, 40 ms or so) and the connection pool.
+// A worker calls it as it starts, while the extractor reads the first
+// page, so the first batch does not wait for them. Any error is left for
+// the first batch to meet again and report.
+func (t *Target) Warm(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_ = t.ensureReady(ctx)
+}
+
 // ensureReady creates the state tables once per process.
 func (t *Target) ensureReady(ctx context.Context) error {
 	t.readyMu.Lock()
