@@ -15,7 +15,7 @@ import (
 // made the load the full copy's critical path: the extractor finished
 // 1.2 s ahead of the last load, a core idle meanwhile, and in six paired
 // rounds two at a time finished the full copy sooner in each (5.3–6.4 s
-// against 5.8–8.3 s). More than two only adds contention. The other
+// against 5.8–8.3 s). More than two were not measured. The other
 // batches of the worker's concurrency still decode, check and commit
 // meanwhile.
 
