@@ -277,3 +277,73 @@ func TestMySQLPageDigestIsTheServers(t *testing.T) {
 		}
 	}
 }
+
+// Text columns all of one UTF-8 character set and collation go into the
+// range digest's row text uncast (cheaper for the server), and the row
+// text is byte for byte the one with casts: every row hashes alike both
+// ways, beside every kind of piece that is not text, so digests kept
+// before stay valid and the extractor's hash of a page read still is the
+// server's. Any other mix keeps the casts.
+func TestMySQLUniformTextGoesUncast(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testenv.NewDB(t, "src")
+	db.Exec(t, `CREATE TABLE t (id INT PRIMARY KEY,
+  a VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, b TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin,
+  c CHAR(4) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, n INT, f FLOAT, d DECIMAL(8,3), dt DATETIME(6), bt BIT(5),
+  en ENUM('x','#y'), st SET('p','q'), js JSON, uu UUID, i6 INET6, vb VARBINARY(8), bl BLOB)`,
+		`INSERT INTO t VALUES
+  (1, 'ä#ö', 'straße 🚪', 'ab', -7, 1.5, -12.345, '2024-02-29 23:59:59.999999', b'10101', '#y', 'p,q', '{"k": "ü"}', UUID(), '::1', X'0023FF', X'C3A4'),
+  (2, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  (3, 'N', '', '#', 0, -0, 0.000, '0000-00-00 00:00:00', b'0', 'x', '', '[]', '00000000-0000-0000-0000-000000000000', '::', X'', X''),
+  (4, REPEAT('🚪', 20), REPEAT('x#', 30000), 'éééé', 2147483647, 3.4e38, 99999.999, '9999-12-31 23:59:59', b'11111', NULL, 'q', 'null', NULL, '::ffff:1.2.3.4', X'23', REPEAT(X'00', 1000))`)
+	s := openMySQL(t, db)
+	e, err := s.Resolve(ctx, syncv1alpha1.EntitySpec{Name: "t", Source: syncv1alpha1.EntitySource{Table: "t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mysqlUniformText(e.cols, false) {
+		t.Fatal("utf8mb4_bin columns (and MariaDB's JSON, a LONGTEXT of utf8mb4_bin) are not taken as uniform")
+	}
+	if mysqlUniformText(e.cols, true) {
+		t.Error("a query's columns are taken as uniform")
+	}
+	q := s.d.rangeDigestQuery(e.cols, false, "0", e.from, "")
+	if strings.Contains(q, "CAST(`a` AS BINARY)") || !strings.Contains(q, "`a`") {
+		t.Errorf("the digest casts uniform text: %s", q)
+	}
+	nullable := mysqlNullable(false)
+	if n := db.Count(t, "t", mysqlRowHash(e.cols, nullable, true)+" = "+mysqlRowHash(e.cols, nullable, false)); n != 4 {
+		t.Errorf("%d rows of 4 hash alike uncast", n)
+	}
+	p, err := s.ReadPage(ctx, e, PageRequest{Limit: 10, Digest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.RangeDigest(ctx, e, nil, nil)
+	if err != nil || p.Digest == nil || *p.Digest != d || d.Count != 4 {
+		t.Fatalf("the page's digest %v is not the server's %v (%v)", p.Digest, d, err)
+	}
+
+	for _, c := range []struct{ ddl, why string }{
+		{"a VARCHAR(5) COLLATE utf8mb4_bin, b VARCHAR(5) COLLATE utf8mb4_nopad_bin", "two collations"},
+		{"a VARCHAR(5) CHARACTER SET utf8mb4, b VARCHAR(5) CHARACTER SET utf8mb3", "two character sets"},
+		{"a VARCHAR(5) CHARACTER SET latin1", "not UTF-8"},
+		{"a VARCHAR(5) CHARACTER SET ucs2", "not ASCII-compatible"},
+		{"a VARCHAR(5) COLLATE utf8mb4_unicode_ci, j JSON", "JSON is utf8mb4_bin"},
+	} {
+		db := testenv.NewDB(t, "src")
+		db.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, "+c.ddl+")", "INSERT INTO t (id, a) VALUES (1, 'x')")
+		s := openMySQL(t, db)
+		e, err := s.Resolve(ctx, syncv1alpha1.EntitySpec{Name: "t", Source: syncv1alpha1.EntitySource{Table: "t"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mysqlUniformText(e.cols, false) {
+			t.Errorf("%s (%s) taken as uniform", c.ddl, c.why)
+		}
+		if _, err := s.RangeDigest(ctx, e, nil, nil); err != nil {
+			t.Errorf("%s: %v", c.ddl, err)
+		}
+	}
+}
