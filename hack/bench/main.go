@@ -430,6 +430,9 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg, step string) (re
 	var workLog, extractLog io.Writer = &tail{}, exErr
 	if *logDir != "" {
 		workArgs, extractArgs = append(workArgs, "-v", "--zap-time-encoding=rfc3339nano"), append(extractArgs, "-v", "--zap-time-encoding=rfc3339nano")
+		if err := os.MkdirAll(*logDir, 0o755); err != nil {
+			return result{}, fmt.Errorf("-logs: %w", err)
+		}
 		wf, err := os.Create(filepath.Join(*logDir, step+"-work.log"))
 		if err != nil {
 			return result{}, err
