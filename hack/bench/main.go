@@ -79,6 +79,12 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
+	if *logDir != "" {
+		// Before the table is made: a folder that cannot be made fails now.
+		if err := os.MkdirAll(*logDir, 0o755); err != nil {
+			return fmt.Errorf("-logs: %w", err)
+		}
+	}
 	admin, err := open("")
 	if err != nil {
 		return err
@@ -430,9 +436,6 @@ func syncRun(ctx context.Context, runs *runstate.Store, q, cfg, step string) (re
 	var workLog, extractLog io.Writer = &tail{}, exErr
 	if *logDir != "" {
 		workArgs, extractArgs = append(workArgs, "-v", "--zap-time-encoding=rfc3339nano"), append(extractArgs, "-v", "--zap-time-encoding=rfc3339nano")
-		if err := os.MkdirAll(*logDir, 0o755); err != nil {
-			return result{}, fmt.Errorf("-logs: %w", err)
-		}
 		wf, err := os.Create(filepath.Join(*logDir, step+"-work.log"))
 		if err != nil {
 			return result{}, err
