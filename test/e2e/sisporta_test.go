@@ -626,15 +626,22 @@ func (s *scenario) upgrade(t *testing.T) {
 	s.waitRun(t, run, true)
 	s.expectMirror(t)
 	e.expectWrites(t, mark, map[string][]string{"customers U": changed})
-	workers := podsMatching(t, workerSelector)
-	if len(workers) == 0 {
-		t.Errorf("no worker pods after the run (the 300s window should keep them)")
-	}
-	for _, p := range workers {
-		if p.Spec.Containers[0].Image != imageNext {
-			t.Errorf("worker %s runs %s, want %s", p.Name, p.Spec.Containers[0].Image, imageNext)
+	// The operator only moves the Deployment's template; Kubernetes rolls
+	// the pods over (the old ReplicaSet's pods go once the new ones are
+	// Ready), which may still be under way when a short run ends.
+	eventually(t, 2*time.Minute, "every worker pod runs "+imageNext, func() (bool, string) {
+		workers := podsMatching(t, workerSelector)
+		if len(workers) == 0 {
+			return false, "no worker pods after the run (the 300s window should keep them)"
 		}
-	}
+		var old []string
+		for _, p := range workers {
+			if img := p.Spec.Containers[0].Image; img != imageNext {
+				old = append(old, p.Name+" runs "+img)
+			}
+		}
+		return len(old) == 0, strings.Join(old, "; ")
+	})
 }
 
 func (s *scenario) deletePipeline(t *testing.T) {
