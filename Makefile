@@ -172,7 +172,7 @@ e2e: services $(HELM) ## End to end on the local cluster: chart, operator, CronJ
 	@mkdir -p bin
 	HELM=$(HELM) $(GO) test -tags e2e -count=1 -timeout 80m -v ./test/e2e/ 2>&1 | tee bin/e2e.log || { \
 	  echo "=== e2e failed; what the tests said (the whole log is bin/e2e.log):"; \
-	  grep -E '^ +(--- FAIL|[a-z_]+_test\.go:[0-9]+: )' bin/e2e.log \
+	  grep -E '^( *--- FAIL| +[a-z_]+_test\.go:[0-9]+: |panic: )' bin/e2e.log \
 	    | grep -vE '_test\.go:[0-9]+: ([0-9]{2}:[0-9]{2}:[0-9]{2} |$$)' | cut -c1-800; exit 1; }
 
 ##@ Release (bitbucket-pipelines.yml runs these)
