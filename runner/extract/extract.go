@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -65,6 +66,8 @@ type Extractor struct {
 	// room is how many more batches' worth may be queued before the
 	// queue's length is read again (waitForRoom).
 	room int
+	// widths holds each entity's row width, by name (pagesize.go).
+	widths sync.Map
 }
 
 // EntityResult is one entity's extraction.
@@ -455,8 +458,14 @@ func (x *Extractor) readPages(ctx context.Context, e *source.Entity, o passOptio
 	go func() {
 		defer close(pages)
 		req := x.pageRequest(o)
+		limit, width := req.Limit, x.width(e)
+		x.learnWidth(ctx, e, req, width)
 		for {
+			req.Limit = rowsToAsk(req, limit, width.bytes.Load())
 			p, err := x.Source.ReadPage(ctx, e, req)
+			if err == nil {
+				width.observe(p)
+			}
 			select {
 			case pages <- pageItem{p, err}:
 			case <-ctx.Done():

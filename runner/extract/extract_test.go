@@ -41,7 +41,9 @@ func newFixture(t *testing.T, rows, batchSize int) *fixture {
 	for i := 1; i <= rows; i++ {
 		vals = append(vals, fmt.Sprintf("(%d, 'item %d')", i, i))
 	}
-	f.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
+	if rows > 0 {
+		f.src.Exec(t, "INSERT INTO items VALUES "+strings.Join(vals, ","))
+	}
 	f.p = testenv.Pipeline(t, fmt.Sprintf(`
 apiVersion: sync.sisporta.io/v1alpha1
 kind: SyncPipeline
@@ -91,6 +93,13 @@ func (f *fixture) extract(t *testing.T) (*extract.Result, []*queue.Batch, *queue
 	if failed := res.Failed(); len(failed) > 0 {
 		t.Fatalf("entities failed: %v (%v)", failed, res.Entities[0].Err)
 	}
+	batches, fin := f.queued(t, res.RunID)
+	return res, batches, fin
+}
+
+// queued returns what a run queued, its batches in order.
+func (f *fixture) queued(t *testing.T, run int64) ([]*queue.Batch, *queue.Finalize) {
+	t.Helper()
 	tasks, err := f.insp.ListPendingTasks(f.q, asynq.PageSize(1000))
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +118,7 @@ func (f *fixture) extract(t *testing.T) (*extract.Result, []*queue.Batch, *queue
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.Run == res.RunID {
+			if b.Run == run {
 				batches = append(batches, b)
 			}
 		case queue.TypeFinalize:
@@ -117,7 +126,7 @@ func (f *fixture) extract(t *testing.T) (*extract.Result, []*queue.Batch, *queue
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g.Run == res.RunID {
+			if g.Run == run {
 				fin = g
 			}
 		}
@@ -126,7 +135,7 @@ func (f *fixture) extract(t *testing.T) (*extract.Result, []*queue.Batch, *queue
 		t.Fatal("no finalize step queued")
 	}
 	sort.Slice(batches, func(i, j int) bool { return batches[i].Seq < batches[j].Seq })
-	return res, batches, fin
+	return batches, fin
 }
 
 // id reads the INT key of a key or row.
