@@ -24,10 +24,13 @@ import (
 	"github.com/sisporta/sisporta/runner/writer"
 )
 
-// Defaults of an Extractor.
+// Defaults of an Extractor. A batch's bytes are held several times over
+// on both sides (the rows, their encoding, compressed, the statement), by
+// each of a worker's concurrent batches: 4 MiB keeps a worker and the
+// extractor under 128 MiB with rows of several MiB, where 8 MiB did not.
 const (
 	DefaultMaxPending    = 400
-	DefaultMaxBatchBytes = 8 << 20
+	DefaultMaxBatchBytes = 4 << 20
 	DefaultFinalizeWait  = 6 * time.Hour
 )
 
