@@ -409,6 +409,7 @@ type keyRange struct {
 	Hi       schema.Row
 	HiParams []any // nil with Hi nil (to the end)
 	Count    int64
+	Bytes    int64 // of the values read
 	Source   *schema.SourceDigest
 	Target   schema.Digest
 }
@@ -555,7 +556,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		start := 0
 		for i, c := range parts {
 			last := i == len(parts)-1
-			r := keyRange{Count: int64(c.End - start)}
+			r := keyRange{Count: int64(c.End - start), Bytes: valueBytes(p.Rows[start:c.End])}
 			if o.ranged {
 				switch {
 				case !last || !p.Done:

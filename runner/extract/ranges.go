@@ -64,11 +64,11 @@ func (x *Extractor) ranged(ctx context.Context, e *source.Entity, template *queu
 	if err := x.Runs.StartPending(ctx, q, name, runstate.RangeMeta{Shape: shape, Run: run, Epoch: x.epoch, Base: base}); err != nil {
 		return st, err
 	}
-	pw := &pendingWriter{x: x, entity: name, limit: int64(x.Pipeline.Spec.BatchSize)}
+	pw := &pendingWriter{x: x, entity: name, limit: int64(x.Pipeline.Spec.BatchSize), limitBytes: int64(x.MaxBatchBytes)}
 	passOf := func(lo, hi *bound, full bool) passOptions {
 		return passOptions{ranged: true, lo: lo, hi: hi, digest: true, group: full,
 			onRange: func(kr keyRange) error {
-				r := runstate.Range{Hi: kr.Hi, HiParams: kr.HiParams, Count: kr.Count, Target: kr.Target}
+				r := runstate.Range{Hi: kr.Hi, HiParams: kr.HiParams, Count: kr.Count, Bytes: kr.Bytes, Target: kr.Target}
 				if kr.Source != nil {
 					r.Source = kr.Source.String()
 				}
@@ -376,24 +376,33 @@ func (p *prefetcher) get(ctx context.Context, i int) digestResult {
 }
 
 // pendingWriter stores a run's ranges as the extraction finishes them,
-// joining neighbours while their rows fit one batch: ranges emptied by
-// deletes, and the last short page of a range read again, do not pile up.
+// joining neighbours while their rows fit one batch (limit rows and, where
+// both sizes are known, limitBytes): ranges emptied by deletes, and the
+// last short page of a range read again, do not pile up, and a range of
+// wide rows stays a batch long, so that a change in it does not make the
+// next run read a thousand of them.
 type pendingWriter struct {
-	x      *Extractor
-	entity string
-	limit  int64
-	n      int
-	buf    []runstate.Range
+	x          *Extractor
+	entity     string
+	limit      int64
+	limitBytes int64
+	n          int
+	buf        []runstate.Range
 }
 
 func (w *pendingWriter) add(ctx context.Context, r runstate.Range) error {
 	if k := len(w.buf); k > 0 {
 		last := &w.buf[k-1]
-		if last.Source != "" && r.Source != "" && last.Count+r.Count <= w.limit {
+		known := last.Bytes > 0 && r.Bytes > 0
+		if last.Source != "" && r.Source != "" && last.Count+r.Count <= w.limit && (!known || w.limitBytes <= 0 || last.Bytes+r.Bytes <= w.limitBytes) {
 			a, err1 := schema.ParseSourceDigest(last.Source)
 			b, err2 := schema.ParseSourceDigest(r.Source)
 			if err1 == nil && err2 == nil && a.Sum == b.Sum {
-				last.Hi, last.HiParams, last.Count = r.Hi, r.HiParams, last.Count+r.Count
+				bytes := int64(0)
+				if known || last.Count == 0 || r.Count == 0 {
+					bytes = last.Bytes + r.Bytes
+				}
+				last.Hi, last.HiParams, last.Count, last.Bytes = r.Hi, r.HiParams, last.Count+r.Count, bytes
 				last.Source = a.Combine(b).String()
 				last.Target = last.Target.Add(r.Target)
 				return nil

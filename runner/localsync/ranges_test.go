@@ -424,3 +424,35 @@ func TestRangeDigestsWithSoftDeletesAndGuards(t *testing.T) {
 	}
 	sameRows(t, e, itemsExact, itemsExact+" WHERE _sisporta_deleted_at IS NULL")
 }
+
+// Key ranges of wide rows are bounded by bytes as batches are, not only by
+// rows: a change in one row makes the next run read that row's range, a
+// few rows, not the thousand rows (here the whole table) a range of
+// narrow rows may hold.
+func TestWideRowRangesStayABatchLong(t *testing.T) {
+	t.Parallel()
+	const rows, width, batchBytes = 400, 8 << 10, 64 << 10
+	e := newEnv(t)
+	e.src.Exec(t, "CREATE TABLE items (id INT PRIMARY KEY, body MEDIUMTEXT NOT NULL)")
+	for from := 1; from <= rows; from += 100 {
+		e.src.Exec(t, fmt.Sprintf("INSERT INTO items SELECT seq, REPEAT(SHA2(seq, 256), %d) FROM seq_%d_to_%d", width/64, from, from+99))
+	}
+	p := testenv.Pipeline(t, simplePipeline(t, "wide", "items", "table: items", 1000))
+	small := func(o *localsync.Options) { o.MaxBatchBytes = batchBytes }
+	const exact = "SELECT id, SHA2(body, 256) FROM items ORDER BY id"
+	mustSucceed(t, e.sync(t, p, small))
+	sameRows(t, e, exact, exact)
+
+	e.src.Exec(t, "UPDATE items SET body = CONCAT(body, '!') WHERE id = 200")
+	s := e.sync(t, p, small)
+	mustSucceed(t, s)
+	sameRows(t, e, exact, exact)
+	perRange := int64(batchBytes/width + 1)
+	if s.RowsRead > perRange || s.RowsWritten != 1 {
+		t.Fatalf("one changed row of %d: read %d rows (want a range's, at most %d) and wrote %d (want 1)\n%s",
+			rows, s.RowsRead, perRange, s.RowsWritten, summaryText(s))
+	}
+	if s := e.sync(t, p, small); s.RowsRead != 0 || s.RowsUnchanged != rows {
+		t.Fatalf("no-op after it: read %d rows, %d unchanged", s.RowsRead, s.RowsUnchanged)
+	}
+}

@@ -42,6 +42,8 @@ type Options struct {
 	// Verify checks every target row's values instead of trusting stored
 	// row hashes, and repairs what differs.
 	Verify bool
+	// MaxBatchBytes bounds a batch's values (0: the extractor's default).
+	MaxBatchBytes int
 }
 
 // Run performs one complete run and returns its summary.
@@ -100,7 +102,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer srv.Shutdown()
 
 	client := asynq.NewClientFromRedisClient(rdb)
-	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Target: tg, Trigger: syncv1alpha1.TriggerSync, MaxPending: maxPending, Verify: o.Verify,
+	x := &extract.Extractor{Pipeline: p, Source: src, Client: client, Redis: rdb, Runs: runs, Target: tg, Trigger: syncv1alpha1.TriggerSync, MaxPending: maxPending, Verify: o.Verify, MaxBatchBytes: o.MaxBatchBytes,
 		Progress: disp.read, Log: o.Log.WithName("extract")}
 	res, err := x.Run(ctx)
 	if err != nil {

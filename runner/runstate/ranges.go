@@ -35,6 +35,9 @@ type Range struct {
 	HiParams []any `json:"-"`
 	// Count is the range's rows.
 	Count int64 `json:"n"`
+	// Bytes is the size of the range's values as read (0: not known; kept
+	// since the ranges of wide rows are bounded by bytes too).
+	Bytes int64 `json:"b,omitempty"`
 	// Source is the source's digest of the range (schema.SourceDigest's
 	// text); "" marks the range dirty: the next run reads it.
 	Source string `json:"-"`
