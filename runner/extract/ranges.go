@@ -265,17 +265,28 @@ type digestResult struct {
 // prefetcher asks the source for the digests of the clean ranges of a
 // list, digestGroup consecutive ranges a statement, digestWorkers
 // statements at a time, and at most digestAhead statements ahead of the
-// range the caller waits for.
+// range the caller waits for. Results travel a group at a time: a
+// channel a range cost 150 bytes a range, 15 MB for a table of 100M rows.
 type prefetcher struct {
-	out   []chan digestResult
-	last  []bool // the range ends its statement's group: taking it frees a slot
-	slots chan struct{}
+	groups []digestJob
+	out    []chan []digestResult // a group's results, in its idx order
+	group  []int32               // each range's group (-1: not asked)
+	slots  chan struct{}
+	// cur is the group whose results res holds (taking them freed a slot).
+	cur int32
+	res []digestResult
 	// misses counts the ranges in a row whose digest had changed: while
 	// they keep changing (most rows of the table change between runs),
 	// only every missEvery-th group is asked, so that a table that changes
 	// everywhere costs little more than a full read; the others are read
 	// without asking.
 	misses atomic.Int64
+}
+
+// digestJob is a group of clean ranges asked for in one statement.
+type digestJob struct {
+	idx    []int
+	bounds []source.Bounds
 }
 
 const (
@@ -296,50 +307,53 @@ func (p *prefetcher) result(changed bool) {
 // digests in order with get, and cancels ctx when it stops early.
 func (x *Extractor) prefetchDigests(ctx context.Context, e *source.Entity, cur *runstate.RangeSet) *prefetcher {
 	n := len(cur.Ranges)
-	p := &prefetcher{out: make([]chan digestResult, n), last: make([]bool, n), slots: make(chan struct{}, digestAhead)}
-	type job struct {
-		idx    []int
-		bounds []source.Bounds
-	}
+	p := &prefetcher{group: make([]int32, n), slots: make(chan struct{}, digestAhead), cur: -1}
 	var (
-		list []job
 		prev []any
-		j    job
+		j    digestJob
 	)
 	for i, r := range cur.Ranges {
-		p.out[i] = make(chan digestResult, 1)
+		p.group[i] = -1
 		if r.Source != "" {
+			p.group[i] = int32(len(p.groups))
 			j.idx = append(j.idx, i)
 			j.bounds = append(j.bounds, source.Bounds{After: prev, UpTo: r.HiParams})
 			if len(j.idx) == digestGroup {
-				list, j = append(list, j), job{}
+				p.groups, j = append(p.groups, j), digestJob{}
 			}
 		}
 		prev = r.HiParams
 	}
 	if len(j.idx) > 0 {
-		list = append(list, j)
+		p.groups = append(p.groups, j)
 	}
-	for _, j := range list {
-		p.last[j.idx[len(j.idx)-1]] = true
+	p.out = make([]chan []digestResult, len(p.groups))
+	for g := range p.out {
+		p.out[g] = make(chan []digestResult, 1)
+	}
+	type job struct {
+		g int
+		digestJob
 	}
 	jobs := make(chan job)
 	go func() {
 		defer close(jobs)
-		for g, j := range list {
+		for g, j := range p.groups {
 			select {
 			case p.slots <- struct{}{}: // freed by get
 			case <-ctx.Done():
 				return
 			}
 			if p.misses.Load() >= missStreak && g%missEvery != 0 {
-				for _, i := range j.idx {
-					p.out[i] <- digestResult{notAsked: true}
+				res := make([]digestResult, len(j.idx))
+				for k := range res {
+					res[k].notAsked = true
 				}
+				p.out[g] <- res
 				continue
 			}
 			select {
-			case jobs <- j:
+			case jobs <- job{g, j}:
 			case <-ctx.Done():
 				return
 			}
@@ -349,30 +363,40 @@ func (x *Extractor) prefetchDigests(ctx context.Context, e *source.Entity, cur *
 		go func() {
 			for j := range jobs {
 				ds, err := x.Source.RangeDigests(ctx, e, j.bounds)
-				for k, i := range j.idx {
+				res := make([]digestResult, len(j.idx))
+				for k := range res {
 					if err != nil {
-						p.out[i] <- digestResult{err: err}
+						res[k].err = err
 					} else {
-						p.out[i] <- digestResult{digest: ds[k]}
+						res[k].digest = ds[k]
 					}
 				}
+				p.out[j.g] <- res
 			}
 		}()
 	}
 	return p
 }
 
-// get waits for the digest of clean range i.
+// get waits for the digest of clean range i; the caller asks for the
+// clean ranges in order.
 func (p *prefetcher) get(ctx context.Context, i int) digestResult {
-	select {
-	case res := <-p.out[i]:
-		if p.last[i] {
+	g := p.group[i]
+	if g != p.cur {
+		select {
+		case p.res = <-p.out[g]:
+			p.cur = g
 			<-p.slots
+		case <-ctx.Done():
+			return digestResult{err: ctx.Err()}
 		}
-		return res
-	case <-ctx.Done():
-		return digestResult{err: ctx.Err()}
 	}
+	for k, at := range p.groups[g].idx {
+		if at == i {
+			return p.res[k]
+		}
+	}
+	return digestResult{err: fmt.Errorf("range %d has no digest asked for", i)}
 }
 
 // pendingWriter stores a run's ranges as the extraction finishes them,
