@@ -467,7 +467,7 @@ func (x *Extractor) readPages(ctx context.Context, e *source.Entity, o passOptio
 		for {
 			req.Limit = rowsToAsk(req, limit, width.bytes.Load())
 			p, err := x.Source.ReadPage(ctx, e, req)
-			if err == nil {
+			if err == nil && !req.KeysOnly {
 				width.observe(p)
 			}
 			select {
