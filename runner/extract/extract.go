@@ -529,7 +529,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		p := it.page
 		// A page is one batch, or with chunks one batch a chunk; or, when
 		// grouped, one batch of all its chunks.
-		parts := []source.Chunk{{End: len(p.Rows), Last: p.Last}}
+		parts := []source.Chunk{{End: len(p.Rows), Last: p.Last, Bytes: p.Bytes}}
 		if len(p.Chunks) > 0 {
 			parts = p.Chunks
 		}
@@ -556,7 +556,7 @@ func (x *Extractor) pass(ctx context.Context, e *source.Entity, template *queue.
 		start := 0
 		for i, c := range parts {
 			last := i == len(parts)-1
-			r := keyRange{Count: int64(c.End - start), Bytes: valueBytes(p.Rows[start:c.End])}
+			r := keyRange{Count: int64(c.End - start), Bytes: int64(c.Bytes)}
 			if o.ranged {
 				switch {
 				case !last || !p.Done:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 
-	"github.com/sisporta/sisporta/runner/schema"
 	"github.com/sisporta/sisporta/runner/source"
 )
 
@@ -52,17 +51,6 @@ func (x *Extractor) learnWidth(ctx context.Context, e *source.Entity, req source
 	if err == nil {
 		w.observe(p)
 	}
-}
-
-// valueBytes is the size of rows' values, as source.Page.Bytes counts it.
-func valueBytes(rows []schema.Row) int64 {
-	n := 0
-	for _, r := range rows {
-		for _, v := range r {
-			n += len(v)
-		}
-	}
-	return int64(n)
 }
 
 // rowsToAsk is the row limit of a statement of req whose rows are about

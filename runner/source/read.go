@@ -51,6 +51,8 @@ type Chunk struct {
 	// Last holds the exact key parameters of the chunk's last row (as
 	// Page.Last does for the page's).
 	Last []any
+	// Bytes is the size of the chunk's values (as Page.Bytes counts).
+	Bytes int
 	// Digest of the chunk's rows.
 	Digest schema.SourceDigest
 }
@@ -190,7 +192,7 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			if err != nil {
 				return err
 			}
-			page.Chunks = append(page.Chunks, Chunk{End: n, Last: params, Digest: chunk})
+			page.Chunks = append(page.Chunks, Chunk{End: n, Last: params, Bytes: page.Bytes - chunkBytes, Digest: chunk})
 			chunk, chunkStart, chunkBytes = s.d.newDigest(), n, page.Bytes
 			full = full || (req.ChunkBytes > 0 && page.Bytes >= req.ChunkBytes)
 		}
@@ -201,7 +203,7 @@ func (s *Source) readPage(ctx context.Context, e *Entity, req PageRequest) (*Pag
 			// The page ended (the range's end) within a chunk.
 			var params []any
 			if params, err = s.finishKeys(cols, keyIdx, last); err == nil {
-				page.Chunks = append(page.Chunks, Chunk{End: n, Last: params, Digest: chunk})
+				page.Chunks = append(page.Chunks, Chunk{End: n, Last: params, Bytes: page.Bytes - chunkBytes, Digest: chunk})
 			}
 		}
 		if err == nil {
